@@ -1,0 +1,88 @@
+//! Convolution as im2col followed by one GEMM per image.
+//!
+//! * forward:          y[n] (C_out × OH·OW) = w (C_out × K) · im2col(x[n]) (K × OH·OW) + b
+//! * backward_input:   d_x[n] = col2im( wᵀ (K × C_out) · d_y[n] (C_out × OH·OW) )
+//! * backward_weight:  d_w (C_out × K) = Σ_n d_y[n] · im2col(x[n])ᵀ
+//!
+//! with K = C_in·KH·KW. The weight tensor (C_out, C_in, KH, KW) is already the row-major
+//! C_out × K matrix, so it is used in place. Images run in parallel; the column buffer comes
+//! from per-thread scratch that survives between steps.
+
+use super::Conv2dGeometry;
+use crate::gemm::{gemm, MatRef};
+use crate::im2col::{col2im, im2col, with_scratch};
+use rayon::prelude::*;
+
+/// The weight gradient is summed over the batch in at most this many groups of consecutive
+/// images, each on its own task, then the group sums are added in order. A fixed count (not
+/// the thread count) keeps the rounding, and so the result, the same on every machine.
+const WEIGHT_GRAD_GROUPS: usize = 8;
+
+/// y = w · im2col(x) + b, image by image.
+pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    let s = geom.spec();
+    let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
+    let w_mat = MatRef::row_major(w, s.c_out, k);
+    y.par_chunks_mut(geom.output_image_len())
+        .zip(x.par_chunks(geom.input_image_len()))
+        .for_each(|(y_img, x_img)| {
+            with_scratch(k * p, |cols| {
+                im2col(geom, x_img, cols);
+                let beta = match b {
+                    Some(b) => {
+                        for (plane, &bias) in y_img.chunks_exact_mut(p).zip(b) {
+                            plane.fill(bias);
+                        }
+                        1.0
+                    }
+                    None => 0.0,
+                };
+                gemm(1.0, w_mat, MatRef::row_major(cols, k, p), beta, y_img);
+            });
+        });
+}
+
+/// d_x = col2im(wᵀ · d_y), image by image.
+pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
+    let s = geom.spec();
+    let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
+    let w_t = MatRef::row_major(w, s.c_out, k).t();
+    d_x.par_chunks_mut(geom.input_image_len())
+        .zip(d_y.par_chunks(geom.output_image_len()))
+        .for_each(|(d_x_img, d_y_img)| {
+            with_scratch(k * p, |d_cols| {
+                gemm(1.0, w_t, MatRef::row_major(d_y_img, s.c_out, p), 0.0, d_cols);
+                col2im(geom, d_cols, d_x_img);
+            });
+        });
+}
+
+/// d_w = Σ_n d_y[n] · im2col(x[n])ᵀ, in [`WEIGHT_GRAD_GROUPS`] partial sums.
+pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
+    let s = geom.spec();
+    let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
+    let group_len = s.n.div_ceil(WEIGHT_GRAD_GROUPS);
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks(geom.input_image_len() * group_len)
+        .zip(d_y.par_chunks(geom.output_image_len() * group_len))
+        .map(|(x_group, d_y_group)| {
+            let mut partial = vec![0.0f32; s.c_out * k];
+            with_scratch(k * p, |cols| {
+                for (x_img, d_y_img) in
+                    x_group.chunks_exact(geom.input_image_len()).zip(d_y_group.chunks_exact(geom.output_image_len()))
+                {
+                    im2col(geom, x_img, cols);
+                    let cols_t = MatRef::row_major(cols, k, p).t();
+                    gemm(1.0, MatRef::row_major(d_y_img, s.c_out, p), cols_t, 1.0, &mut partial);
+                }
+            });
+            partial
+        })
+        .collect();
+    d_w.fill(0.0);
+    for partial in &partials {
+        for (acc, v) in d_w.iter_mut().zip(partial) {
+            *acc += v;
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The one matrix product: C ← α·A·B + β·C, a safe wrapper over `matrixmultiply::sgemm`.
+//!
+//! Fully connected layers are a single GEMM, and convolutions become GEMMs after
+//! [`im2col`](crate::im2col). `matrixmultiply` packs A and B into cache-sized panels and runs
+//! an AVX/FMA micro-kernel chosen at run time; this file adds the two things it leaves to us:
+//! **bounds checking** (so callers never touch `unsafe`) and **parallelism** (the product is
+//! split into independent blocks of C, computed on rayon's threads).
+//!
+//! A [`MatRef`] is a read-only strided view: element (i, j) lives at
+//! `data[i·row_stride + j·col_stride]`. Transposing is free: swap the strides ([`MatRef::t`]).
+//! This is the only file in the crate with `unsafe`.
+
+/// A read-only, strided view of an `rows × cols` matrix inside a slice.
+///
+/// # Example
+/// ```
+/// use handgrad_kernels::gemm::MatRef;
+/// let data = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2×3, row-major
+/// let a = MatRef::row_major(&data, 2, 3);
+/// assert_eq!(a.get(1, 2), 6.0);
+/// assert_eq!(a.t().get(2, 1), 6.0); // the transpose is 3×2 over the same memory
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A view with explicit strides.
+    ///
+    /// # Panics
+    /// If the last element, at `(rows−1)·row_stride + (cols−1)·col_stride`, lies outside
+    /// `data`. This is the check that makes the `unsafe` call below sound, so it is always on.
+    pub fn strided(
+        data: &'a [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * row_stride + (cols - 1) * col_stride;
+            assert!(
+                last < data.len(),
+                "gemm: a {rows}×{cols} view with strides ({row_stride}, {col_stride}) needs {} elements, the slice has {}",
+                last + 1,
+                data.len()
+            );
+        }
+        MatRef { data, rows, cols, row_stride, col_stride }
+    }
+
+    /// A contiguous row-major view: row stride `cols`, column stride 1.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// The transpose, a `cols × rows` view over the same memory (no copy).
+    pub fn t(self) -> Self {
+        MatRef {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Element (i, j). For tests and the naive reference; hot code never indexes one by one.
+    pub fn get(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.row_stride + j * self.col_stride]
+    }
+
+    /// Rows `start..end` as a view of their own.
+    fn rows_range(self, start: usize, end: usize) -> Self {
+        let offset = start * self.row_stride;
+        let data = if end > start { &self.data[offset..] } else { &self.data[..0] };
+        MatRef { data, rows: end - start, ..self }
+    }
+
+    /// Columns `start..end` as a view of their own.
+    fn cols_range(self, start: usize, end: usize) -> Self {
+        let offset = start * self.col_stride;
+        let data = if end > start { &self.data[offset..] } else { &self.data[..0] };
+        MatRef { data, cols: end - start, ..self }
+    }
+}
+
+/// Below this many multiply-adds a product runs on one thread.
+const PARALLEL_MIN_MACS: usize = 1 << 21;
+
+/// C ← α·A·B + β·C, with C a contiguous row-major `m × n` matrix.
+///
+/// # Shapes
+/// A (m × k) · B (k × n) → C (m × n), `c.len() == m·n`.
+///
+/// When β = 0, C is only written, never read, so it may hold stale values (even NaN). Large
+/// products are split in halves along the longer side of C, recursively, and the halves run on
+/// rayon's threads; every element of C is still computed by one task, in the same order, so the
+/// result does not depend on the number of threads.
+///
+/// # Panics
+/// If the inner dimensions differ or `c` is not `m × n`: a programming error in the caller,
+/// which builds these shapes from a checked geometry.
+///
+/// # Example
+/// ```
+/// use handgrad_kernels::gemm::{gemm, MatRef};
+/// let a = [1.0, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
+/// let b = [5.0, 6.0, 7.0, 8.0]; // [[5, 6], [7, 8]]
+/// let mut c = [0.0; 4];
+/// gemm(1.0, MatRef::row_major(&a, 2, 2), MatRef::row_major(&b, 2, 2), 0.0, &mut c);
+/// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+/// ```
+pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "gemm: A is {m}×{k} but B is {}×{n}", b.rows);
+    assert_eq!(c.len(), m * n, "gemm: C must hold {m}×{n} elements, it holds {}", c.len());
+    let c = CBlock { ptr: c.as_mut_ptr(), rows: m, cols: n, row_stride: n, _slice: std::marker::PhantomData };
+    gemm_block(alpha, a, b, beta, c);
+}
+
+/// A rectangular block of the output matrix C: a raw pointer so that two disjoint column
+/// blocks of the same rows can be written by two threads at once (safe references cannot
+/// express interleaved-but-disjoint memory).
+struct CBlock<'c> {
+    ptr: *mut f32,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    _slice: std::marker::PhantomData<&'c mut [f32]>,
+}
+
+// SAFETY: a CBlock is only ever created from a `&mut [f32]` (exclusive) and then split into
+// blocks that cover disjoint elements, so two threads never write the same element.
+unsafe impl Send for CBlock<'_> {}
+
+impl CBlock<'_> {
+    fn split_rows(self, mid: usize) -> (Self, Self) {
+        let top = CBlock { rows: mid, ..self };
+        // SAFETY: mid ≤ rows, so the offset stays inside the original slice (or one past it).
+        let bottom_ptr = unsafe { self.ptr.add(mid * self.row_stride) };
+        (top, CBlock { ptr: bottom_ptr, rows: self.rows - mid, ..self })
+    }
+
+    fn split_cols(self, mid: usize) -> (Self, Self) {
+        let left = CBlock { cols: mid, ..self };
+        // SAFETY: mid ≤ cols ≤ row_stride, so the offset stays inside the first row.
+        let right_ptr = unsafe { self.ptr.add(mid) };
+        (left, CBlock { ptr: right_ptr, cols: self.cols - mid, ..self })
+    }
+}
+
+fn gemm_block(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: CBlock<'_>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if m * k * n >= PARALLEL_MIN_MACS && (m >= 16 || n >= 16) {
+        // Split the longer side of C; keep column splits on multiples of 16 so each half's
+        // rows stay aligned to the micro-kernel's vector width.
+        if m >= n {
+            let mid = m / 2;
+            let (top, bottom) = c.split_rows(mid);
+            rayon::join(
+                || gemm_block(alpha, a.rows_range(0, mid), b, beta, top),
+                || gemm_block(alpha, a.rows_range(mid, m), b, beta, bottom),
+            );
+        } else {
+            let mid = (n / 2).div_ceil(16) * 16;
+            let mid = mid.min(n);
+            let (left, right) = c.split_cols(mid);
+            rayon::join(
+                || gemm_block(alpha, a, b.cols_range(0, mid), beta, left),
+                || gemm_block(alpha, a, b.cols_range(mid, n), beta, right),
+            );
+        }
+        return;
+    }
+    if k == 0 {
+        // An empty sum: C ← β·C. matrixmultiply handles it too, but spell out the meaning.
+        for i in 0..m {
+            for j in 0..n {
+                // SAFETY: (i, j) is inside this block, which lies inside the caller's slice.
+                unsafe {
+                    let p = c.ptr.add(i * c.row_stride + j);
+                    *p = if beta == 0.0 { 0.0 } else { beta * *p };
+                }
+            }
+        }
+        return;
+    }
+    // SAFETY: MatRef::strided proved every element of A and B is inside its slice; C's block
+    // was carved from an exclusive slice of m×n (checked in `gemm`), and blocks are disjoint.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr(),
+            a.row_stride as isize,
+            a.col_stride as isize,
+            b.data.as_ptr(),
+            b.row_stride as isize,
+            b.col_stride as isize,
+            beta,
+            c.ptr,
+            c.row_stride as isize,
+            1,
+        );
+    }
+}
+
+/// The reference: a triple loop accumulating in f64. C ← α·A·B + β·C.
+pub fn naive(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k);
+    assert_eq!(c.len(), m * n);
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0.0f64;
+            for p in 0..k {
+                acc += a.get(i, p) as f64 * b.get(p, j) as f64;
+            }
+            let old = if beta == 0.0 { 0.0 } else { beta as f64 * c[i * n + j] as f64 };
+            c[i * n + j] = (alpha as f64 * acc + old) as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_close, uniform};
+
+    #[test]
+    fn matches_triple_loop_for_every_transpose_and_beta() {
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 129, 70), (200, 300, 190)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for beta in [0.0, 1.0, 0.5] {
+                    let a_data = uniform(m * k, 1);
+                    let b_data = uniform(k * n, 2);
+                    let a = if ta { MatRef::row_major(&a_data, k, m).t() } else { MatRef::row_major(&a_data, m, k) };
+                    let b = if tb { MatRef::row_major(&b_data, n, k).t() } else { MatRef::row_major(&b_data, k, n) };
+                    let start = uniform(m * n, 3);
+                    let (mut fast, mut slow) = (start.clone(), start);
+                    gemm(0.7, a, b, beta, &mut fast);
+                    naive(0.7, a, b, beta, &mut slow);
+                    assert_close(&fast, &slow, 1e-5, &format!("gemm {m}x{k}x{n} ta={ta} tb={tb} beta={beta}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_views_select_a_submatrix() {
+        // A 3×2 block out of a 4×5 matrix, starting at (1, 2): row stride 5, column stride 1.
+        let big: Vec<f32> = (0..20).map(|v| v as f32).collect();
+        let a = MatRef::strided(&big[7..], 3, 2, 5, 1);
+        assert_eq!((a.get(0, 0), a.get(2, 1)), (7.0, 18.0));
+        let b_data = [1.0, 0.0, 0.0, 1.0];
+        let mut c = [0.0; 6];
+        gemm(1.0, a, MatRef::row_major(&b_data, 2, 2), 0.0, &mut c);
+        assert_eq!(c, [7.0, 8.0, 12.0, 13.0, 17.0, 18.0]);
+    }
+
+    #[test]
+    fn beta_zero_ignores_stale_nan() {
+        let a = [1.0, 2.0];
+        let mut c = [f32::NAN];
+        gemm(1.0, MatRef::row_major(&a, 1, 2), MatRef::row_major(&a, 2, 1), 0.0, &mut c);
+        assert_eq!(c, [5.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "needs 7 elements")]
+    fn out_of_bounds_view_is_refused() {
+        let data = [0.0; 6];
+        let _ = MatRef::strided(&data, 2, 3, 4, 1);
+    }
+}

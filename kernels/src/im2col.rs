@@ -1,0 +1,151 @@
+//! im2col and col2im: turning a convolution into a matrix product, and back.
+//!
+//! `im2col` copies every receptive field of one image into a column of a matrix:
+//! row r = (ci, i, j) of the kernel, column p = (oh, ow) of the output, so
+//!
+//! cols[(ci·KH + i)·KW + j, oh·OW + ow] = x[ci, oh·s − p + i, ow·s − p + j]  (0 in the padding).
+//!
+//! Then the convolution of that image is one GEMM: y (C_out × OH·OW) = w (C_out × C_in·KH·KW)
+//! · cols. Each input pixel is copied once per window that covers it (up to KH·KW times),
+//! which is the memory price paid for handing the arithmetic to a tuned matrix product.
+//!
+//! `col2im` is the exact adjoint: it adds each column entry back onto the pixel it came from,
+//! so ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for all x and c (a test checks this). Backward of a
+//! convolution and forward of a transposed convolution both end with it.
+
+use crate::conv2d::Conv2dGeometry;
+use std::cell::RefCell;
+
+/// cols ← im2col(x) for one image.
+///
+/// # Shapes
+/// x (C_in, H, W) → cols (C_in·KH·KW, OH·OW).
+pub fn im2col(geom: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
+    let s = geom.spec();
+    let (h_out, w_out) = (geom.h_out(), geom.w_out());
+    debug_assert_eq!(x.len(), geom.input_image_len());
+    debug_assert_eq!(cols.len(), geom.patch_len() * h_out * w_out);
+    let mut rows = cols.chunks_exact_mut(h_out * w_out);
+    for x_plane in x.chunks_exact(s.h_in * s.w_in) {
+        for i in 0..s.kh {
+            let valid_rows = geom.valid_outputs(i, s.h_in, h_out);
+            for j in 0..s.kw {
+                let valid_cols = geom.valid_outputs(j, s.w_in, w_out);
+                // Invariant: there are exactly C_in·KH·KW rows, one per (ci, i, j).
+                let Some(row) = rows.next() else { unreachable!("im2col: cols has too few rows") };
+                for (oh, segment) in row.chunks_exact_mut(w_out).enumerate() {
+                    if !valid_rows.contains(&oh) || valid_cols.is_empty() {
+                        segment.fill(0.0);
+                        continue;
+                    }
+                    let ih = oh * s.stride + i - s.pad;
+                    let iw_first = valid_cols.start * s.stride + j - s.pad;
+                    let x_row = &x_plane[ih * s.w_in..][..s.w_in];
+                    segment[..valid_cols.start].fill(0.0);
+                    segment[valid_cols.end..].fill(0.0);
+                    let inside = &mut segment[valid_cols.clone()];
+                    if s.stride == 1 {
+                        inside.copy_from_slice(&x_row[iw_first..][..inside.len()]);
+                    } else {
+                        for (c, xv) in inside.iter_mut().zip(x_row[iw_first..].iter().step_by(s.stride)) {
+                            *c = *xv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// x ← col2im(cols) for one image: the adjoint of [`im2col`], summing overlapping windows.
+///
+/// # Shapes
+/// cols (C_in·KH·KW, OH·OW) → x (C_in, H, W).
+pub fn col2im(geom: &Conv2dGeometry, cols: &[f32], x: &mut [f32]) {
+    let s = geom.spec();
+    let (h_out, w_out) = (geom.h_out(), geom.w_out());
+    debug_assert_eq!(x.len(), geom.input_image_len());
+    debug_assert_eq!(cols.len(), geom.patch_len() * h_out * w_out);
+    x.fill(0.0);
+    let mut rows = cols.chunks_exact(h_out * w_out);
+    for x_plane in x.chunks_exact_mut(s.h_in * s.w_in) {
+        for i in 0..s.kh {
+            let valid_rows = geom.valid_outputs(i, s.h_in, h_out);
+            for j in 0..s.kw {
+                let valid_cols = geom.valid_outputs(j, s.w_in, w_out);
+                // Invariant: as in im2col, one row per (ci, i, j).
+                let Some(row) = rows.next() else { unreachable!("col2im: cols has too few rows") };
+                if valid_cols.is_empty() {
+                    continue;
+                }
+                let iw_first = valid_cols.start * s.stride + j - s.pad;
+                for oh in valid_rows.clone() {
+                    let ih = oh * s.stride + i - s.pad;
+                    let segment = &row[oh * w_out..][valid_cols.clone()];
+                    let x_row = &mut x_plane[ih * s.w_in..][..s.w_in];
+                    if s.stride == 1 {
+                        for (xv, c) in x_row[iw_first..].iter_mut().zip(segment) {
+                            *xv += c;
+                        }
+                    } else {
+                        for (xv, c) in x_row[iw_first..].iter_mut().step_by(s.stride).zip(segment) {
+                            *xv += c;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread spare buffers for im2col columns, kept between calls so that training
+    /// allocates them once, on the first step.
+    static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a scratch slice of `len` elements (stale contents) borrowed from this thread's
+/// spare buffers. The buffer is taken out while `f` runs, so a nested call — rayon may run
+/// another task on this thread while `f` waits on a parallel GEMM — gets a buffer of its own.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = SCRATCH.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let out = f(&mut buf[..len]);
+    SCRATCH.with(|s| s.borrow_mut().push(buf));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv2d::{tests::grid, Conv2dSpec};
+    use crate::testing::{dot, uniform};
+
+    #[test]
+    fn a_2x2_kernel_copies_each_window_into_a_column() {
+        // x = [[1, 2, 3], [4, 5, 6]], 2×2 kernel, stride 1: two windows, [1 2 4 5] and [2 3 5 6].
+        let spec = Conv2dSpec { n: 1, c_in: 1, h_in: 2, w_in: 3, c_out: 1, kh: 2, kw: 2, stride: 1, pad: 0 };
+        let geom = Conv2dGeometry::new(spec).unwrap();
+        let mut cols = [0.0; 8];
+        im2col(&geom, &[1., 2., 3., 4., 5., 6.], &mut cols);
+        // rows are the taps (0,0) (0,1) (1,0) (1,1); columns the two windows
+        assert_eq!(cols, [1., 2., 2., 3., 4., 5., 5., 6.]);
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        for (case, spec) in grid().into_iter().enumerate() {
+            let geom = Conv2dGeometry::new(spec).unwrap();
+            let x = uniform(geom.input_image_len(), case as u64);
+            let c = uniform(geom.patch_len() * geom.h_out() * geom.w_out(), 1000 + case as u64);
+            let mut cols = vec![f32::NAN; c.len()];
+            let mut back = vec![f32::NAN; x.len()];
+            im2col(&geom, &x, &mut cols);
+            col2im(&geom, &c, &mut back);
+            let (lhs, rhs) = (dot(&cols, &c), dot(&x, &back));
+            assert!((lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0), "{spec:?}: {lhs} vs {rhs}");
+        }
+    }
+}

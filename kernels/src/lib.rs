@@ -1,0 +1,71 @@
+//! # handgrad-kernels: the raw compute under handgrad
+//!
+//! Everything an autoencoder spends its time on — matrix products, convolutions, pooling,
+//! activations, reductions — written as plain functions over `&[f32]` slices. This crate knows
+//! nothing about autodiff, files or models: `handgrad` records these calls on its tape and wires
+//! their backward passes together.
+//!
+//! ## Conventions
+//! * Every tensor is `f32`, contiguous and row-major. Images are **NCHW**: batch, channels,
+//!   height, width, with width varying fastest.
+//! * Shape letters, used the same way in every file: `n` batch size, `c_in`/`c_out` channels in
+//!   and out, `h_in`/`w_in` input height and width, `kh`/`kw` kernel height and width,
+//!   `h_out`/`w_out` output height and width. Docs write them N, C_in, H, W, KH, KW, OH, OW.
+//! * A kernel writes **every** element of its output slice (it never reads what was there
+//!   before), so callers may hand it a recycled buffer with stale contents.
+//! * `d_` means ∂L/∂(that): `d_y` is the gradient arriving from above, `d_x` the one we return.
+//!   Backward kernels are named per input: `backward_input`, `backward_weight`, `backward_bias`.
+//!
+//! ## The naive loop is the spec
+//! Each kernel family keeps a `naive` implementation: plain nested loops that accumulate in
+//! `f64`, written to be read and never optimised. The fast variants must agree with it, and the
+//! tests compare them over a grid of shapes. When in doubt about what a kernel computes, read
+//! its naive version first.
+//!
+//! ## Reading order
+//! [`gemm`] (the one matrix product) → [`conv2d`] (geometry, then `naive`, `direct`,
+//! `im2col_gemm`) → [`im2col`] → [`conv_transpose2d`] (the adjoint of conv2d) → [`pool`] →
+//! [`elementwise`] → [`reduce`] → [`batch_norm`].
+
+pub mod batch_norm;
+pub mod conv2d;
+pub mod conv_transpose2d;
+pub mod elementwise;
+pub mod gemm;
+pub mod im2col;
+pub mod pool;
+pub mod reduce;
+
+use std::fmt;
+
+/// A geometry that cannot exist: a kernel larger than its padded input, a zero stride, an
+/// `output_padding` that is not smaller than the stride.
+///
+/// Kernels trust the geometry types ([`conv2d::Conv2dGeometry`] and friends) because their
+/// constructors are the only place sizes are checked; this is the error those constructors give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeometryError {
+    /// Which geometry rejected the sizes, e.g. `"conv2d"`.
+    pub op: &'static str,
+    /// One sentence naming the offending sizes.
+    pub detail: String,
+}
+
+impl fmt::Display for GeometryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.op, self.detail)
+    }
+}
+
+impl std::error::Error for GeometryError {}
+
+/// Below this many elements a kernel runs on the calling thread: splitting work across threads
+/// costs a few microseconds, more than a small loop takes.
+pub const PARALLEL_MIN_ELEMS: usize = 1 << 15;
+
+/// How many elements each rayon task handles in element-wise kernels: large enough to amortise
+/// scheduling, small enough to balance two to sixteen cores.
+pub const PARALLEL_CHUNK: usize = 1 << 14;
+
+#[cfg(test)]
+mod testing;

@@ -1,0 +1,182 @@
+//! Reductions: sums and means over everything, along one axis, or per channel, and the
+//! row-wise softmax family.
+//!
+//! Sums accumulate in f64 within fixed-size chunks and add the chunk sums in order, so the
+//! result is both accurate (a mean over 400,000 pixels loses nothing) and identical from run
+//! to run whatever the number of threads.
+//!
+//! Softmax subtracts each row's maximum before exponentiating: eˣ⁻ᵐ ≤ 1 never overflows, and
+//! the result is unchanged because the factor e⁻ᵐ cancels between numerator and denominator.
+
+use crate::elementwise::exp;
+use crate::{PARALLEL_CHUNK, PARALLEL_MIN_ELEMS};
+use rayon::prelude::*;
+
+/// Σ x, accumulated in f64.
+pub fn sum(x: &[f32]) -> f64 {
+    let chunk_sum = |c: &[f32]| c.iter().map(|&v| v as f64).sum::<f64>();
+    if x.len() < PARALLEL_MIN_ELEMS {
+        return chunk_sum(x);
+    }
+    let partials: Vec<f64> = x.par_chunks(PARALLEL_CHUNK).map(chunk_sum).collect();
+    partials.iter().sum()
+}
+
+/// out[c] ← Σ_{n, i} x[n, c, i]: a per-channel sum over batch and space (bias gradients,
+/// batch-norm statistics).
+///
+/// # Shapes
+/// x (N, C, inner) → out (C).
+pub fn sum_per_channel(x: &[f32], n: usize, c: usize, inner: usize, out: &mut [f32]) {
+    debug_assert_eq!((x.len(), out.len()), (n * c * inner, c));
+    let channel_sum = |(ch, o): (usize, &mut f32)| {
+        let total: f64 = (0..n).map(|img| sum(&x[(img * c + ch) * inner..][..inner])).sum();
+        *o = total as f32;
+    };
+    if x.len() < PARALLEL_MIN_ELEMS {
+        out.iter_mut().enumerate().for_each(channel_sum);
+    } else {
+        out.par_iter_mut().enumerate().for_each(channel_sum);
+    }
+}
+
+/// out[o, i] ← Σ_l x[o, l, i]: the sum along one axis, with the tensor viewed as
+/// (outer, axis length, inner) — any axis of any contiguous tensor fits this view.
+///
+/// # Shapes
+/// x (outer, len, inner) → out (outer, inner).
+pub fn sum_axis(x: &[f32], outer: usize, len: usize, inner: usize, out: &mut [f32]) {
+    debug_assert_eq!((x.len(), out.len()), (outer * len * inner, outer * inner));
+    for (o_row, x_block) in out.chunks_exact_mut(inner.max(1)).zip(x.chunks_exact((len * inner).max(1))) {
+        o_row.fill(0.0);
+        // Rows are added in f32 here: each output adds only `len` numbers, and whole-row adds
+        // vectorise; the long sums (over batch and space) go through `sum` instead.
+        for x_row in x_block.chunks_exact(inner.max(1)) {
+            for (acc, v) in o_row.iter_mut().zip(x_row) {
+                *acc += v;
+            }
+        }
+    }
+}
+
+/// Each row of `cols` elements: y = eˣ⁻ᵐᵃˣ / Σ eˣ⁻ᵐᵃˣ.
+///
+/// # Shapes
+/// x (rows, cols) → y (rows, cols).
+pub fn softmax_rows(x: &[f32], cols: usize, y: &mut [f32]) {
+    for (x_row, y_row) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+        let max = x_row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut total = 0.0f64;
+        for (o, &v) in y_row.iter_mut().zip(x_row) {
+            *o = exp(v - max);
+            total += *o as f64;
+        }
+        let inv = (1.0 / total) as f32;
+        y_row.iter_mut().for_each(|o| *o *= inv);
+    }
+}
+
+/// Each row: y = x − max − ln Σ eˣ⁻ᵐᵃˣ, the logarithm of softmax without ever forming a
+/// probability that could underflow to 0 (whose log would be −∞).
+pub fn log_softmax_rows(x: &[f32], cols: usize, y: &mut [f32]) {
+    for (x_row, y_row) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
+        let max = x_row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let total: f64 = x_row.iter().map(|&v| exp(v - max) as f64).sum();
+        // (v − max) first: it is exact near the maximum, where adding ln Σ to a large max
+        // first would round away the low digits.
+        let log_total = total.ln() as f32;
+        for (o, &v) in y_row.iter_mut().zip(x_row) {
+            *o = (v - max) - log_total;
+        }
+    }
+}
+
+/// Backward of softmax, from its output y: d_x = y ⊙ (d_y − Σ_row d_y ⊙ y).
+pub fn softmax_backward_rows(y: &[f32], d_y: &[f32], cols: usize, d_x: &mut [f32]) {
+    for ((y_row, g_row), d_row) in y.chunks_exact(cols).zip(d_y.chunks_exact(cols)).zip(d_x.chunks_exact_mut(cols)) {
+        let dot: f32 = y_row.iter().zip(g_row).map(|(a, b)| a * b).sum();
+        for ((d, &yv), &g) in d_row.iter_mut().zip(y_row).zip(g_row) {
+            *d = yv * (g - dot);
+        }
+    }
+}
+
+/// Backward of log-softmax, from its output y: d_x = d_y − softmax(x) · Σ_row d_y, with
+/// softmax(x) = e^y.
+pub fn log_softmax_backward_rows(y: &[f32], d_y: &[f32], cols: usize, d_x: &mut [f32]) {
+    for ((y_row, g_row), d_row) in y.chunks_exact(cols).zip(d_y.chunks_exact(cols)).zip(d_x.chunks_exact_mut(cols)) {
+        let total: f32 = g_row.iter().sum();
+        for ((d, &yv), &g) in d_row.iter_mut().zip(y_row).zip(g_row) {
+            *d = g - exp(yv) * total;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{assert_close, uniform};
+
+    #[test]
+    fn sums_agree_with_f64_loops() {
+        let x = uniform(100_003, 1);
+        let exact: f64 = x.iter().map(|&v| v as f64).sum();
+        assert!((sum(&x) - exact).abs() < 1e-9);
+
+        let (n, c, inner) = (5, 3, 7);
+        let x = uniform(n * c * inner, 2);
+        let mut per_channel = [0.0; 3];
+        sum_per_channel(&x, n, c, inner, &mut per_channel);
+        for (ch, &got) in per_channel.iter().enumerate() {
+            let want: f64 = (0..n).flat_map(|i| (0..inner).map(move |k| (i, k))).map(|(i, k)| x[(i * c + ch) * inner + k] as f64).sum();
+            assert!((got as f64 - want).abs() < 1e-5, "channel {ch}");
+        }
+
+        let mut along = vec![0.0; n * inner];
+        sum_axis(&x, n, c, inner, &mut along);
+        for i in 0..n {
+            for k in 0..inner {
+                let want: f32 = (0..c).map(|ch| x[(i * c + ch) * inner + k]).sum();
+                assert!((along[i * inner + k] - want).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_survive_huge_logits() {
+        let x = [1000.0, 1001.0, 1002.0, -5.0, 0.0, 5.0];
+        let mut y = [0.0; 6];
+        softmax_rows(&x, 3, &mut y);
+        let e = [(-2.0f64).exp(), (-1.0f64).exp(), 1.0];
+        let z: f64 = e.iter().sum();
+        assert_close(&y[..3], &e.map(|v| (v / z) as f32), 1e-6, "shifted softmax");
+        let mut log_y = [0.0; 6];
+        log_softmax_rows(&x, 3, &mut log_y);
+        assert_close(&log_y[..3], &e.map(|v| (v / z).ln() as f32), 1e-6, "log softmax");
+        assert!(y.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn softmax_backward_matches_finite_differences() {
+        let x = uniform(12, 5);
+        let r = uniform(12, 6);
+        let loss = |x: &[f32], log: bool| {
+            let mut y = vec![0.0; x.len()];
+            if log { log_softmax_rows(x, 4, &mut y) } else { softmax_rows(x, 4, &mut y) }
+            y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum::<f64>()
+        };
+        for log in [false, true] {
+            let mut y = vec![0.0; 12];
+            if log { log_softmax_rows(&x, 4, &mut y) } else { softmax_rows(&x, 4, &mut y) }
+            let mut d_x = vec![0.0; 12];
+            if log { log_softmax_backward_rows(&y, &r, 4, &mut d_x) } else { softmax_backward_rows(&y, &r, 4, &mut d_x) }
+            for k in 0..12 {
+                let (mut plus, mut minus) = (x.clone(), x.clone());
+                plus[k] += 1e-2;
+                minus[k] -= 1e-2;
+                let numeric = (loss(&plus, log) - loss(&minus, log)) / 2e-2;
+                assert!((d_x[k] as f64 - numeric).abs() < 1e-3, "log={log} k={k}: {} vs {numeric}", d_x[k]);
+            }
+        }
+    }
+}

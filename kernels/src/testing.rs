@@ -1,0 +1,23 @@
+//! Helpers shared by this crate's unit tests.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// `len` values uniform in [−1, 1), the same for the same seed.
+pub fn uniform(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// ⟨a, b⟩ in f64.
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
+
+/// Fails naming the first element where |got − want| > tol·(1 + |want|).
+pub fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}: element {k} is {g}, expected {w}");
+    }
+}
