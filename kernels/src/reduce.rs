@@ -22,6 +22,18 @@ pub fn sum(x: &[f32]) -> f64 {
     partials.iter().sum()
 }
 
+/// Σ f(aᵢ, bᵢ) over two equally long slices, accumulated in f64 in fixed chunks (so the
+/// result is the same whatever the thread count): the sum inside every loss.
+pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) -> f64 {
+    debug_assert_eq!(a.len(), b.len());
+    let chunk_sum = |(a_c, b_c): (&[f32], &[f32])| a_c.iter().zip(b_c).map(|(&x, &y)| f(x, y)).sum::<f64>();
+    if a.len() < PARALLEL_MIN_ELEMS {
+        return chunk_sum((a, b));
+    }
+    let partials: Vec<f64> = a.par_chunks(PARALLEL_CHUNK).zip(b.par_chunks(PARALLEL_CHUNK)).map(chunk_sum).collect();
+    partials.iter().sum()
+}
+
 /// out[c] ← Σ_{n, i} x[n, c, i]: a per-channel sum over batch and space (bias gradients,
 /// batch-norm statistics).
 ///

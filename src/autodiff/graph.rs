@@ -1,0 +1,430 @@
+//! The tape: reverse-mode automatic differentiation as a list of recorded operations.
+//!
+//! Training needs ∂L/∂θ for every parameter θ. The chain rule gives it if we remember how the
+//! loss was computed. So every op run through a [`Graph`] *records* itself: its output value,
+//! which values it read (its inputs), and a small struct that knows how to turn ∂L/∂output
+//! into ∂L/∂input (its [`Backward`]). The records form a Wengert list — a straight-line
+//! program — in creation order, which is already a topological order: an op can only read
+//! values created before it.
+//!
+//! [`Graph::backward`] seeds ∂L/∂L = 1 and walks the list **in reverse**. Each node hands the
+//! gradient arriving at its output to its op's backward, and adds (`+=`, never `=`) the
+//! returned gradients into its inputs' slots. A value read by two ops therefore receives both
+//! contributions — that sum *is* the multivariate chain rule.
+//!
+//! A [`Var`] is just an index into the list (`Copy`, no reference counting). Parameters enter
+//! the tape through [`Graph::param`], which remembers their [`ParamId`] so the optimiser can
+//! ask for ∂L/∂θ afterwards. [`Graph::reset`] clears the list for the next step and keeps the
+//! buffers (see [`super::pool`]).
+//!
+//! Next: [`super::ops`], where each op's forward and backward stand side by side.
+
+use super::pool::BufferPool;
+use crate::error::{Error, Result};
+use ndarray::{ArrayD, ArrayViewD};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A value on the tape: an index into the graph's node list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Var(pub(crate) usize);
+
+impl Var {
+    /// Position on the tape (creation order).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A process-unique identity for a parameter tensor, so the tape can map gradients back to the
+/// [`crate::nn::Param`] they belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParamId(u64);
+
+impl ParamId {
+    /// A fresh id, never handed out before in this process.
+    pub fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        ParamId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// How one op turns the gradient of its output into gradients of its inputs.
+///
+/// Implementations are small structs holding whatever forward computed that backward needs
+/// beyond the input and output values (the tape keeps those): a convolution's geometry,
+/// max-pool's winners, batch norm's statistics. `Debug` names the op in [`Graph::dump`].
+pub trait Backward: fmt::Debug + Send + Sync {
+    /// Given ∂L/∂y in `ctx`, returns ∂L/∂(input i) for each input, in order. Return `None`
+    /// for inputs where [`BackwardCtx::needs`] is false (constants, data): skipping them saves
+    /// work, e.g. the first convolution never computes a gradient for the images.
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>>;
+}
+
+/// What an op's backward may read, plus the buffer pool for its results.
+pub struct BackwardCtx<'a> {
+    inputs: Vec<&'a ArrayD<f32>>,
+    needs: Vec<bool>,
+    output: &'a ArrayD<f32>,
+    d_y: &'a ArrayD<f32>,
+    pool: &'a mut BufferPool,
+}
+
+impl<'a> BackwardCtx<'a> {
+    /// The value of input `i`, as forward saw it.
+    pub fn input(&self, i: usize) -> &'a ArrayD<f32> {
+        self.inputs[i]
+    }
+    /// Input `i`'s values as a flat slice.
+    pub fn input_slice(&self, i: usize) -> &'a [f32] {
+        as_slice(self.inputs[i])
+    }
+    /// Whether input `i` wants a gradient.
+    pub fn needs(&self, i: usize) -> bool {
+        self.needs[i]
+    }
+    /// The op's output value.
+    pub fn output(&self) -> &'a ArrayD<f32> {
+        self.output
+    }
+    /// ∂L/∂y, the gradient arriving at the output (same shape as the output).
+    pub fn d_y(&self) -> &'a ArrayD<f32> {
+        self.d_y
+    }
+    /// ∂L/∂y as a flat slice.
+    pub fn d_y_slice(&self) -> &'a [f32] {
+        as_slice(self.d_y)
+    }
+    /// A buffer for a result, contents unspecified: the caller writes every element.
+    pub fn alloc(&mut self, shape: &[usize]) -> ArrayD<f32> {
+        self.pool.alloc(shape)
+    }
+    /// A zeroed buffer for a result that is accumulated.
+    pub fn zeros(&mut self, shape: &[usize]) -> ArrayD<f32> {
+        self.pool.zeros(shape)
+    }
+    /// How many inputs the op read.
+    pub fn inputs_len(&self) -> usize {
+        self.inputs.len()
+    }
+    /// ∂L/∂(input i), computed by `kernel` into a fresh buffer of `shape` — or `None`, without
+    /// running the kernel, when input `i` does not exist (an absent bias) or needs no gradient.
+    pub fn grad_for(&mut self, i: usize, shape: &[usize], kernel: impl FnOnce(&mut [f32])) -> Option<ArrayD<f32>> {
+        if i >= self.inputs.len() || !self.needs[i] {
+            return None;
+        }
+        let mut d = self.pool.alloc(shape);
+        kernel(as_slice_mut(&mut d));
+        Some(d)
+    }
+    /// A buffer shaped like input `i` (the usual shape of its gradient).
+    pub fn alloc_like_input(&mut self, i: usize) -> ArrayD<f32> {
+        let shape = self.inputs[i].shape().to_vec();
+        self.pool.alloc(&shape)
+    }
+}
+
+/// The flat, row-major data of a tape value.
+pub(crate) fn as_slice(a: &ArrayD<f32>) -> &[f32] {
+    // Invariant: every value on the tape is created in standard layout (by the pool, or
+    // copied into it by `Graph::constant`), so it is one contiguous slice.
+    a.as_slice().unwrap_or_else(|| unreachable!("tape values are contiguous"))
+}
+
+/// Mutable flat data of a freshly allocated value (see [`as_slice`] for the invariant).
+pub(crate) fn as_slice_mut(a: &mut ArrayD<f32>) -> &mut [f32] {
+    a.as_slice_mut().unwrap_or_else(|| unreachable!("tape values are contiguous"))
+}
+
+/// One record on the tape.
+struct Node {
+    value: ArrayD<f32>,
+    inputs: Vec<Var>,
+    /// `None` for leaves (data, parameters) and for anything recorded without gradients.
+    op: Option<Box<dyn Backward>>,
+    requires_grad: bool,
+}
+
+/// The tape of one forward pass, and the gradients of one backward pass.
+///
+/// # Example
+/// ```
+/// use handgrad::autodiff::Graph;
+/// use ndarray::arr1;
+/// # fn main() -> handgrad::Result<()> {
+/// let mut g = Graph::new();
+/// let x = g.leaf(arr1(&[3.0f32]).into_dyn(), true);
+/// let y = g.mul(x, x)?;            // y = x²
+/// let l = g.sum(y)?;
+/// g.backward(l)?;
+/// assert_eq!(g.grad(x).unwrap()[[0]], 6.0); // dy/dx = 2x
+/// # Ok(()) }
+/// ```
+pub struct Graph {
+    nodes: Vec<Node>,
+    grads: Vec<Option<ArrayD<f32>>>,
+    params: HashMap<ParamId, Var>,
+    pool: BufferPool,
+    recording: bool,
+    conv_algo: kernels::conv2d::Conv2dAlgo,
+}
+
+impl Default for Graph {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Graph {
+    /// An empty tape that records gradients and convolves with im2col + GEMM.
+    pub fn new() -> Self {
+        Graph {
+            nodes: Vec::new(),
+            grads: Vec::new(),
+            params: HashMap::new(),
+            pool: BufferPool::default(),
+            recording: true,
+            conv_algo: kernels::conv2d::Conv2dAlgo::default(),
+        }
+    }
+
+    /// Which convolution implementation ops use from now on.
+    pub fn set_conv_algo(&mut self, algo: kernels::conv2d::Conv2dAlgo) {
+        self.conv_algo = algo;
+    }
+
+    /// The convolution implementation in use.
+    pub fn conv_algo(&self) -> kernels::conv2d::Conv2dAlgo {
+        self.conv_algo
+    }
+
+    /// Turns gradient recording off (evaluation) or back on. Without recording, ops still
+    /// compute their values but keep no backward information, and nothing requires a gradient.
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+    }
+
+    /// Whether ops are being recorded for backward.
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Clears the tape for the next step, keeping every buffer for reuse.
+    pub fn reset(&mut self) {
+        for node in self.nodes.drain(..) {
+            self.pool.recycle(node.value);
+        }
+        for grad in self.grads.drain(..).flatten() {
+            self.pool.recycle(grad);
+        }
+        self.params.clear();
+    }
+
+    /// Number of values on the tape.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the tape is empty.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// A data tensor that never gets a gradient (inputs, targets, noise).
+    pub fn constant(&mut self, value: ArrayD<f32>) -> Var {
+        self.leaf(value, false)
+    }
+
+    /// A copy of borrowed data as a constant, in a recycled buffer.
+    pub fn constant_view(&mut self, value: ArrayViewD<'_, f32>) -> Var {
+        let value = self.pool.copy_of(&value);
+        self.push_leaf(value, false)
+    }
+
+    /// A leaf tensor; with `requires_grad` its gradient is kept after backward.
+    pub fn leaf(&mut self, value: ArrayD<f32>, requires_grad: bool) -> Var {
+        let value = if value.is_standard_layout() { value } else { value.as_standard_layout().into_owned() };
+        self.push_leaf(value, requires_grad)
+    }
+
+    /// A parameter's current value as a leaf, remembered under its id. Asking twice in one
+    /// step returns the same `Var`, so a shared parameter's gradients add up in one place.
+    pub fn param(&mut self, id: ParamId, value: &ArrayD<f32>) -> Var {
+        if let Some(&var) = self.params.get(&id) {
+            return var;
+        }
+        let copy = self.pool.copy_of(&value.view());
+        let var = self.push_leaf(copy, self.recording);
+        self.params.insert(id, var);
+        var
+    }
+
+    fn push_leaf(&mut self, value: ArrayD<f32>, requires_grad: bool) -> Var {
+        self.nodes.push(Node { value, inputs: Vec::new(), op: None, requires_grad: requires_grad && self.recording });
+        Var(self.nodes.len() - 1)
+    }
+
+    /// Appends the result of an op: its value, the inputs it read and its backward.
+    ///
+    /// This is the one door through which every op enters the tape, built-in or your own. The
+    /// output needs a gradient if any input does; without recording, the op is dropped.
+    pub fn record(&mut self, op: impl Backward + 'static, inputs: &[Var], value: ArrayD<f32>) -> Var {
+        debug_assert!(value.is_standard_layout(), "{op:?} produced a non-contiguous value");
+        let requires_grad = self.recording && inputs.iter().any(|v| self.nodes[v.0].requires_grad);
+        let (op, inputs): (Option<Box<dyn Backward>>, Vec<Var>) =
+            if requires_grad { (Some(Box::new(op)), inputs.to_vec()) } else { (None, Vec::new()) };
+        self.nodes.push(Node { value, inputs, op, requires_grad });
+        Var(self.nodes.len() - 1)
+    }
+
+    /// The value of `v`.
+    pub fn value(&self, v: Var) -> &ArrayD<f32> {
+        &self.nodes[v.0].value
+    }
+
+    /// The value of `v` as a flat row-major slice.
+    pub fn data(&self, v: Var) -> &[f32] {
+        as_slice(&self.nodes[v.0].value)
+    }
+
+    /// The shape of `v`.
+    pub fn shape(&self, v: Var) -> &[usize] {
+        self.nodes[v.0].value.shape()
+    }
+
+    /// Whether gradients flow back into `v`.
+    pub fn requires_grad(&self, v: Var) -> bool {
+        self.nodes[v.0].requires_grad
+    }
+
+    /// The single number held by a scalar (or one-element) value.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `v` holds more than one number.
+    pub fn scalar(&self, v: Var) -> Result<f32> {
+        match self.data(v) {
+            [x] => Ok(*x),
+            other => Err(Error::shape("scalar", format!("expected one number, the value has shape {:?} ({} numbers)", self.shape(v), other.len()))),
+        }
+    }
+
+    /// A buffer from the pool for an op's output (contents unspecified).
+    pub fn alloc(&mut self, shape: &[usize]) -> ArrayD<f32> {
+        self.pool.alloc(shape)
+    }
+
+    /// Backpropagates from a scalar loss: afterwards [`Graph::grad`] holds ∂loss/∂v for every
+    /// leaf `v` that requires a gradient.
+    ///
+    /// # Errors
+    /// [`Error::Graph`] if `loss` is not a single number or does not depend on anything that
+    /// requires a gradient (recorded without gradients, say); errors from an op's backward.
+    pub fn backward(&mut self, loss: Var) -> Result<()> {
+        if self.nodes[loss.0].value.len() != 1 {
+            return Err(Error::Graph {
+                detail: format!("backward needs a scalar loss, this value has shape {:?}", self.shape(loss)),
+            });
+        }
+        let mut seed = self.pool.alloc(self.nodes[loss.0].value.shape());
+        seed.fill(1.0);
+        self.backward_from(loss, seed)
+    }
+
+    /// Backpropagates with an explicit seed ∂L/∂y for `y` (any shape): the gradient of
+    /// L = Σ seed ⊙ y. [`Graph::backward`] is this with a seed of 1.
+    ///
+    /// # Errors
+    /// As [`Graph::backward`], and [`Error::Shape`] if the seed's shape differs from `y`'s.
+    pub fn backward_from(&mut self, y: Var, seed: ArrayD<f32>) -> Result<()> {
+        if seed.shape() != self.shape(y) {
+            return Err(Error::shape("backward", format!("seed shape {:?} differs from the value's {:?}", seed.shape(), self.shape(y))));
+        }
+        if !self.nodes[y.0].requires_grad {
+            return Err(Error::Graph {
+                detail: "backward: this value does not depend on anything that requires a gradient \
+                         (was it computed with recording off, from constants only?)"
+                    .into(),
+            });
+        }
+        for old in self.grads.drain(..).flatten() {
+            self.pool.recycle(old);
+        }
+        self.grads.resize_with(y.0 + 1, || None);
+        self.grads[y.0] = Some(seed);
+        for i in (0..=y.0).rev() {
+            let Some(op) = self.nodes[i].op.as_ref() else { continue };
+            let Some(d_y) = self.grads[i].take() else { continue };
+            let node = &self.nodes[i];
+            let mut ctx = BackwardCtx {
+                inputs: node.inputs.iter().map(|v| &self.nodes[v.0].value).collect(),
+                needs: node.inputs.iter().map(|v| self.nodes[v.0].requires_grad).collect(),
+                output: &node.value,
+                d_y: &d_y,
+                pool: &mut self.pool,
+            };
+            let input_grads = op.backward(&mut ctx)?;
+            let inputs = node.inputs.clone();
+            for (input, grad) in inputs.into_iter().zip(input_grads) {
+                if let Some(grad) = grad {
+                    self.accumulate(i, input, grad)?;
+                }
+            }
+            // An intermediate's gradient is not needed once passed on: recycle it.
+            self.pool.recycle(d_y);
+        }
+        Ok(())
+    }
+
+    /// grads[input] += grad: the one place where gradients are summed.
+    fn accumulate(&mut self, from: usize, input: Var, grad: ArrayD<f32>) -> Result<()> {
+        let want = self.nodes[input.0].value.shape();
+        if grad.shape() != want {
+            return Err(Error::Graph {
+                detail: format!(
+                    "backward of {:?} returned a gradient of shape {:?} for an input of shape {:?}",
+                    self.nodes[from].op, grad.shape(), want
+                ),
+            });
+        }
+        if !self.nodes[input.0].requires_grad {
+            self.pool.recycle(grad);
+            return Ok(());
+        }
+        match &mut self.grads[input.0] {
+            Some(existing) => {
+                *existing += &grad;
+                self.pool.recycle(grad);
+            }
+            slot @ None => *slot = Some(grad),
+        }
+        Ok(())
+    }
+
+    /// ∂L/∂v after [`Graph::backward`], for a leaf that requires a gradient (`None` if no path
+    /// leads from `v` to the loss). Intermediate values' gradients are recycled during the pass.
+    pub fn grad(&self, v: Var) -> Option<&ArrayD<f32>> {
+        self.grads.get(v.0).and_then(Option::as_ref)
+    }
+
+    /// ∂L/∂θ for the parameter with this id, if it was used in this step.
+    pub fn param_grad(&self, id: ParamId) -> Option<&ArrayD<f32>> {
+        self.params.get(&id).and_then(|&v| self.grad(v))
+    }
+
+    /// One line per node: index, op (with its settings), inputs and shape. The computation as
+    /// the tape saw it, for debugging and for learning.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let what = match &node.op {
+                Some(op) => format!("{op:?}"),
+                None if node.requires_grad => "leaf (requires grad)".to_string(),
+                None => "leaf".to_string(),
+            };
+            let inputs: Vec<String> = node.inputs.iter().map(|v| format!("%{}", v.0)).collect();
+            out.push_str(&format!("%{i} = {what}({}) : {:?}\n", inputs.join(", "), node.value.shape()));
+        }
+        out
+    }
+}

@@ -1,0 +1,13 @@
+//! Reverse-mode automatic differentiation: the tape ([`graph`]), its ops ([`ops`]), the
+//! buffer pool that makes steps allocation-free ([`pool`]) and the gradient checker
+//! ([`grad_check`]).
+
+pub mod grad_check;
+pub mod graph;
+pub mod ops;
+pub mod pool;
+
+pub use grad_check::{grad_check, Tolerance};
+pub use graph::{Backward, BackwardCtx, Graph, ParamId, Var};
+pub use ops::activation::Activation;
+pub use ops::loss::Reduction;

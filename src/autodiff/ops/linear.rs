@@ -1,0 +1,123 @@
+//! Fully connected layers: y = x·wᵀ + b, and the plain matrix product.
+//!
+//! Every number of the output depends on every number of the input, through its own weight.
+//! An MLP autoencoder is nothing but these and activations: 784 → 392 → 8 → 392 → 784.
+//!
+//! The weight is stored PyTorch's way, (out, in), so checkpoints move between the two.
+
+use super::rank;
+use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use crate::error::{Error, Result};
+use kernels::gemm::{gemm, MatRef};
+use ndarray::ArrayD;
+
+/// y = x·wᵀ + b on the tape.
+///
+/// # Shapes
+/// x (N, in) · w (out, in) · b (out) → y (N, out).
+///
+/// # Gradients
+/// * ∂L/∂x = ∂L/∂y · w        (N × out · out × in)
+/// * ∂L/∂w = (∂L/∂y)ᵀ · x     (out × N · N × in): each weight sums over the batch
+/// * ∂L/∂b = ∂L/∂y summed over the batch
+#[derive(Debug)]
+pub struct Linear {
+    n: usize,
+    d_in: usize,
+    d_out: usize,
+}
+
+impl Graph {
+    /// x·wᵀ + b (`b` optional).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x is not (N, in), w not (out, in), or b not (out).
+    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        rank("linear", "the input x", self.shape(x), 2)?;
+        rank("linear", "the weight w", self.shape(w), 2)?;
+        let (n, d_in) = (self.shape(x)[0], self.shape(x)[1]);
+        let (d_out, w_in) = (self.shape(w)[0], self.shape(w)[1]);
+        if d_in != w_in {
+            return Err(Error::shape(
+                "linear",
+                format!("input has {d_in} features but the weight expects {w_in} (x {:?}, w {:?})", self.shape(x), self.shape(w)),
+            ));
+        }
+        if let Some(b) = b {
+            if self.shape(b) != [d_out] {
+                return Err(Error::shape("linear", format!("bias must be [{d_out}], it is {:?}", self.shape(b))));
+            }
+        }
+        let mut y = self.alloc(&[n, d_out]);
+        let y_data = as_slice_mut(&mut y);
+        let beta = match b {
+            Some(b) => {
+                for row in y_data.chunks_exact_mut(d_out) {
+                    row.copy_from_slice(self.data(b));
+                }
+                1.0
+            }
+            None => 0.0,
+        };
+        gemm(1.0, MatRef::row_major(self.data(x), n, d_in), MatRef::row_major(self.data(w), d_out, d_in).t(), beta, y_data);
+        let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
+        Ok(self.record(Linear { n, d_in, d_out }, &inputs, y))
+    }
+}
+
+impl Backward for Linear {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let Linear { n, d_in, d_out } = *self;
+        let (x, w, d_y) = (ctx.input_slice(0), ctx.input_slice(1), ctx.d_y_slice());
+        let d_y_mat = MatRef::row_major(d_y, n, d_out);
+        Ok(vec![
+            ctx.grad_for(0, &[n, d_in], |d_x| gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)),
+            ctx.grad_for(1, &[d_out, d_in], |d_w| gemm(1.0, d_y_mat.t(), MatRef::row_major(x, n, d_in), 0.0, d_w)),
+            ctx.grad_for(2, &[d_out], |d_b| kernels::reduce::sum_axis(d_y, 1, n, d_out, d_b)),
+        ])
+    }
+}
+
+/// The matrix product a·b on the tape.
+///
+/// # Shapes
+/// a (m, k) · b (k, n) → y (m, n).
+///
+/// # Gradients
+/// ∂L/∂a = ∂L/∂y · bᵀ, ∂L/∂b = aᵀ · ∂L/∂y.
+#[derive(Debug)]
+pub struct MatMul {
+    m: usize,
+    k: usize,
+    n: usize,
+}
+
+impl Graph {
+    /// a·b for two matrices.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] unless a is (m, k) and b is (k, n).
+    pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
+        rank("matmul", "a", self.shape(a), 2)?;
+        rank("matmul", "b", self.shape(b), 2)?;
+        let (m, k, k2, n) = (self.shape(a)[0], self.shape(a)[1], self.shape(b)[0], self.shape(b)[1]);
+        if k != k2 {
+            return Err(Error::shape("matmul", format!("inner sizes differ: a {:?}, b {:?}", self.shape(a), self.shape(b))));
+        }
+        let mut y = self.alloc(&[m, n]);
+        gemm(1.0, MatRef::row_major(self.data(a), m, k), MatRef::row_major(self.data(b), k, n), 0.0, as_slice_mut(&mut y));
+        Ok(self.record(MatMul { m, k, n }, &[a, b], y))
+    }
+}
+
+impl Backward for MatMul {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let MatMul { m, k, n } = *self;
+        let (a, b) = (MatRef::row_major(ctx.input_slice(0), m, k), MatRef::row_major(ctx.input_slice(1), k, n));
+        let d_y = MatRef::row_major(ctx.d_y_slice(), m, n);
+        Ok(vec![
+            ctx.grad_for(0, &[m, k], |d_a| gemm(1.0, d_y, b.t(), 0.0, d_a)),
+            ctx.grad_for(1, &[k, n], |d_b| gemm(1.0, a.t(), d_y, 0.0, d_b)),
+        ])
+    }
+}

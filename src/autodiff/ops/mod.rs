@@ -1,0 +1,79 @@
+//! Every differentiable operation, one file per family, each op's forward and backward side
+//! by side.
+//!
+//! Each op is a method on [`Graph`](super::Graph) that checks shapes, computes the output with
+//! a kernel, and [`record`](super::Graph::record)s a small struct implementing
+//! [`Backward`](super::Backward). Reading order:
+//! [`arith`] (broadcasting +, −, ×, ÷ and unary maths) → [`reduce`] → [`shape`] →
+//! [`linear`] → [`conv`] → [`pool`] → [`activation`] → [`norm`] (batch norm, dropout) →
+//! [`loss`] → [`sample`] (the VAE's reparameterisation).
+
+pub mod activation;
+pub mod arith;
+pub mod conv;
+pub mod linear;
+pub mod loss;
+pub mod norm;
+pub mod pool;
+pub mod reduce;
+pub mod sample;
+pub mod shape;
+
+use crate::error::{Error, Result};
+use ndarray::{ArrayD, Axis};
+
+/// Fails with [`Error::Shape`] unless `a` and `b` are the same shape.
+pub(crate) fn same_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<()> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(Error::shape(op, format!("shapes differ: {a:?} and {b:?}")))
+    }
+}
+
+/// Fails with [`Error::Shape`] unless `shape` has `rank` axes.
+pub(crate) fn rank(op: &'static str, what: &str, shape: &[usize], rank: usize) -> Result<()> {
+    if shape.len() == rank {
+        Ok(())
+    } else {
+        Err(Error::shape(op, format!("{what} must have {rank} axes, it has shape {shape:?}")))
+    }
+}
+
+/// The shape two operands broadcast to, NumPy's rule: align trailing axes; each pair must be
+/// equal or contain a 1, which stretches.
+pub(crate) fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let axis = |s: &[usize], k: usize| if k < rank - s.len() { 1 } else { s[k - (rank - s.len())] };
+    (0..rank)
+        .map(|k| match (axis(a, k), axis(b, k)) {
+            (x, y) if x == y => Ok(x),
+            (1, y) => Ok(y),
+            (x, 1) => Ok(x),
+            _ => Err(Error::shape(op, format!("shapes {a:?} and {b:?} do not broadcast (axis {k})"))),
+        })
+        .collect()
+}
+
+/// Sums a gradient of the broadcast shape back down to an operand's shape: over the leading
+/// axes the operand lacked, and over every axis where it had length 1. This is backward of
+/// broadcasting — a value copied to many places receives the sum of their gradients.
+pub(crate) fn sum_to_shape(full: ArrayD<f32>, target: &[usize]) -> ArrayD<f32> {
+    if full.shape() == target {
+        return full;
+    }
+    let mut r = full;
+    while r.ndim() > target.len() {
+        r = r.sum_axis(Axis(0));
+    }
+    for (ax, &len) in target.iter().enumerate() {
+        if len == 1 && r.shape()[ax] != 1 {
+            r = r.sum_axis(Axis(ax)).insert_axis(Axis(ax));
+        }
+    }
+    if r.is_standard_layout() {
+        r
+    } else {
+        r.as_standard_layout().into_owned()
+    }
+}

@@ -1,0 +1,36 @@
+//! The fully connected layer, y = x·wᵀ + b.
+
+use super::{Init, Module, Param, WeightBias};
+use crate::autodiff::{Graph, Var};
+use crate::error::Result;
+use rand::Rng;
+
+/// A fully connected layer with weight (out, in) and optional bias (out).
+///
+/// # Shapes
+/// x (N, in) → y (N, out).
+#[derive(Debug)]
+pub struct Linear {
+    /// Weight (out, in) and bias (out).
+    pub params: WeightBias,
+}
+
+impl Linear {
+    /// A layer from `d_in` to `d_out` features, initialised by `init`.
+    pub fn new(d_in: usize, d_out: usize, bias: bool, init: Init, rng: &mut impl Rng) -> Self {
+        Linear { params: WeightBias::new(&[d_out, d_in], d_out, bias, init, rng) }
+    }
+}
+
+impl Module for Linear {
+    fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
+        let (w, b) = self.params.on(g);
+        g.linear(x, w, b)
+    }
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        self.params.visit(prefix, f)
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.params.visit_mut(prefix, f)
+    }
+}

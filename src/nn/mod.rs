@@ -1,0 +1,186 @@
+//! Layers: the building blocks of a model, each owning named parameters.
+//!
+//! A [`Module`] turns an input `Var` into an output `Var` on a [`Graph`], putting its
+//! parameters on the tape as it goes. Its parameters carry names — `weight`, `bias`,
+//! `running_mean` — and containers prefix their children's names (`encoder.0.weight`), exactly
+//! as PyTorch's `state_dict` does, so a checkpoint means the same thing in both.
+//!
+//! Reading order: [`init`] (where weights start) → [`linear`] → [`conv`] → [`norm`]
+//! (batch norm, dropout) → [`shape`] (activations, flatten, pooling as layers) →
+//! [`sequential`].
+
+pub mod conv;
+pub mod init;
+pub mod linear;
+pub mod norm;
+pub mod sequential;
+pub mod shape;
+
+pub use conv::{Conv2d, ConvTranspose2d};
+pub use init::Init;
+pub use linear::Linear;
+pub use norm::{BatchNorm, Dropout};
+pub use sequential::Sequential;
+pub use shape::{Act, Flatten, MaxPool2d, Unflatten, Upsample};
+
+use crate::autodiff::{Graph, ParamId, Var};
+use crate::error::{Error, Result};
+use ndarray::ArrayD;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A tensor a layer owns: a trainable parameter (weights, biases) or a buffer (batch norm's
+/// running statistics), which is saved with the model but not trained by gradient.
+#[derive(Debug)]
+pub struct Param {
+    id: ParamId,
+    trainable: bool,
+    /// The current numbers. Optimisers update them in place.
+    pub value: ArrayD<f32>,
+}
+
+impl Param {
+    /// A trainable parameter.
+    pub fn new(value: ArrayD<f32>) -> Self {
+        Param { id: ParamId::fresh(), trainable: true, value }
+    }
+
+    /// A buffer: saved and loaded, never given to the optimiser.
+    pub fn buffer(value: ArrayD<f32>) -> Self {
+        Param { id: ParamId::fresh(), trainable: false, value }
+    }
+
+    /// The identity the tape knows this parameter by.
+    pub fn id(&self) -> ParamId {
+        self.id
+    }
+
+    /// Whether the optimiser updates it.
+    pub fn is_trainable(&self) -> bool {
+        self.trainable
+    }
+
+    /// Puts the current value on the tape (once per step; asking again returns the same `Var`).
+    pub fn on(&self, g: &mut Graph) -> Var {
+        g.param(self.id, &self.value)
+    }
+}
+
+/// A layer or a model: something with a forward pass and named tensors.
+pub trait Module: fmt::Debug + Send {
+    /// Computes the output for `x`, recording on `g`.
+    ///
+    /// # Errors
+    /// Shape errors from the ops, naming the layer where a container knows it.
+    fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var>;
+
+    /// Calls `f(name, tensor)` for every parameter and buffer, names prefixed by `prefix`.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
+
+    /// As [`Module::visit`], with mutable access (optimisers, checkpoint loading).
+    fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut Param)) {}
+
+    /// Switches between training and evaluation behaviour (dropout, batch norm).
+    fn set_training(&mut self, _training: bool) {}
+}
+
+/// `prefix.name`, or `name` when the prefix is empty: how nested names are built.
+pub fn join_name(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Every parameter and buffer, by name, copied: what a checkpoint stores.
+pub fn state_dict(m: &dyn Module) -> BTreeMap<String, ArrayD<f32>> {
+    let mut out = BTreeMap::new();
+    m.visit("", &mut |name, p| {
+        out.insert(name.to_string(), p.value.clone());
+    });
+    out
+}
+
+/// Loads tensors by name into a model. Every tensor of the model must be present with its
+/// exact shape; names the model does not have are ignored, except that they are returned so a
+/// caller can report them.
+///
+/// # Errors
+/// [`Error::Architecture`] naming the first missing or mis-shaped tensor.
+pub fn load_state_dict(m: &mut dyn Module, state: &BTreeMap<String, ArrayD<f32>>) -> Result<Vec<String>> {
+    let mut problem = None;
+    let mut used = std::collections::BTreeSet::new();
+    m.visit_mut("", &mut |name, p| {
+        if problem.is_some() {
+            return;
+        }
+        match state.get(name) {
+            None => problem = Some(Error::Architecture { layer: name.to_string(), detail: "missing from the checkpoint".into() }),
+            Some(v) if v.shape() != p.value.shape() => {
+                problem = Some(Error::Architecture {
+                    layer: name.to_string(),
+                    detail: format!("the checkpoint holds shape {:?}, the model expects {:?}", v.shape(), p.value.shape()),
+                })
+            }
+            Some(v) => {
+                p.value.assign(v);
+                used.insert(name.to_string());
+            }
+        }
+    });
+    match problem {
+        Some(e) => Err(e),
+        None => Ok(state.keys().filter(|k| !used.contains(*k)).cloned().collect()),
+    }
+}
+
+/// The number of trainable scalars in a model.
+pub fn parameter_count(m: &dyn Module) -> usize {
+    let mut count = 0;
+    m.visit("", &mut |_, p| {
+        if p.is_trainable() {
+            count += p.value.len();
+        }
+    });
+    count
+}
+
+/// A weight and an optional bias: what [`Linear`], [`Conv2d`] and [`ConvTranspose2d`] own.
+#[derive(Debug)]
+pub struct WeightBias {
+    /// The weight, in PyTorch's layout for the layer.
+    pub weight: Param,
+    /// The bias, one number per output feature or channel, if the layer has one.
+    pub bias: Option<Param>,
+}
+
+impl WeightBias {
+    /// A weight of `shape` and, if `bias`, a bias of `bias_len`, drawn by `init`.
+    pub fn new(shape: &[usize], bias_len: usize, bias: bool, init: Init, rng: &mut impl rand::Rng) -> Self {
+        let weight = Param::new(init.weight(shape, rng));
+        let bias = bias.then(|| Param::new(init.bias(bias_len, shape, rng)));
+        WeightBias { weight, bias }
+    }
+
+    /// Both on the tape.
+    pub fn on(&self, g: &mut Graph) -> (Var, Option<Var>) {
+        (self.weight.on(g), self.bias.as_ref().map(|b| b.on(g)))
+    }
+
+    /// Visits `prefix.weight` and `prefix.bias`.
+    pub fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        f(&join_name(prefix, "weight"), &self.weight);
+        if let Some(b) = &self.bias {
+            f(&join_name(prefix, "bias"), b);
+        }
+    }
+
+    /// Visits `prefix.weight` and `prefix.bias`, mutably.
+    pub fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        f(&join_name(prefix, "weight"), &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f(&join_name(prefix, "bias"), b);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! A chain of layers, each feeding the next — how encoders and decoders are written.
+
+use super::{join_name, Module, Param};
+use crate::autodiff::{Graph, Var};
+use crate::error::{Error, Result};
+
+/// Layers applied in order. Children are named by their index, so the first layer's weight is
+/// `0.weight` (and `encoder.0.weight` inside a model named `encoder`), PyTorch's convention.
+///
+/// A shape error inside a child comes back as [`Error::Architecture`] naming the layer, so an
+/// inconsistent model description points at the exact place that does not fit.
+#[derive(Debug, Default)]
+pub struct Sequential {
+    name: String,
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    /// An empty chain; `name` is used in error messages (`encoder`, `decoder`).
+    pub fn new(name: impl Into<String>) -> Self {
+        Sequential { name: name.into(), layers: Vec::new() }
+    }
+
+    /// Appends a layer (builder style).
+    pub fn with(mut self, layer: impl Module + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a layer.
+    pub fn push(&mut self, layer: Box<dyn Module>) {
+        self.layers.push(layer);
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no layers.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> &[Box<dyn Module>] {
+        &self.layers
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&mut self, g: &mut Graph, mut x: Var) -> Result<Var> {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let input_shape = g.shape(x).to_vec();
+            x = layer.forward(g, x).map_err(|e| match e {
+                Error::Shape { op, detail } => Error::Architecture {
+                    layer: join_name(&self.name, &i.to_string()),
+                    detail: format!("{op} on input {input_shape:?}: {detail}"),
+                },
+                other => other,
+            })?;
+        }
+        Ok(x)
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit(&join_name(prefix, &i.to_string()), f);
+        }
+    }
+
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_mut(&join_name(prefix, &i.to_string()), f);
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for layer in &mut self.layers {
+            layer.set_training(training);
+        }
+    }
+}
