@@ -22,6 +22,7 @@
 //! Inputs near a kink (ReLU and SELU at 0) must stay more than h away from it.
 
 use super::graph::{Graph, Var};
+use crate::nn::Module;
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
 use rand::rngs::StdRng;
@@ -62,41 +63,121 @@ pub fn grad_check(name: &str, inputs: &[ArrayD<f32>], f: impl Fn(&mut Graph, &[V
     let mut g = Graph::new();
     let vars: Vec<Var> = inputs.iter().map(|x| g.leaf(x.clone(), true)).collect();
     let y = f(&mut g, &vars)?;
-    let mut rng = StdRng::seed_from_u64(0x5eed);
-    let r = g.value(y).mapv(|_| rng.random_range(-1.0f32..1.0));
+    let r = seed_like(g.value(y));
     g.backward_from(y, r.clone())?;
     let analytic: Vec<ArrayD<f32>> =
         vars.iter().zip(inputs).map(|(&v, x)| g.grad(v).cloned().unwrap_or_else(|| ArrayD::zeros(x.shape()))).collect();
 
-    // L(inputs) = Σ r ⊙ f(inputs), evaluated without recording, summed in f64.
     let mut eval = Graph::new();
     eval.set_recording(false);
-    let mut loss = |xs: &[ArrayD<f32>]| -> Result<f64> {
-        eval.reset();
-        let vs: Vec<Var> = xs.iter().map(|x| eval.constant(x.clone())).collect();
-        let y = f(&mut eval, &vs)?;
-        Ok(eval.value(y).iter().zip(r.iter()).map(|(&a, &b)| a as f64 * b as f64).sum())
-    };
-
     let mut probe = inputs.to_vec();
     for (i, grad) in analytic.iter().enumerate() {
-        for k in 0..inputs[i].len() {
-            let original = inputs[i].as_slice().map_or_else(|| inputs[i].iter().nth(k).copied().unwrap_or(0.0), |s| s[k]);
-            set_flat(&mut probe[i], k, original + tol.h);
-            let plus = loss(&probe)?;
-            set_flat(&mut probe[i], k, original - tol.h);
-            let minus = loss(&probe)?;
+        compare(name, i, grad, tol, |k, delta| {
+            let original = add_flat(&mut probe[i], k, delta);
+            eval.reset();
+            let vs: Vec<Var> = probe.iter().map(|x| eval.constant(x.clone())).collect();
+            let y = f(&mut eval, &vs)?;
+            let l = weighted_sum(eval.value(y), &r);
             set_flat(&mut probe[i], k, original);
-            // Divide by the step actually taken: x ± h is rounded to f32.
-            let step = (original + tol.h) as f64 - (original - tol.h) as f64;
-            let numeric = (plus - minus) / step;
-            let a = grad.iter().nth(k).copied().unwrap_or(0.0) as f64;
-            if (a - numeric).abs() > tol.abs + tol.rel * a.abs().max(numeric.abs()) {
-                return Err(Error::GradientMismatch { op: name.to_string(), input: i, index: k, analytic: a, numeric });
-            }
+            Ok(l)
+        })?;
+    }
+    Ok(())
+}
+
+/// Checks the gradients of a whole module — with respect to its input `x` (input 0) and to
+/// every trainable parameter (inputs 1, 2, … in visiting order) — against finite differences.
+///
+/// The module must be deterministic (no dropout in training mode): it is run once per probe.
+///
+/// # Errors
+/// The first mismatch as [`Error::GradientMismatch`] (its `op` names the parameter), or any
+/// error of the forward pass.
+pub fn grad_check_module(name: &str, module: &mut dyn Module, x: &ArrayD<f32>, tol: Tolerance) -> Result<()> {
+    let mut g = Graph::new();
+    let xv = g.leaf(x.clone(), true);
+    let y = module.forward(&mut g, xv)?;
+    let r = seed_like(g.value(y));
+    g.backward_from(y, r.clone())?;
+    let mut analytic = vec![(format!("{name} input"), g.grad(xv).cloned().unwrap_or_else(|| ArrayD::zeros(x.shape())))];
+    module.visit("", &mut |pname, p| {
+        if p.is_trainable() {
+            let grad = g.param_grad(p.id()).cloned().unwrap_or_else(|| ArrayD::zeros(p.value.shape()));
+            analytic.push((pname.to_string(), grad));
+        }
+    });
+
+    let mut eval = Graph::new();
+    eval.set_recording(false);
+    let mut x_probe = x.clone();
+    for (i, (pname, grad)) in analytic.iter().enumerate() {
+        compare(&format!("{name}: {pname}"), i, grad, tol, |k, delta| {
+            // Input 0 is x; the others are the module's parameters, found by name. `shift`
+            // adds δ and returns the old value, which is then written back exactly.
+            let shift = |module: &mut dyn Module, x_probe: &mut ArrayD<f32>, d: Option<f32>, restore: f32| -> f32 {
+                let touch = |t: &mut ArrayD<f32>| match d {
+                    Some(d) => add_flat(t, k, d),
+                    None => {
+                        set_flat(t, k, restore);
+                        restore
+                    }
+                };
+                if i == 0 {
+                    return touch(x_probe);
+                }
+                let mut old = 0.0;
+                module.visit_mut("", &mut |n, p| {
+                    if n == pname {
+                        old = touch(&mut p.value);
+                    }
+                });
+                old
+            };
+            let original = shift(module, &mut x_probe, Some(delta), 0.0);
+            eval.reset();
+            let xc = eval.constant(x_probe.clone());
+            let out = module.forward(&mut eval, xc);
+            shift(module, &mut x_probe, None, original);
+            Ok(weighted_sum(eval.value(out?), &r))
+        })?;
+    }
+    Ok(())
+}
+
+/// The core of both checks: for each element k of one input, compares the analytic gradient
+/// with (L(+h) − L(−h)) / 2h, where `loss_at(k, δ)` evaluates L with element k moved by δ.
+fn compare(name: &str, input: usize, analytic: &ArrayD<f32>, tol: Tolerance, mut loss_at: impl FnMut(usize, f32) -> Result<f64>) -> Result<()> {
+    for (k, &a) in analytic.iter().enumerate() {
+        let plus = loss_at(k, tol.h)?;
+        let minus = loss_at(k, -tol.h)?;
+        let numeric = (plus - minus) / (2.0 * tol.h as f64);
+        let a = a as f64;
+        if (a - numeric).abs() > tol.abs + tol.rel * a.abs().max(numeric.abs()) {
+            return Err(Error::GradientMismatch { op: name.to_string(), input, index: k, analytic: a, numeric });
         }
     }
     Ok(())
+}
+
+/// The fixed random r of L = Σ r ⊙ y, uniform in [−1, 1).
+fn seed_like(y: &ArrayD<f32>) -> ArrayD<f32> {
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    y.mapv(|_| rng.random_range(-1.0f32..1.0))
+}
+
+/// Σ r ⊙ y in f64.
+fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
+    y.iter().zip(r.iter()).map(|(&a, &b)| a as f64 * b as f64).sum()
+}
+
+/// Adds δ to the k-th element (row-major order), returning its old value.
+fn add_flat(x: &mut ArrayD<f32>, k: usize, delta: f32) -> f32 {
+    let mut old = 0.0;
+    if let Some(e) = x.iter_mut().nth(k) {
+        old = *e;
+        *e += delta;
+    }
+    old
 }
 
 fn set_flat(x: &mut ArrayD<f32>, k: usize, v: f32) {

@@ -118,6 +118,10 @@ impl<'a> BackwardCtx<'a> {
         kernel(as_slice_mut(&mut d));
         Some(d)
     }
+    /// Returns a scratch tensor to the pool.
+    pub fn recycle(&mut self, a: ArrayD<f32>) {
+        self.pool.recycle(a);
+    }
     /// A buffer shaped like input `i` (the usual shape of its gradient).
     pub fn alloc_like_input(&mut self, i: usize) -> ArrayD<f32> {
         let shape = self.inputs[i].shape().to_vec();
@@ -221,6 +225,12 @@ impl Graph {
         self.params.clear();
     }
 
+    /// Floats held by the buffer pool's spares: after [`Graph::reset`] this is what the next
+    /// step can reuse without allocating.
+    pub fn pooled_floats(&self) -> usize {
+        self.pool.spare_floats()
+    }
+
     /// Number of values on the tape.
     pub fn len(&self) -> usize {
         self.nodes.len()
@@ -243,8 +253,11 @@ impl Graph {
     }
 
     /// A leaf tensor; with `requires_grad` its gradient is kept after backward.
+    ///
+    /// The numbers are copied into a pooled buffer (and `value` is dropped): every buffer on
+    /// the tape then comes from the pool and returns to it, so repeated steps allocate nothing.
     pub fn leaf(&mut self, value: ArrayD<f32>, requires_grad: bool) -> Var {
-        let value = if value.is_standard_layout() { value } else { value.as_standard_layout().into_owned() };
+        let value = self.pool.copy_of(&value.view());
         self.push_leaf(value, requires_grad)
     }
 

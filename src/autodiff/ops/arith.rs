@@ -136,7 +136,8 @@ impl Backward for Binary {
             }
             let mut g = ctx.alloc(&full);
             Zip::from(&mut g).and(d_y).and_broadcast(a).and_broadcast(b).for_each(|o, &dy, &x, &z| *o = dy * local(x, z));
-            grads.push(Some(sum_to_shape(g, ctx.input(i).shape())));
+            let target = ctx.input(i).shape().to_vec();
+            grads.push(Some(sum_to_shape(ctx, g, &target)));
         }
         Ok(grads)
     }

@@ -19,6 +19,7 @@ pub mod reduce;
 pub mod sample;
 pub mod shape;
 
+use crate::autodiff::graph::BackwardCtx;
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, Axis};
 
@@ -58,11 +59,11 @@ pub(crate) fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Res
 /// Sums a gradient of the broadcast shape back down to an operand's shape: over the leading
 /// axes the operand lacked, and over every axis where it had length 1. This is backward of
 /// broadcasting — a value copied to many places receives the sum of their gradients.
-pub(crate) fn sum_to_shape(full: ArrayD<f32>, target: &[usize]) -> ArrayD<f32> {
+pub(crate) fn sum_to_shape(ctx: &mut BackwardCtx<'_>, full: ArrayD<f32>, target: &[usize]) -> ArrayD<f32> {
     if full.shape() == target {
         return full;
     }
-    let mut r = full;
+    let mut r = full.view().to_owned();
     while r.ndim() > target.len() {
         r = r.sum_axis(Axis(0));
     }
@@ -71,9 +72,10 @@ pub(crate) fn sum_to_shape(full: ArrayD<f32>, target: &[usize]) -> ArrayD<f32> {
             r = r.sum_axis(Axis(ax)).insert_axis(Axis(ax));
         }
     }
-    if r.is_standard_layout() {
-        r
-    } else {
-        r.as_standard_layout().into_owned()
-    }
+    // Hand back a pooled buffer (and recycle the full-size one), so the tape's buffers all
+    // stay in the pool's cycle.
+    ctx.recycle(full);
+    let mut out = ctx.alloc(target);
+    out.assign(&r);
+    out
 }
