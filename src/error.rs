@@ -107,19 +107,28 @@ impl std::error::Error for Error {
 
 impl From<kernels::GeometryError> for Error {
     fn from(e: kernels::GeometryError) -> Self {
-        Error::Shape { op: e.op, detail: e.detail }
+        Error::Shape {
+            op: e.op,
+            detail: e.detail,
+        }
     }
 }
 
 impl Error {
     /// Shorthand for [`Error::Shape`].
     pub fn shape(op: &'static str, detail: impl Into<String>) -> Self {
-        Error::Shape { op, detail: detail.into() }
+        Error::Shape {
+            op,
+            detail: detail.into(),
+        }
     }
 
     /// Shorthand for [`Error::Config`].
     pub fn config(what: &'static str, detail: impl Into<String>) -> Self {
-        Error::Config { what, detail: detail.into() }
+        Error::Config {
+            what,
+            detail: detail.into(),
+        }
     }
 
     /// Shorthand for [`Error::Io`], for use in `map_err`.

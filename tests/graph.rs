@@ -50,7 +50,10 @@ fn constants_get_no_gradient() -> Result<()> {
     let l = g.sum(y)?;
     g.backward(l)?;
     assert!(g.grad(c).is_none());
-    assert_eq!(g.grad(x).map(|d| d.to_owned()), Some(arr1(&[3.0f32, 4.0]).into_dyn()));
+    assert_eq!(
+        g.grad(x).map(|d| d.to_owned()),
+        Some(arr1(&[3.0f32, 4.0]).into_dyn())
+    );
     Ok(())
 }
 
@@ -83,22 +86,43 @@ fn shape_errors_name_the_op_and_both_shapes() {
     let w = g.constant(ArrayD::zeros(vec![32, 1, 3, 3]));
     let err = g.conv2d(x, w, None, 1, 1).expect_err("channels differ");
     let text = err.to_string();
-    assert!(text.contains("conv2d") && text.contains("3 channels") && text.contains("[32, 1, 3, 3]"), "{text}");
+    assert!(
+        text.contains("conv2d") && text.contains("3 channels") && text.contains("[32, 1, 3, 3]"),
+        "{text}"
+    );
     let a = g.constant(ArrayD::zeros(vec![2, 3]));
     let b = g.constant(ArrayD::zeros(vec![4]));
-    assert!(g.add(a, b).expect_err("no broadcast").to_string().contains("[2, 3] and [4]"));
+    assert!(g
+        .add(a, b)
+        .expect_err("no broadcast")
+        .to_string()
+        .contains("[2, 3] and [4]"));
 }
 
 #[test]
 fn a_sequential_names_the_layer_that_does_not_fit() {
     let mut rng = StdRng::seed_from_u64(1);
     let mut model = nn::Sequential::new("encoder")
-        .with(nn::Conv2d::new(1, 4, 3, 2, 1, Init::PyTorchDefault, &mut rng))
+        .with(nn::Conv2d::new(
+            1,
+            4,
+            nn::Kernel::new(3, 2, 1),
+            Init::PyTorchDefault,
+            &mut rng,
+        ))
         .with(nn::Flatten)
-        .with(nn::Linear::new(100, 2, true, Init::PyTorchDefault, &mut rng)); // 4·14·14 = 784, not 100
+        .with(nn::Linear::new(
+            100,
+            2,
+            true,
+            Init::PyTorchDefault,
+            &mut rng,
+        )); // 4·14·14 = 784, not 100
     let mut g = Graph::new();
     let x = g.constant(ArrayD::zeros(vec![2, 1, 28, 28]));
-    let err = model.forward(&mut g, x).expect_err("784 features do not fit 100");
+    let err = model
+        .forward(&mut g, x)
+        .expect_err("784 features do not fit 100");
     match err {
         Error::Architecture { layer, detail } => {
             assert_eq!(layer, "encoder.2");
@@ -118,8 +142,21 @@ fn parameters_are_found_by_id_after_backward() -> Result<()> {
     let t = g.constant(ArrayD::zeros(vec![4, 2]));
     let l = g.mse(y, t, Reduction::Mean)?;
     g.backward(l)?;
-    assert_eq!(g.param_grad(layer.params.weight.id()).map(|d| d.shape().to_vec()), Some(vec![2, 3]));
-    assert!(g.param_grad(layer.params.bias.as_ref().map(|b| b.id()).expect("has a bias")).is_some());
+    assert_eq!(
+        g.param_grad(layer.params.weight.id())
+            .map(|d| d.shape().to_vec()),
+        Some(vec![2, 3])
+    );
+    assert!(g
+        .param_grad(
+            layer
+                .params
+                .bias
+                .as_ref()
+                .map(|b| b.id())
+                .expect("has a bias")
+        )
+        .is_some());
     Ok(())
 }
 
@@ -127,9 +164,21 @@ fn parameters_are_found_by_id_after_backward() -> Result<()> {
 fn after_the_first_step_buffers_are_recycled_not_reallocated() -> Result<()> {
     let mut rng = StdRng::seed_from_u64(4);
     let mut model = nn::Sequential::new("m")
-        .with(nn::Conv2d::new(1, 4, 3, 2, 1, Init::PyTorchDefault, &mut rng))
+        .with(nn::Conv2d::new(
+            1,
+            4,
+            nn::Kernel::new(3, 2, 1),
+            Init::PyTorchDefault,
+            &mut rng,
+        ))
         .with(nn::Flatten)
-        .with(nn::Linear::new(4 * 4 * 4, 8, true, Init::PyTorchDefault, &mut rng));
+        .with(nn::Linear::new(
+            4 * 4 * 4,
+            8,
+            true,
+            Init::PyTorchDefault,
+            &mut rng,
+        ));
     let x = uniform(&[3, 1, 8, 8], 0.0, 1.0, 5);
     let mut g = Graph::new();
     let mut pooled = Vec::new();
@@ -157,6 +206,9 @@ fn dump_lists_every_node() -> Result<()> {
     let _ = g.sum(y)?;
     let text = g.dump();
     assert_eq!(text.lines().count(), 3);
-    assert!(text.contains("Sigmoid") && text.contains("leaf (requires grad)"), "{text}");
+    assert!(
+        text.contains("Sigmoid") && text.contains("leaf (requires grad)"),
+        "{text}"
+    );
     Ok(())
 }

@@ -122,7 +122,9 @@ pub fn forward(act: Activation, x: &[f32], y: &mut [f32]) {
     // One `map` per variant, so each loop body is a single monomorphised closure.
     match act {
         Activation::Relu => map(x, y, |v| Activation::Relu.apply(v)),
-        Activation::LeakyRelu { slope } => map(x, y, move |v| Activation::LeakyRelu { slope }.apply(v)),
+        Activation::LeakyRelu { slope } => {
+            map(x, y, move |v| Activation::LeakyRelu { slope }.apply(v))
+        }
         Activation::Selu => map(x, y, |v| Activation::Selu.apply(v)),
         Activation::Sigmoid => map(x, y, sigmoid),
         Activation::Tanh => map(x, y, f32::tanh),
@@ -133,8 +135,12 @@ pub fn forward(act: Activation, x: &[f32], y: &mut [f32]) {
 pub fn backward(act: Activation, x: &[f32], y: &[f32], d_y: &[f32], d_x: &mut [f32]) {
     match act {
         Activation::Relu => zip_map(x, d_y, d_x, |v, g| if v > 0.0 { g } else { 0.0 }),
-        Activation::LeakyRelu { slope } => zip_map(x, d_y, d_x, move |v, g| if v > 0.0 { g } else { slope * g }),
-        Activation::Selu => zip3_map(x, y, d_y, d_x, |v, out, g| g * Activation::Selu.derivative(v, out)),
+        Activation::LeakyRelu { slope } => {
+            zip_map(x, d_y, d_x, move |v, g| if v > 0.0 { g } else { slope * g })
+        }
+        Activation::Selu => zip3_map(x, y, d_y, d_x, |v, out, g| {
+            g * Activation::Selu.derivative(v, out)
+        }),
         Activation::Sigmoid => zip_map(y, d_y, d_x, |out, g| g * out * (1.0 - out)),
         Activation::Tanh => zip_map(y, d_y, d_x, |out, g| g * (1.0 - out * out)),
     }
@@ -171,7 +177,12 @@ pub fn exp(x: f32) -> f32 {
     let shifted = x * LOG2_E + ROUND;
     let k = shifted - ROUND;
     let r = x - k * LN2_HI - k * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     // The low bits of `shifted` hold k + 2²² (the 1.5·2²³ offset), so subtracting ROUND's bits
     // leaves k as a two's-complement integer.
     let k_int = shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
@@ -179,56 +190,60 @@ pub fn exp(x: f32) -> f32 {
     p * two_k
 }
 
+/// Runs `body(start, chunk)` over consecutive chunks of `out` (`start` is the chunk's offset),
+/// on rayon's threads when `out` is long. The element-wise maps below are built on it.
+fn for_chunks(out: &mut [f32], body: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if out.len() < PARALLEL_MIN_ELEMS {
+        body(0, out);
+    } else {
+        out.par_chunks_mut(PARALLEL_CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| body(i * PARALLEL_CHUNK, chunk));
+    }
+}
+
 /// y ← f(x) element by element, in parallel for long slices.
 pub fn map(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
     debug_assert_eq!(x.len(), y.len());
-    let body = |(ys, xs): (&mut [f32], &[f32])| {
-        for (yv, &xv) in ys.iter_mut().zip(xs) {
+    for_chunks(y, |start, ys| {
+        for (yv, &xv) in ys.iter_mut().zip(&x[start..]) {
             *yv = f(xv);
         }
-    };
-    if y.len() < PARALLEL_MIN_ELEMS {
-        body((y, x));
-    } else {
-        y.par_chunks_mut(PARALLEL_CHUNK).zip(x.par_chunks(PARALLEL_CHUNK)).for_each(body);
-    }
+    });
 }
 
 /// out ← f(a, b) element by element, in parallel for long slices.
 pub fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) {
     debug_assert_eq!((a.len(), b.len()), (out.len(), out.len()));
-    let body = |((os, a_s), b_s): ((&mut [f32], &[f32]), &[f32])| {
-        for ((o, &av), &bv) in os.iter_mut().zip(a_s).zip(b_s) {
+    for_chunks(out, |start, os| {
+        for ((o, &av), &bv) in os.iter_mut().zip(&a[start..]).zip(&b[start..]) {
             *o = f(av, bv);
         }
-    };
-    if out.len() < PARALLEL_MIN_ELEMS {
-        body(((out, a), b));
-    } else {
-        out.par_chunks_mut(PARALLEL_CHUNK)
-            .zip(a.par_chunks(PARALLEL_CHUNK))
-            .zip(b.par_chunks(PARALLEL_CHUNK))
-            .for_each(body);
-    }
+    });
 }
 
 /// out ← f(a, b, c) element by element, in parallel for long slices.
-pub fn zip3_map(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32], f: impl Fn(f32, f32, f32) -> f32 + Sync + Send) {
-    debug_assert_eq!((a.len(), b.len(), c.len()), (out.len(), out.len(), out.len()));
-    let body = |(((os, a_s), b_s), c_s): (((&mut [f32], &[f32]), &[f32]), &[f32])| {
-        for (((o, &av), &bv), &cv) in os.iter_mut().zip(a_s).zip(b_s).zip(c_s) {
+pub fn zip3_map(
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    out: &mut [f32],
+    f: impl Fn(f32, f32, f32) -> f32 + Sync + Send,
+) {
+    debug_assert_eq!(
+        (a.len(), b.len(), c.len()),
+        (out.len(), out.len(), out.len())
+    );
+    for_chunks(out, |start, os| {
+        for (((o, &av), &bv), &cv) in os
+            .iter_mut()
+            .zip(&a[start..])
+            .zip(&b[start..])
+            .zip(&c[start..])
+        {
             *o = f(av, bv, cv);
         }
-    };
-    if out.len() < PARALLEL_MIN_ELEMS {
-        body((((out, a), b), c));
-    } else {
-        out.par_chunks_mut(PARALLEL_CHUNK)
-            .zip(a.par_chunks(PARALLEL_CHUNK))
-            .zip(b.par_chunks(PARALLEL_CHUNK))
-            .zip(c.par_chunks(PARALLEL_CHUNK))
-            .for_each(body);
-    }
+    });
 }
 
 /// The reference activations: straight from the definitions, in f64 (with the C library's
@@ -240,10 +255,20 @@ pub mod naive {
     pub fn apply(act: Activation, x: f64) -> f64 {
         match act {
             Activation::Relu => x.max(0.0),
-            Activation::LeakyRelu { slope } => if x > 0.0 { x } else { slope as f64 * x },
+            Activation::LeakyRelu { slope } => {
+                if x > 0.0 {
+                    x
+                } else {
+                    slope as f64 * x
+                }
+            }
             Activation::Selu => {
                 let (l, a) = (SELU_LAMBDA as f64, SELU_ALPHA as f64);
-                if x > 0.0 { l * x } else { l * a * x.exp_m1() }
+                if x > 0.0 {
+                    l * x
+                } else {
+                    l * a * x.exp_m1()
+                }
             }
             Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Activation::Tanh => x.tanh(),
@@ -253,11 +278,27 @@ pub mod naive {
     /// f′(x) in f64, from the input only.
     pub fn derivative(act: Activation, x: f64) -> f64 {
         match act {
-            Activation::Relu => if x > 0.0 { 1.0 } else { 0.0 },
-            Activation::LeakyRelu { slope } => if x > 0.0 { 1.0 } else { slope as f64 },
+            Activation::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::LeakyRelu { slope } => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    slope as f64
+                }
+            }
             Activation::Selu => {
                 let (l, a) = (SELU_LAMBDA as f64, SELU_ALPHA as f64);
-                if x > 0.0 { l } else { l * a * x.exp() }
+                if x > 0.0 {
+                    l
+                } else {
+                    l * a * x.exp()
+                }
             }
             Activation::Sigmoid => {
                 let s = apply(act, x);
@@ -273,8 +314,13 @@ mod tests {
     use super::*;
     use crate::testing::uniform;
 
-    const ALL: [Activation; 5] =
-        [Activation::Relu, Activation::LeakyRelu { slope: 0.01 }, Activation::Selu, Activation::Sigmoid, Activation::Tanh];
+    const ALL: [Activation; 5] = [
+        Activation::Relu,
+        Activation::LeakyRelu { slope: 0.01 },
+        Activation::Selu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ];
 
     #[test]
     fn exp_is_accurate_to_a_few_ulps_over_its_range() {
@@ -303,8 +349,18 @@ mod tests {
             for k in 0..x.len() {
                 let want_y = naive::apply(act, x[k] as f64);
                 let want_dx = d_y[k] as f64 * naive::derivative(act, x[k] as f64);
-                assert!((y[k] as f64 - want_y).abs() <= 1e-6 + 1e-6 * want_y.abs(), "{act:?}({}) = {} not {want_y}", x[k], y[k]);
-                assert!((d_x[k] as f64 - want_dx).abs() <= 1e-6 + 1e-5 * want_dx.abs(), "{act:?}'({}) gave {} not {want_dx}", x[k], d_x[k]);
+                assert!(
+                    (y[k] as f64 - want_y).abs() <= 1e-6 + 1e-6 * want_y.abs(),
+                    "{act:?}({}) = {} not {want_y}",
+                    x[k],
+                    y[k]
+                );
+                assert!(
+                    (d_x[k] as f64 - want_dx).abs() <= 1e-6 + 1e-5 * want_dx.abs(),
+                    "{act:?}'({}) gave {} not {want_dx}",
+                    x[k],
+                    d_x[k]
+                );
             }
         }
     }

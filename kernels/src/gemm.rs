@@ -51,7 +51,13 @@ impl<'a> MatRef<'a> {
                 data.len()
             );
         }
-        MatRef { data, rows, cols, row_stride, col_stride }
+        MatRef {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
     }
 
     /// A contiguous row-major view: row stride `cols`, column stride 1.
@@ -88,15 +94,31 @@ impl<'a> MatRef<'a> {
     /// Rows `start..end` as a view of their own.
     fn rows_range(self, start: usize, end: usize) -> Self {
         let offset = start * self.row_stride;
-        let data = if end > start { &self.data[offset..] } else { &self.data[..0] };
-        MatRef { data, rows: end - start, ..self }
+        let data = if end > start {
+            &self.data[offset..]
+        } else {
+            &self.data[..0]
+        };
+        MatRef {
+            data,
+            rows: end - start,
+            ..self
+        }
     }
 
     /// Columns `start..end` as a view of their own.
     fn cols_range(self, start: usize, end: usize) -> Self {
         let offset = start * self.col_stride;
-        let data = if end > start { &self.data[offset..] } else { &self.data[..0] };
-        MatRef { data, cols: end - start, ..self }
+        let data = if end > start {
+            &self.data[offset..]
+        } else {
+            &self.data[..0]
+        };
+        MatRef {
+            data,
+            cols: end - start,
+            ..self
+        }
     }
 }
 
@@ -129,8 +151,19 @@ const PARALLEL_MIN_MACS: usize = 1 << 21;
 pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm: A is {m}×{k} but B is {}×{n}", b.rows);
-    assert_eq!(c.len(), m * n, "gemm: C must hold {m}×{n} elements, it holds {}", c.len());
-    let c = CBlock { ptr: c.as_mut_ptr(), rows: m, cols: n, row_stride: n, _slice: std::marker::PhantomData };
+    assert_eq!(
+        c.len(),
+        m * n,
+        "gemm: C must hold {m}×{n} elements, it holds {}",
+        c.len()
+    );
+    let c = CBlock {
+        ptr: c.as_mut_ptr(),
+        rows: m,
+        cols: n,
+        row_stride: n,
+        _slice: std::marker::PhantomData,
+    };
     gemm_block(alpha, a, b, beta, c);
 }
 
@@ -154,14 +187,28 @@ impl CBlock<'_> {
         let top = CBlock { rows: mid, ..self };
         // SAFETY: mid ≤ rows, so the offset stays inside the original slice (or one past it).
         let bottom_ptr = unsafe { self.ptr.add(mid * self.row_stride) };
-        (top, CBlock { ptr: bottom_ptr, rows: self.rows - mid, ..self })
+        (
+            top,
+            CBlock {
+                ptr: bottom_ptr,
+                rows: self.rows - mid,
+                ..self
+            },
+        )
     }
 
     fn split_cols(self, mid: usize) -> (Self, Self) {
         let left = CBlock { cols: mid, ..self };
         // SAFETY: mid ≤ cols ≤ row_stride, so the offset stays inside the first row.
         let right_ptr = unsafe { self.ptr.add(mid) };
-        (left, CBlock { ptr: right_ptr, cols: self.cols - mid, ..self })
+        (
+            left,
+            CBlock {
+                ptr: right_ptr,
+                cols: self.cols - mid,
+                ..self
+            },
+        )
     }
 }
 
@@ -237,7 +284,11 @@ pub fn naive(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32])
             for p in 0..k {
                 acc += a.get(i, p) as f64 * b.get(p, j) as f64;
             }
-            let old = if beta == 0.0 { 0.0 } else { beta as f64 * c[i * n + j] as f64 };
+            let old = if beta == 0.0 {
+                0.0
+            } else {
+                beta as f64 * c[i * n + j] as f64
+            };
             c[i * n + j] = (alpha as f64 * acc + old) as f32;
         }
     }
@@ -250,18 +301,37 @@ mod tests {
 
     #[test]
     fn matches_triple_loop_for_every_transpose_and_beta() {
-        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 129, 70), (200, 300, 190)] {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 33, 9),
+            (64, 129, 70),
+            (200, 300, 190),
+        ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 for beta in [0.0, 1.0, 0.5] {
                     let a_data = uniform(m * k, 1);
                     let b_data = uniform(k * n, 2);
-                    let a = if ta { MatRef::row_major(&a_data, k, m).t() } else { MatRef::row_major(&a_data, m, k) };
-                    let b = if tb { MatRef::row_major(&b_data, n, k).t() } else { MatRef::row_major(&b_data, k, n) };
+                    let a = if ta {
+                        MatRef::row_major(&a_data, k, m).t()
+                    } else {
+                        MatRef::row_major(&a_data, m, k)
+                    };
+                    let b = if tb {
+                        MatRef::row_major(&b_data, n, k).t()
+                    } else {
+                        MatRef::row_major(&b_data, k, n)
+                    };
                     let start = uniform(m * n, 3);
                     let (mut fast, mut slow) = (start.clone(), start);
                     gemm(0.7, a, b, beta, &mut fast);
                     naive(0.7, a, b, beta, &mut slow);
-                    assert_close(&fast, &slow, 1e-5, &format!("gemm {m}x{k}x{n} ta={ta} tb={tb} beta={beta}"));
+                    assert_close(
+                        &fast,
+                        &slow,
+                        1e-5,
+                        &format!("gemm {m}x{k}x{n} ta={ta} tb={tb} beta={beta}"),
+                    );
                 }
             }
         }
@@ -283,7 +353,13 @@ mod tests {
     fn beta_zero_ignores_stale_nan() {
         let a = [1.0, 2.0];
         let mut c = [f32::NAN];
-        gemm(1.0, MatRef::row_major(&a, 1, 2), MatRef::row_major(&a, 2, 1), 0.0, &mut c);
+        gemm(
+            1.0,
+            MatRef::row_major(&a, 1, 2),
+            MatRef::row_major(&a, 2, 1),
+            0.0,
+            &mut c,
+        );
         assert_eq!(c, [5.0]);
     }
 

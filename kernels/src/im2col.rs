@@ -32,7 +32,9 @@ pub fn im2col(geom: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
             for j in 0..s.kw {
                 let valid_cols = geom.valid_outputs(j, s.w_in, w_out);
                 // Invariant: there are exactly C_in·KH·KW rows, one per (ci, i, j).
-                let Some(row) = rows.next() else { unreachable!("im2col: cols has too few rows") };
+                let Some(row) = rows.next() else {
+                    unreachable!("im2col: cols has too few rows")
+                };
                 for (oh, segment) in row.chunks_exact_mut(w_out).enumerate() {
                     if !valid_rows.contains(&oh) || valid_cols.is_empty() {
                         segment.fill(0.0);
@@ -47,7 +49,10 @@ pub fn im2col(geom: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
                     if s.stride == 1 {
                         inside.copy_from_slice(&x_row[iw_first..][..inside.len()]);
                     } else {
-                        for (c, xv) in inside.iter_mut().zip(x_row[iw_first..].iter().step_by(s.stride)) {
+                        for (c, xv) in inside
+                            .iter_mut()
+                            .zip(x_row[iw_first..].iter().step_by(s.stride))
+                        {
                             *c = *xv;
                         }
                     }
@@ -74,7 +79,9 @@ pub fn col2im(geom: &Conv2dGeometry, cols: &[f32], x: &mut [f32]) {
             for j in 0..s.kw {
                 let valid_cols = geom.valid_outputs(j, s.w_in, w_out);
                 // Invariant: as in im2col, one row per (ci, i, j).
-                let Some(row) = rows.next() else { unreachable!("col2im: cols has too few rows") };
+                let Some(row) = rows.next() else {
+                    unreachable!("col2im: cols has too few rows")
+                };
                 if valid_cols.is_empty() {
                     continue;
                 }
@@ -126,7 +133,17 @@ mod tests {
     #[test]
     fn a_2x2_kernel_copies_each_window_into_a_column() {
         // x = [[1, 2, 3], [4, 5, 6]], 2×2 kernel, stride 1: two windows, [1 2 4 5] and [2 3 5 6].
-        let spec = Conv2dSpec { n: 1, c_in: 1, h_in: 2, w_in: 3, c_out: 1, kh: 2, kw: 2, stride: 1, pad: 0 };
+        let spec = Conv2dSpec {
+            n: 1,
+            c_in: 1,
+            h_in: 2,
+            w_in: 3,
+            c_out: 1,
+            kh: 2,
+            kw: 2,
+            stride: 1,
+            pad: 0,
+        };
         let geom = Conv2dGeometry::new(spec).unwrap();
         let mut cols = [0.0; 8];
         im2col(&geom, &[1., 2., 3., 4., 5., 6.], &mut cols);
@@ -139,13 +156,19 @@ mod tests {
         for (case, spec) in grid().into_iter().enumerate() {
             let geom = Conv2dGeometry::new(spec).unwrap();
             let x = uniform(geom.input_image_len(), case as u64);
-            let c = uniform(geom.patch_len() * geom.h_out() * geom.w_out(), 1000 + case as u64);
+            let c = uniform(
+                geom.patch_len() * geom.h_out() * geom.w_out(),
+                1000 + case as u64,
+            );
             let mut cols = vec![f32::NAN; c.len()];
             let mut back = vec![f32::NAN; x.len()];
             im2col(&geom, &x, &mut cols);
             col2im(&geom, &c, &mut back);
             let (lhs, rhs) = (dot(&cols, &c), dot(&x, &back));
-            assert!((lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0), "{spec:?}: {lhs} vs {rhs}");
+            assert!(
+                (lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0),
+                "{spec:?}: {lhs} vs {rhs}"
+            );
         }
     }
 }

@@ -35,7 +35,13 @@ pub struct MaxPool2dGeometry {
 impl MaxPool2dGeometry {
     /// # Errors
     /// Zero sizes, or a window larger than the input.
-    pub fn new(planes: usize, h_in: usize, w_in: usize, kernel: usize, stride: usize) -> Result<Self, GeometryError> {
+    pub fn new(
+        planes: usize,
+        h_in: usize,
+        w_in: usize,
+        kernel: usize,
+        stride: usize,
+    ) -> Result<Self, GeometryError> {
         if planes == 0 || kernel == 0 || stride == 0 || kernel > h_in || kernel > w_in {
             return Err(GeometryError {
                 op: "max_pool2d",
@@ -43,7 +49,15 @@ impl MaxPool2dGeometry {
             });
         }
         let (h_out, w_out) = ((h_in - kernel) / stride + 1, (w_in - kernel) / stride + 1);
-        Ok(MaxPool2dGeometry { planes, h_in, w_in, kernel, stride, h_out, w_out })
+        Ok(MaxPool2dGeometry {
+            planes,
+            h_in,
+            w_in,
+            kernel,
+            stride,
+            h_out,
+            w_out,
+        })
     }
 }
 
@@ -52,14 +66,22 @@ impl MaxPool2dGeometry {
 pub fn max_pool2d_forward(geom: &MaxPool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     let g = *geom;
     let (in_plane, out_plane) = (g.h_in * g.w_in, g.h_out * g.w_out);
-    debug_assert_eq!((x.len(), y.len(), argmax.len()), (g.planes * in_plane, g.planes * out_plane, g.planes * out_plane));
+    debug_assert_eq!(
+        (x.len(), y.len(), argmax.len()),
+        (
+            g.planes * in_plane,
+            g.planes * out_plane,
+            g.planes * out_plane
+        )
+    );
     y.par_chunks_mut(out_plane)
         .zip(argmax.par_chunks_mut(out_plane))
         .zip(x.par_chunks(in_plane))
         .for_each(|((y_plane, arg_plane), x_plane)| {
             for oh in 0..g.h_out {
                 for ow in 0..g.w_out {
-                    let (mut best, mut best_at) = (f32::NEG_INFINITY, (oh * g.stride) * g.w_in + ow * g.stride);
+                    let (mut best, mut best_at) =
+                        (f32::NEG_INFINITY, (oh * g.stride) * g.w_in + ow * g.stride);
                     for ih in oh * g.stride..oh * g.stride + g.kernel {
                         for iw in ow * g.stride..ow * g.stride + g.kernel {
                             let v = x_plane[ih * g.w_in + iw];
@@ -97,35 +119,59 @@ pub fn max_pool2d_backward(geom: &MaxPool2dGeometry, d_y: &[f32], argmax: &[u32]
 ///
 /// # Shapes
 /// x (planes, H, W) → y (planes, H·scale, W·scale).
-pub fn upsample_nearest2d_forward(planes: usize, h_in: usize, w_in: usize, scale: usize, x: &[f32], y: &mut [f32]) {
+pub fn upsample_nearest2d_forward(
+    planes: usize,
+    h_in: usize,
+    w_in: usize,
+    scale: usize,
+    x: &[f32],
+    y: &mut [f32],
+) {
     let w_out = w_in * scale;
-    debug_assert_eq!((x.len(), y.len()), (planes * h_in * w_in, planes * h_in * w_in * scale * scale));
-    y.par_chunks_mut(h_in * scale * w_out).zip(x.par_chunks(h_in * w_in)).for_each(|(y_plane, x_plane)| {
-        for (y_row, oh) in y_plane.chunks_exact_mut(w_out).zip(0..) {
-            let x_row = &x_plane[(oh / scale) * w_in..][..w_in];
-            for (block, &v) in y_row.chunks_exact_mut(scale).zip(x_row) {
-                block.fill(v);
+    debug_assert_eq!(
+        (x.len(), y.len()),
+        (planes * h_in * w_in, planes * h_in * w_in * scale * scale)
+    );
+    y.par_chunks_mut(h_in * scale * w_out)
+        .zip(x.par_chunks(h_in * w_in))
+        .for_each(|(y_plane, x_plane)| {
+            for (y_row, oh) in y_plane.chunks_exact_mut(w_out).zip(0..) {
+                let x_row = &x_plane[(oh / scale) * w_in..][..w_in];
+                for (block, &v) in y_row.chunks_exact_mut(scale).zip(x_row) {
+                    block.fill(v);
+                }
             }
-        }
-    });
+        });
 }
 
 /// d_x ← each `scale`×`scale` block of d_y summed.
 ///
 /// # Shapes
 /// d_y (planes, H·scale, W·scale) → d_x (planes, H, W).
-pub fn upsample_nearest2d_backward(planes: usize, h_in: usize, w_in: usize, scale: usize, d_y: &[f32], d_x: &mut [f32]) {
+pub fn upsample_nearest2d_backward(
+    planes: usize,
+    h_in: usize,
+    w_in: usize,
+    scale: usize,
+    d_y: &[f32],
+    d_x: &mut [f32],
+) {
     let w_out = w_in * scale;
-    debug_assert_eq!((d_x.len(), d_y.len()), (planes * h_in * w_in, planes * h_in * w_in * scale * scale));
-    d_x.par_chunks_mut(h_in * w_in).zip(d_y.par_chunks(h_in * scale * w_out)).for_each(|(d_x_plane, d_y_plane)| {
-        d_x_plane.fill(0.0);
-        for (d_y_row, oh) in d_y_plane.chunks_exact(w_out).zip(0..) {
-            let d_x_row = &mut d_x_plane[(oh / scale) * w_in..][..w_in];
-            for (acc, block) in d_x_row.iter_mut().zip(d_y_row.chunks_exact(scale)) {
-                *acc += block.iter().sum::<f32>();
+    debug_assert_eq!(
+        (d_x.len(), d_y.len()),
+        (planes * h_in * w_in, planes * h_in * w_in * scale * scale)
+    );
+    d_x.par_chunks_mut(h_in * w_in)
+        .zip(d_y.par_chunks(h_in * scale * w_out))
+        .for_each(|(d_x_plane, d_y_plane)| {
+            d_x_plane.fill(0.0);
+            for (d_y_row, oh) in d_y_plane.chunks_exact(w_out).zip(0..) {
+                let d_x_row = &mut d_x_plane[(oh / scale) * w_in..][..w_in];
+                for (acc, block) in d_x_row.iter_mut().zip(d_y_row.chunks_exact(scale)) {
+                    *acc += block.iter().sum::<f32>();
+                }
             }
-        }
-    });
+        });
 }
 
 #[cfg(test)]
@@ -152,7 +198,12 @@ mod tests {
 
     #[test]
     fn max_pool_matches_brute_force_and_routes_gradients_to_winners() {
-        for &(planes, h, w, k, s) in &[(6, 8, 7, 2, 2), (1, 5, 5, 3, 1), (4, 9, 6, 3, 2), (2, 4, 4, 4, 4)] {
+        for &(planes, h, w, k, s) in &[
+            (6, 8, 7, 2, 2),
+            (1, 5, 5, 3, 1),
+            (4, 9, 6, 3, 2),
+            (2, 4, 4, 4, 4),
+        ] {
             let g = MaxPool2dGeometry::new(planes, h, w, k, s).unwrap();
             let x = uniform(planes * h * w, 7);
             let mut y = vec![0.0; planes * g.h_out * g.w_out];

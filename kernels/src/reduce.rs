@@ -26,11 +26,16 @@ pub fn sum(x: &[f32]) -> f64 {
 /// result is the same whatever the thread count): the sum inside every loss.
 pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) -> f64 {
     debug_assert_eq!(a.len(), b.len());
-    let chunk_sum = |(a_c, b_c): (&[f32], &[f32])| a_c.iter().zip(b_c).map(|(&x, &y)| f(x, y)).sum::<f64>();
+    let chunk_sum =
+        |(a_c, b_c): (&[f32], &[f32])| a_c.iter().zip(b_c).map(|(&x, &y)| f(x, y)).sum::<f64>();
     if a.len() < PARALLEL_MIN_ELEMS {
         return chunk_sum((a, b));
     }
-    let partials: Vec<f64> = a.par_chunks(PARALLEL_CHUNK).zip(b.par_chunks(PARALLEL_CHUNK)).map(chunk_sum).collect();
+    let partials: Vec<f64> = a
+        .par_chunks(PARALLEL_CHUNK)
+        .zip(b.par_chunks(PARALLEL_CHUNK))
+        .map(chunk_sum)
+        .collect();
     partials.iter().sum()
 }
 
@@ -42,7 +47,9 @@ pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) 
 pub fn sum_per_channel(x: &[f32], n: usize, c: usize, inner: usize, out: &mut [f32]) {
     debug_assert_eq!((x.len(), out.len()), (n * c * inner, c));
     let channel_sum = |(ch, o): (usize, &mut f32)| {
-        let total: f64 = (0..n).map(|img| sum(&x[(img * c + ch) * inner..][..inner])).sum();
+        let total: f64 = (0..n)
+            .map(|img| sum(&x[(img * c + ch) * inner..][..inner]))
+            .sum();
         *o = total as f32;
     };
     if x.len() < PARALLEL_MIN_ELEMS {
@@ -59,7 +66,10 @@ pub fn sum_per_channel(x: &[f32], n: usize, c: usize, inner: usize, out: &mut [f
 /// x (outer, len, inner) → out (outer, inner).
 pub fn sum_axis(x: &[f32], outer: usize, len: usize, inner: usize, out: &mut [f32]) {
     debug_assert_eq!((x.len(), out.len()), (outer * len * inner, outer * inner));
-    for (o_row, x_block) in out.chunks_exact_mut(inner.max(1)).zip(x.chunks_exact((len * inner).max(1))) {
+    for (o_row, x_block) in out
+        .chunks_exact_mut(inner.max(1))
+        .zip(x.chunks_exact((len * inner).max(1)))
+    {
         o_row.fill(0.0);
         // Rows are added in f32 here: each output adds only `len` numbers, and whole-row adds
         // vectorise; the long sums (over batch and space) go through `sum` instead.
@@ -105,7 +115,11 @@ pub fn log_softmax_rows(x: &[f32], cols: usize, y: &mut [f32]) {
 
 /// Backward of softmax, from its output y: d_x = y ⊙ (d_y − Σ_row d_y ⊙ y).
 pub fn softmax_backward_rows(y: &[f32], d_y: &[f32], cols: usize, d_x: &mut [f32]) {
-    for ((y_row, g_row), d_row) in y.chunks_exact(cols).zip(d_y.chunks_exact(cols)).zip(d_x.chunks_exact_mut(cols)) {
+    for ((y_row, g_row), d_row) in y
+        .chunks_exact(cols)
+        .zip(d_y.chunks_exact(cols))
+        .zip(d_x.chunks_exact_mut(cols))
+    {
         let dot: f32 = y_row.iter().zip(g_row).map(|(a, b)| a * b).sum();
         for ((d, &yv), &g) in d_row.iter_mut().zip(y_row).zip(g_row) {
             *d = yv * (g - dot);
@@ -116,7 +130,11 @@ pub fn softmax_backward_rows(y: &[f32], d_y: &[f32], cols: usize, d_x: &mut [f32
 /// Backward of log-softmax, from its output y: d_x = d_y − softmax(x) · Σ_row d_y, with
 /// softmax(x) = e^y.
 pub fn log_softmax_backward_rows(y: &[f32], d_y: &[f32], cols: usize, d_x: &mut [f32]) {
-    for ((y_row, g_row), d_row) in y.chunks_exact(cols).zip(d_y.chunks_exact(cols)).zip(d_x.chunks_exact_mut(cols)) {
+    for ((y_row, g_row), d_row) in y
+        .chunks_exact(cols)
+        .zip(d_y.chunks_exact(cols))
+        .zip(d_x.chunks_exact_mut(cols))
+    {
         let total: f32 = g_row.iter().sum();
         for ((d, &yv), &g) in d_row.iter_mut().zip(y_row).zip(g_row) {
             *d = g - exp(yv) * total;
@@ -140,7 +158,10 @@ mod tests {
         let mut per_channel = [0.0; 3];
         sum_per_channel(&x, n, c, inner, &mut per_channel);
         for (ch, &got) in per_channel.iter().enumerate() {
-            let want: f64 = (0..n).flat_map(|i| (0..inner).map(move |k| (i, k))).map(|(i, k)| x[(i * c + ch) * inner + k] as f64).sum();
+            let want: f64 = (0..n)
+                .flat_map(|i| (0..inner).map(move |k| (i, k)))
+                .map(|(i, k)| x[(i * c + ch) * inner + k] as f64)
+                .sum();
             assert!((got as f64 - want).abs() < 1e-5, "channel {ch}");
         }
 
@@ -164,7 +185,12 @@ mod tests {
         assert_close(&y[..3], &e.map(|v| (v / z) as f32), 1e-6, "shifted softmax");
         let mut log_y = [0.0; 6];
         log_softmax_rows(&x, 3, &mut log_y);
-        assert_close(&log_y[..3], &e.map(|v| (v / z).ln() as f32), 1e-6, "log softmax");
+        assert_close(
+            &log_y[..3],
+            &e.map(|v| (v / z).ln() as f32),
+            1e-6,
+            "log softmax",
+        );
         assert!(y.iter().all(|v| v.is_finite()));
     }
 
@@ -174,20 +200,36 @@ mod tests {
         let r = uniform(12, 6);
         let loss = |x: &[f32], log: bool| {
             let mut y = vec![0.0; x.len()];
-            if log { log_softmax_rows(x, 4, &mut y) } else { softmax_rows(x, 4, &mut y) }
+            if log {
+                log_softmax_rows(x, 4, &mut y)
+            } else {
+                softmax_rows(x, 4, &mut y)
+            }
             y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum::<f64>()
         };
         for log in [false, true] {
             let mut y = vec![0.0; 12];
-            if log { log_softmax_rows(&x, 4, &mut y) } else { softmax_rows(&x, 4, &mut y) }
+            if log {
+                log_softmax_rows(&x, 4, &mut y)
+            } else {
+                softmax_rows(&x, 4, &mut y)
+            }
             let mut d_x = vec![0.0; 12];
-            if log { log_softmax_backward_rows(&y, &r, 4, &mut d_x) } else { softmax_backward_rows(&y, &r, 4, &mut d_x) }
+            if log {
+                log_softmax_backward_rows(&y, &r, 4, &mut d_x)
+            } else {
+                softmax_backward_rows(&y, &r, 4, &mut d_x)
+            }
             for k in 0..12 {
                 let (mut plus, mut minus) = (x.clone(), x.clone());
                 plus[k] += 1e-2;
                 minus[k] -= 1e-2;
                 let numeric = (loss(&plus, log) - loss(&minus, log)) / 2e-2;
-                assert!((d_x[k] as f64 - numeric).abs() < 1e-3, "log={log} k={k}: {} vs {numeric}", d_x[k]);
+                assert!(
+                    (d_x[k] as f64 - numeric).abs() < 1e-3,
+                    "log={log} k={k}: {} vs {numeric}",
+                    d_x[k]
+                );
             }
         }
     }

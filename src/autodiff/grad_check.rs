@@ -22,8 +22,8 @@
 //! Inputs near a kink (ReLU and SELU at 0) must stay more than h away from it.
 
 use super::graph::{Graph, Var};
-use crate::nn::Module;
 use crate::error::{Error, Result};
+use crate::nn::Module;
 use ndarray::ArrayD;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -41,7 +41,11 @@ pub struct Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Self {
-        Tolerance { abs: 1e-3, rel: 1e-2, h: 1e-2 }
+        Tolerance {
+            abs: 1e-3,
+            rel: 1e-2,
+            h: 1e-2,
+        }
     }
 }
 
@@ -59,14 +63,26 @@ impl Default for Tolerance {
 /// grad_check("x·x", &[x], |g, v| g.mul(v[0], v[0]), Tolerance::default())
 /// # }
 /// ```
-pub fn grad_check(name: &str, inputs: &[ArrayD<f32>], f: impl Fn(&mut Graph, &[Var]) -> Result<Var>, tol: Tolerance) -> Result<()> {
+pub fn grad_check(
+    name: &str,
+    inputs: &[ArrayD<f32>],
+    f: impl Fn(&mut Graph, &[Var]) -> Result<Var>,
+    tol: Tolerance,
+) -> Result<()> {
     let mut g = Graph::new();
     let vars: Vec<Var> = inputs.iter().map(|x| g.leaf(x.clone(), true)).collect();
     let y = f(&mut g, &vars)?;
     let r = seed_like(g.value(y));
     g.backward_from(y, r.clone())?;
-    let analytic: Vec<ArrayD<f32>> =
-        vars.iter().zip(inputs).map(|(&v, x)| g.grad(v).cloned().unwrap_or_else(|| ArrayD::zeros(x.shape()))).collect();
+    let analytic: Vec<ArrayD<f32>> = vars
+        .iter()
+        .zip(inputs)
+        .map(|(&v, x)| {
+            g.grad(v)
+                .cloned()
+                .unwrap_or_else(|| ArrayD::zeros(x.shape()))
+        })
+        .collect();
 
     let mut eval = Graph::new();
     eval.set_recording(false);
@@ -93,16 +109,29 @@ pub fn grad_check(name: &str, inputs: &[ArrayD<f32>], f: impl Fn(&mut Graph, &[V
 /// # Errors
 /// The first mismatch as [`Error::GradientMismatch`] (its `op` names the parameter), or any
 /// error of the forward pass.
-pub fn grad_check_module(name: &str, module: &mut dyn Module, x: &ArrayD<f32>, tol: Tolerance) -> Result<()> {
+pub fn grad_check_module(
+    name: &str,
+    module: &mut dyn Module,
+    x: &ArrayD<f32>,
+    tol: Tolerance,
+) -> Result<()> {
     let mut g = Graph::new();
     let xv = g.leaf(x.clone(), true);
     let y = module.forward(&mut g, xv)?;
     let r = seed_like(g.value(y));
     g.backward_from(y, r.clone())?;
-    let mut analytic = vec![(format!("{name} input"), g.grad(xv).cloned().unwrap_or_else(|| ArrayD::zeros(x.shape())))];
+    let mut analytic = vec![(
+        format!("{name} input"),
+        g.grad(xv)
+            .cloned()
+            .unwrap_or_else(|| ArrayD::zeros(x.shape())),
+    )];
     module.visit("", &mut |pname, p| {
         if p.is_trainable() {
-            let grad = g.param_grad(p.id()).cloned().unwrap_or_else(|| ArrayD::zeros(p.value.shape()));
+            let grad = g
+                .param_grad(p.id())
+                .cloned()
+                .unwrap_or_else(|| ArrayD::zeros(p.value.shape()));
             analytic.push((pname.to_string(), grad));
         }
     });
@@ -114,7 +143,11 @@ pub fn grad_check_module(name: &str, module: &mut dyn Module, x: &ArrayD<f32>, t
         compare(&format!("{name}: {pname}"), i, grad, tol, |k, delta| {
             // Input 0 is x; the others are the module's parameters, found by name. `shift`
             // adds δ and returns the old value, which is then written back exactly.
-            let shift = |module: &mut dyn Module, x_probe: &mut ArrayD<f32>, d: Option<f32>, restore: f32| -> f32 {
+            let shift = |module: &mut dyn Module,
+                         x_probe: &mut ArrayD<f32>,
+                         d: Option<f32>,
+                         restore: f32|
+             -> f32 {
                 let touch = |t: &mut ArrayD<f32>| match d {
                     Some(d) => add_flat(t, k, d),
                     None => {
@@ -146,14 +179,26 @@ pub fn grad_check_module(name: &str, module: &mut dyn Module, x: &ArrayD<f32>, t
 
 /// The core of both checks: for each element k of one input, compares the analytic gradient
 /// with (L(+h) − L(−h)) / 2h, where `loss_at(k, δ)` evaluates L with element k moved by δ.
-fn compare(name: &str, input: usize, analytic: &ArrayD<f32>, tol: Tolerance, mut loss_at: impl FnMut(usize, f32) -> Result<f64>) -> Result<()> {
+fn compare(
+    name: &str,
+    input: usize,
+    analytic: &ArrayD<f32>,
+    tol: Tolerance,
+    mut loss_at: impl FnMut(usize, f32) -> Result<f64>,
+) -> Result<()> {
     for (k, &a) in analytic.iter().enumerate() {
         let plus = loss_at(k, tol.h)?;
         let minus = loss_at(k, -tol.h)?;
         let numeric = (plus - minus) / (2.0 * tol.h as f64);
         let a = a as f64;
         if (a - numeric).abs() > tol.abs + tol.rel * a.abs().max(numeric.abs()) {
-            return Err(Error::GradientMismatch { op: name.to_string(), input, index: k, analytic: a, numeric });
+            return Err(Error::GradientMismatch {
+                op: name.to_string(),
+                input,
+                index: k,
+                analytic: a,
+                numeric,
+            });
         }
     }
     Ok(())
@@ -167,7 +212,10 @@ fn seed_like(y: &ArrayD<f32>) -> ArrayD<f32> {
 
 /// Σ r ⊙ y in f64.
 fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
-    y.iter().zip(r.iter()).map(|(&a, &b)| a as f64 * b as f64).sum()
+    y.iter()
+        .zip(r.iter())
+        .map(|(&a, &b)| a as f64 * b as f64)
+        .sum()
 }
 
 /// Adds δ to the k-th element (row-major order), returning its old value.

@@ -110,7 +110,12 @@ impl<'a> BackwardCtx<'a> {
     }
     /// ∂L/∂(input i), computed by `kernel` into a fresh buffer of `shape` — or `None`, without
     /// running the kernel, when input `i` does not exist (an absent bias) or needs no gradient.
-    pub fn grad_for(&mut self, i: usize, shape: &[usize], kernel: impl FnOnce(&mut [f32])) -> Option<ArrayD<f32>> {
+    pub fn grad_for(
+        &mut self,
+        i: usize,
+        shape: &[usize],
+        kernel: impl FnOnce(&mut [f32]),
+    ) -> Option<ArrayD<f32>> {
         if i >= self.inputs.len() || !self.needs[i] {
             return None;
         }
@@ -133,12 +138,14 @@ impl<'a> BackwardCtx<'a> {
 pub(crate) fn as_slice(a: &ArrayD<f32>) -> &[f32] {
     // Invariant: every value on the tape is created in standard layout (by the pool, or
     // copied into it by `Graph::constant`), so it is one contiguous slice.
-    a.as_slice().unwrap_or_else(|| unreachable!("tape values are contiguous"))
+    a.as_slice()
+        .unwrap_or_else(|| unreachable!("tape values are contiguous"))
 }
 
 /// Mutable flat data of a freshly allocated value (see [`as_slice`] for the invariant).
 pub(crate) fn as_slice_mut(a: &mut ArrayD<f32>) -> &mut [f32] {
-    a.as_slice_mut().unwrap_or_else(|| unreachable!("tape values are contiguous"))
+    a.as_slice_mut()
+        .unwrap_or_else(|| unreachable!("tape values are contiguous"))
 }
 
 /// One record on the tape.
@@ -274,7 +281,12 @@ impl Graph {
     }
 
     fn push_leaf(&mut self, value: ArrayD<f32>, requires_grad: bool) -> Var {
-        self.nodes.push(Node { value, inputs: Vec::new(), op: None, requires_grad: requires_grad && self.recording });
+        self.nodes.push(Node {
+            value,
+            inputs: Vec::new(),
+            op: None,
+            requires_grad: requires_grad && self.recording,
+        });
         Var(self.nodes.len() - 1)
     }
 
@@ -282,12 +294,28 @@ impl Graph {
     ///
     /// This is the one door through which every op enters the tape, built-in or your own. The
     /// output needs a gradient if any input does; without recording, the op is dropped.
-    pub fn record(&mut self, op: impl Backward + 'static, inputs: &[Var], value: ArrayD<f32>) -> Var {
-        debug_assert!(value.is_standard_layout(), "{op:?} produced a non-contiguous value");
+    pub fn record(
+        &mut self,
+        op: impl Backward + 'static,
+        inputs: &[Var],
+        value: ArrayD<f32>,
+    ) -> Var {
+        debug_assert!(
+            value.is_standard_layout(),
+            "{op:?} produced a non-contiguous value"
+        );
         let requires_grad = self.recording && inputs.iter().any(|v| self.nodes[v.0].requires_grad);
-        let (op, inputs): (Option<Box<dyn Backward>>, Vec<Var>) =
-            if requires_grad { (Some(Box::new(op)), inputs.to_vec()) } else { (None, Vec::new()) };
-        self.nodes.push(Node { value, inputs, op, requires_grad });
+        let (op, inputs): (Option<Box<dyn Backward>>, Vec<Var>) = if requires_grad {
+            (Some(Box::new(op)), inputs.to_vec())
+        } else {
+            (None, Vec::new())
+        };
+        self.nodes.push(Node {
+            value,
+            inputs,
+            op,
+            requires_grad,
+        });
         Var(self.nodes.len() - 1)
     }
 
@@ -318,7 +346,14 @@ impl Graph {
     pub fn scalar(&self, v: Var) -> Result<f32> {
         match self.data(v) {
             [x] => Ok(*x),
-            other => Err(Error::shape("scalar", format!("expected one number, the value has shape {:?} ({} numbers)", self.shape(v), other.len()))),
+            other => Err(Error::shape(
+                "scalar",
+                format!(
+                    "expected one number, the value has shape {:?} ({} numbers)",
+                    self.shape(v),
+                    other.len()
+                ),
+            )),
         }
     }
 
@@ -336,7 +371,10 @@ impl Graph {
     pub fn backward(&mut self, loss: Var) -> Result<()> {
         if self.nodes[loss.0].value.len() != 1 {
             return Err(Error::Graph {
-                detail: format!("backward needs a scalar loss, this value has shape {:?}", self.shape(loss)),
+                detail: format!(
+                    "backward needs a scalar loss, this value has shape {:?}",
+                    self.shape(loss)
+                ),
             });
         }
         let mut seed = self.pool.alloc(self.nodes[loss.0].value.shape());
@@ -351,13 +389,21 @@ impl Graph {
     /// As [`Graph::backward`], and [`Error::Shape`] if the seed's shape differs from `y`'s.
     pub fn backward_from(&mut self, y: Var, seed: ArrayD<f32>) -> Result<()> {
         if seed.shape() != self.shape(y) {
-            return Err(Error::shape("backward", format!("seed shape {:?} differs from the value's {:?}", seed.shape(), self.shape(y))));
+            return Err(Error::shape(
+                "backward",
+                format!(
+                    "seed shape {:?} differs from the value's {:?}",
+                    seed.shape(),
+                    self.shape(y)
+                ),
+            ));
         }
         if !self.nodes[y.0].requires_grad {
             return Err(Error::Graph {
-                detail: "backward: this value does not depend on anything that requires a gradient \
+                detail:
+                    "backward: this value does not depend on anything that requires a gradient \
                          (was it computed with recording off, from constants only?)"
-                    .into(),
+                        .into(),
             });
         }
         for old in self.grads.drain(..).flatten() {
@@ -366,12 +412,20 @@ impl Graph {
         self.grads.resize_with(y.0 + 1, || None);
         self.grads[y.0] = Some(seed);
         for i in (0..=y.0).rev() {
-            let Some(op) = self.nodes[i].op.as_ref() else { continue };
-            let Some(d_y) = self.grads[i].take() else { continue };
+            let Some(op) = self.nodes[i].op.as_ref() else {
+                continue;
+            };
+            let Some(d_y) = self.grads[i].take() else {
+                continue;
+            };
             let node = &self.nodes[i];
             let mut ctx = BackwardCtx {
                 inputs: node.inputs.iter().map(|v| &self.nodes[v.0].value).collect(),
-                needs: node.inputs.iter().map(|v| self.nodes[v.0].requires_grad).collect(),
+                needs: node
+                    .inputs
+                    .iter()
+                    .map(|v| self.nodes[v.0].requires_grad)
+                    .collect(),
                 output: &node.value,
                 d_y: &d_y,
                 pool: &mut self.pool,
@@ -396,7 +450,9 @@ impl Graph {
             return Err(Error::Graph {
                 detail: format!(
                     "backward of {:?} returned a gradient of shape {:?} for an input of shape {:?}",
-                    self.nodes[from].op, grad.shape(), want
+                    self.nodes[from].op,
+                    grad.shape(),
+                    want
                 ),
             });
         }
@@ -436,7 +492,11 @@ impl Graph {
                 None => "leaf".to_string(),
             };
             let inputs: Vec<String> = node.inputs.iter().map(|v| format!("%{}", v.0)).collect();
-            out.push_str(&format!("%{i} = {what}({}) : {:?}\n", inputs.join(", "), node.value.shape()));
+            out.push_str(&format!(
+                "%{i} = {what}({}) : {:?}\n",
+                inputs.join(", "),
+                node.value.shape()
+            ));
         }
         out
     }

@@ -27,7 +27,11 @@ impl BufferPool {
     /// A tensor of this shape, contents unspecified (stale values from an earlier step).
     pub fn alloc(&mut self, shape: &[usize]) -> ArrayD<f32> {
         let len = shape.iter().product();
-        let buf = self.spares.get_mut(&len).and_then(Vec::pop).unwrap_or_else(|| vec![0.0; len]);
+        let buf = self
+            .spares
+            .get_mut(&len)
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| vec![0.0; len]);
         into_array(shape, buf)
     }
 
@@ -66,5 +70,6 @@ impl BufferPool {
 /// Wraps a buffer of exactly `shape.iter().product()` floats as a row-major tensor.
 pub(crate) fn into_array(shape: &[usize], buf: Vec<f32>) -> ArrayD<f32> {
     // Invariant: callers pass a buffer of the shape's length (the pool keys by length).
-    ArrayD::from_shape_vec(IxDyn(shape), buf).unwrap_or_else(|e| unreachable!("buffer length matches its shape: {e}"))
+    ArrayD::from_shape_vec(IxDyn(shape), buf)
+        .unwrap_or_else(|e| unreachable!("buffer length matches its shape: {e}"))
 }

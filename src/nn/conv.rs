@@ -6,6 +6,25 @@ use crate::autodiff::{Graph, Var};
 use crate::error::Result;
 use rand::Rng;
 
+/// A square kernel's size, stride and zero padding: the geometry shared by a convolution and
+/// the transposed convolution that mirrors it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kernel {
+    /// Side length k of the k×k kernel.
+    pub size: usize,
+    /// Step between windows.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub pad: usize,
+}
+
+impl Kernel {
+    /// A k×k kernel with the given stride and padding.
+    pub fn new(size: usize, stride: usize, pad: usize) -> Self {
+        Kernel { size, stride, pad }
+    }
+}
+
 /// A 2-D convolution with square kernel, stride and padding.
 ///
 /// # Shapes
@@ -14,23 +33,25 @@ use rand::Rng;
 pub struct Conv2d {
     /// Weight (C_out, C_in, k, k) and bias (C_out).
     pub params: WeightBias,
-    /// Step between windows.
-    pub stride: usize,
-    /// Zero padding on each side.
-    pub pad: usize,
+    /// Kernel size, stride and padding.
+    pub kernel: Kernel,
 }
 
 impl Conv2d {
-    /// A convolution from `c_in` to `c_out` channels with a `k`×`k` kernel.
-    pub fn new(c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, init: Init, rng: &mut impl Rng) -> Self {
-        Conv2d { params: WeightBias::new(&[c_out, c_in, k, k], c_out, true, init, rng), stride, pad }
+    /// A convolution from `c_in` to `c_out` channels.
+    pub fn new(c_in: usize, c_out: usize, kernel: Kernel, init: Init, rng: &mut impl Rng) -> Self {
+        let k = kernel.size;
+        Conv2d {
+            params: WeightBias::new(&[c_out, c_in, k, k], c_out, true, init, rng),
+            kernel,
+        }
     }
 }
 
 impl Module for Conv2d {
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
         let (w, b) = self.params.on(g);
-        g.conv2d(x, w, b, self.stride, self.pad)
+        g.conv2d(x, w, b, self.kernel.stride, self.kernel.pad)
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
         self.params.visit(prefix, f)
@@ -49,25 +70,37 @@ impl Module for Conv2d {
 pub struct ConvTranspose2d {
     /// Weight (C_in, C_out, k, k) and bias (C_out).
     pub params: WeightBias,
-    /// The stride of the convolution this layer mirrors.
-    pub stride: usize,
-    /// The padding of the convolution this layer mirrors.
-    pub pad: usize,
+    /// Kernel size, and the stride and padding of the convolution this layer mirrors.
+    pub kernel: Kernel,
     /// Extra output rows and columns (< stride) that restore an exact size.
     pub output_padding: usize,
 }
 
 impl ConvTranspose2d {
-    /// A transposed convolution from `c_in` to `c_out` channels with a `k`×`k` kernel.
-    pub fn new(c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, output_padding: usize, init: Init, rng: &mut impl Rng) -> Self {
-        ConvTranspose2d { params: WeightBias::new(&[c_in, c_out, k, k], c_out, true, init, rng), stride, pad, output_padding }
+    /// A transposed convolution from `c_in` to `c_out` channels.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: Kernel,
+        output_padding: usize,
+        init: Init,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let k = kernel.size;
+        let params = WeightBias::new(&[c_in, c_out, k, k], c_out, true, init, rng);
+        ConvTranspose2d {
+            params,
+            kernel,
+            output_padding,
+        }
     }
 }
 
 impl Module for ConvTranspose2d {
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
         let (w, b) = self.params.on(g);
-        g.conv_transpose2d(x, w, b, self.stride, self.pad, self.output_padding)
+        let k = self.kernel;
+        g.conv_transpose2d(x, w, b, k.stride, k.pad, self.output_padding)
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
         self.params.visit(prefix, f)

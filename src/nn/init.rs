@@ -78,7 +78,11 @@ impl Init {
     /// A bias of `len` numbers for a weight of `weight_shape`.
     pub fn bias(self, len: usize, weight_shape: &[usize], rng: &mut impl Rng) -> ArrayD<f32> {
         match self {
-            Init::PyTorchDefault => uniform(&[len], 1.0 / (fans(weight_shape).0.max(1) as f32).sqrt(), rng),
+            Init::PyTorchDefault => uniform(
+                &[len],
+                1.0 / (fans(weight_shape).0.max(1) as f32).sqrt(),
+                rng,
+            ),
             _ => ArrayD::zeros(IxDyn(&[len])),
         }
     }
@@ -98,7 +102,8 @@ pub fn fans(shape: &[usize]) -> (usize, usize) {
 
 fn uniform(shape: &[usize], bound: f32, rng: &mut impl Rng) -> ArrayD<f32> {
     // Invariant: bound > 0 because fan_in ≥ 1, so the range is non-empty.
-    let dist = Uniform::new_inclusive(-bound, bound).unwrap_or_else(|e| unreachable!("non-empty range: {e}"));
+    let dist = Uniform::new_inclusive(-bound, bound)
+        .unwrap_or_else(|e| unreachable!("non-empty range: {e}"));
     ArrayD::from_shape_simple_fn(IxDyn(shape), || dist.sample(rng))
 }
 

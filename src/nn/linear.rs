@@ -18,7 +18,9 @@ pub struct Linear {
 impl Linear {
     /// A layer from `d_in` to `d_out` features, initialised by `init`.
     pub fn new(d_in: usize, d_out: usize, bias: bool, init: Init, rng: &mut impl Rng) -> Self {
-        Linear { params: WeightBias::new(&[d_out, d_in], d_out, bias, init, rng) }
+        Linear {
+            params: WeightBias::new(&[d_out, d_in], d_out, bias, init, rng),
+        }
     }
 }
 

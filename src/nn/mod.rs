@@ -16,7 +16,7 @@ pub mod norm;
 pub mod sequential;
 pub mod shape;
 
-pub use conv::{Conv2d, ConvTranspose2d};
+pub use conv::{Conv2d, ConvTranspose2d, Kernel};
 pub use init::Init;
 pub use linear::Linear;
 pub use norm::{BatchNorm, Dropout};
@@ -42,12 +42,20 @@ pub struct Param {
 impl Param {
     /// A trainable parameter.
     pub fn new(value: ArrayD<f32>) -> Self {
-        Param { id: ParamId::fresh(), trainable: true, value }
+        Param {
+            id: ParamId::fresh(),
+            trainable: true,
+            value,
+        }
     }
 
     /// A buffer: saved and loaded, never given to the optimiser.
     pub fn buffer(value: ArrayD<f32>) -> Self {
-        Param { id: ParamId::fresh(), trainable: false, value }
+        Param {
+            id: ParamId::fresh(),
+            trainable: false,
+            value,
+        }
     }
 
     /// The identity the tape knows this parameter by.
@@ -108,7 +116,10 @@ pub fn state_dict(m: &dyn Module) -> BTreeMap<String, ArrayD<f32>> {
 ///
 /// # Errors
 /// [`Error::Architecture`] naming the first missing or mis-shaped tensor.
-pub fn load_state_dict(m: &mut dyn Module, state: &BTreeMap<String, ArrayD<f32>>) -> Result<Vec<String>> {
+pub fn load_state_dict(
+    m: &mut dyn Module,
+    state: &BTreeMap<String, ArrayD<f32>>,
+) -> Result<Vec<String>> {
     let mut problem = None;
     let mut used = std::collections::BTreeSet::new();
     m.visit_mut("", &mut |name, p| {
@@ -116,11 +127,20 @@ pub fn load_state_dict(m: &mut dyn Module, state: &BTreeMap<String, ArrayD<f32>>
             return;
         }
         match state.get(name) {
-            None => problem = Some(Error::Architecture { layer: name.to_string(), detail: "missing from the checkpoint".into() }),
+            None => {
+                problem = Some(Error::Architecture {
+                    layer: name.to_string(),
+                    detail: "missing from the checkpoint".into(),
+                })
+            }
             Some(v) if v.shape() != p.value.shape() => {
                 problem = Some(Error::Architecture {
                     layer: name.to_string(),
-                    detail: format!("the checkpoint holds shape {:?}, the model expects {:?}", v.shape(), p.value.shape()),
+                    detail: format!(
+                        "the checkpoint holds shape {:?}, the model expects {:?}",
+                        v.shape(),
+                        p.value.shape()
+                    ),
                 })
             }
             Some(v) => {
@@ -131,7 +151,11 @@ pub fn load_state_dict(m: &mut dyn Module, state: &BTreeMap<String, ArrayD<f32>>
     });
     match problem {
         Some(e) => Err(e),
-        None => Ok(state.keys().filter(|k| !used.contains(*k)).cloned().collect()),
+        None => Ok(state
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .cloned()
+            .collect()),
     }
 }
 
@@ -157,7 +181,13 @@ pub struct WeightBias {
 
 impl WeightBias {
     /// A weight of `shape` and, if `bias`, a bias of `bias_len`, drawn by `init`.
-    pub fn new(shape: &[usize], bias_len: usize, bias: bool, init: Init, rng: &mut impl rand::Rng) -> Self {
+    pub fn new(
+        shape: &[usize],
+        bias_len: usize,
+        bias: bool,
+        init: Init,
+        rng: &mut impl rand::Rng,
+    ) -> Self {
         let weight = Param::new(init.weight(shape, rng));
         let bias = bias.then(|| Param::new(init.bias(bias_len, shape, rng)));
         WeightBias { weight, bias }

@@ -51,12 +51,19 @@ impl Module for BatchNorm {
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
         let (gamma, beta) = (self.weight.on(g), self.bias.on(g));
         if !self.training {
-            let (mean, var) = (self.running_mean.value.iter().copied().collect::<Vec<_>>(), self.running_var.value.iter().copied().collect::<Vec<_>>());
+            let (mean, var) = (
+                self.running_mean.value.iter().copied().collect::<Vec<_>>(),
+                self.running_var.value.iter().copied().collect::<Vec<_>>(),
+            );
             return g.batch_norm_eval(x, gamma, beta, &mean, &var, self.eps);
         }
         let (y, stats) = g.batch_norm_train(x, gamma, beta, self.eps)?;
         let m = self.momentum;
-        let unbias = if stats.count > 1 { stats.count as f32 / (stats.count - 1) as f32 } else { 1.0 };
+        let unbias = if stats.count > 1 {
+            stats.count as f32 / (stats.count - 1) as f32
+        } else {
+            1.0
+        };
         for (r, &b) in self.running_mean.value.iter_mut().zip(&stats.mean) {
             *r = (1.0 - m) * *r + m * b;
         }
@@ -101,9 +108,16 @@ impl Dropout {
     /// [`Error::Config`] unless 0 ≤ p < 1.
     pub fn new(p: f32, seed: u64) -> Result<Self> {
         if !(0.0..1.0).contains(&p) {
-            return Err(Error::config("dropout probability", format!("{p} is not in [0, 1)")));
+            return Err(Error::config(
+                "dropout probability",
+                format!("{p} is not in [0, 1)"),
+            ));
         }
-        Ok(Dropout { p, rng: StdRng::seed_from_u64(seed), training: true })
+        Ok(Dropout {
+            p,
+            rng: StdRng::seed_from_u64(seed),
+            training: true,
+        })
     }
 }
 

@@ -18,7 +18,10 @@ pub struct Sequential {
 impl Sequential {
     /// An empty chain; `name` is used in error messages (`encoder`, `decoder`).
     pub fn new(name: impl Into<String>) -> Self {
-        Sequential { name: name.into(), layers: Vec::new() }
+        Sequential {
+            name: name.into(),
+            layers: Vec::new(),
+        }
     }
 
     /// Appends a layer (builder style).

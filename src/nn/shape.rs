@@ -31,7 +31,10 @@ pub struct Unflatten(pub Vec<usize>);
 
 impl Module for Unflatten {
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
-        let n = *g.shape(x).first().ok_or_else(|| Error::shape("unflatten", "cannot unflatten a scalar"))?;
+        let n = *g
+            .shape(x)
+            .first()
+            .ok_or_else(|| Error::shape("unflatten", "cannot unflatten a scalar"))?;
         let mut shape = vec![n];
         shape.extend_from_slice(&self.0);
         g.reshape(x, &shape)

@@ -31,7 +31,13 @@ impl AdaGrad {
     /// [`crate::Error::Config`] for a negative or non-finite rate.
     pub fn new(lr: f32) -> Result<Self> {
         check_at_least("learning rate", lr, 0.0)?;
-        Ok(AdaGrad { lr, lr_decay: 0.0, eps: 1e-10, weight_decay: 0.0, acc: BTreeMap::new() })
+        Ok(AdaGrad {
+            lr,
+            lr_decay: 0.0,
+            eps: 1e-10,
+            weight_decay: 0.0,
+            acc: BTreeMap::new(),
+        })
     }
 
     /// Sets the learning-rate decay and L2 weight decay.
@@ -48,7 +54,13 @@ impl AdaGrad {
 
 impl Optimizer for AdaGrad {
     fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) {
-        let a = self.acc.entry(name.to_string()).or_insert_with(|| Accumulator { step: 0, sum_sq: vec![0.0; param.len()] });
+        let a = self
+            .acc
+            .entry(name.to_string())
+            .or_insert_with(|| Accumulator {
+                step: 0,
+                sum_sq: vec![0.0; param.len()],
+            });
         a.step += 1;
         let clr = self.lr / (1.0 + (a.step - 1) as f32 * self.lr_decay);
         let (eps, wd) = (self.eps, self.weight_decay);
@@ -70,7 +82,15 @@ impl Optimizer for AdaGrad {
     fn state(&self) -> BTreeMap<String, BTreeMap<String, Vec<f32>>> {
         self.acc
             .iter()
-            .map(|(k, a)| (k.clone(), BTreeMap::from([("step".to_string(), vec![a.step as f32]), ("sum".to_string(), a.sum_sq.clone())])))
+            .map(|(k, a)| {
+                (
+                    k.clone(),
+                    BTreeMap::from([
+                        ("step".to_string(), vec![a.step as f32]),
+                        ("sum".to_string(), a.sum_sq.clone()),
+                    ]),
+                )
+            })
             .collect()
     }
 
@@ -78,7 +98,13 @@ impl Optimizer for AdaGrad {
         let mut acc = BTreeMap::new();
         for (name, entry) in state {
             let step = saved(entry, name, "step")?.first().copied().unwrap_or(0.0) as u64;
-            acc.insert(name.clone(), Accumulator { step, sum_sq: saved(entry, name, "sum")?.to_vec() });
+            acc.insert(
+                name.clone(),
+                Accumulator {
+                    step,
+                    sum_sq: saved(entry, name, "sum")?.to_vec(),
+                },
+            );
         }
         self.acc = acc;
         Ok(())

@@ -41,7 +41,14 @@ impl Adam {
     /// [`Error::Config`] for a negative or non-finite rate.
     pub fn new(lr: f32) -> Result<Self> {
         check_at_least("learning rate", lr, 0.0)?;
-        Ok(Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, moments: BTreeMap::new() })
+        Ok(Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            moments: BTreeMap::new(),
+        })
     }
 
     /// Sets β₁, β₂ (each in [0, 1)) and ε.
@@ -73,13 +80,25 @@ impl Adam {
 impl Optimizer for Adam {
     fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) {
         let (b1, b2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
-        let s = self.moments.entry(name.to_string()).or_insert_with(|| Moments { step: 0, m: vec![0.0; param.len()], v: vec![0.0; param.len()] });
+        let s = self
+            .moments
+            .entry(name.to_string())
+            .or_insert_with(|| Moments {
+                step: 0,
+                m: vec![0.0; param.len()],
+                v: vec![0.0; param.len()],
+            });
         s.step += 1;
         let t = s.step as i32;
         let bias1 = 1.0 - b1.powi(t);
         let bias2_sqrt = (1.0 - b2.powi(t)).sqrt();
         let step_size = self.lr / bias1;
-        for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(s.m.iter_mut()).zip(s.v.iter_mut()) {
+        for (((p, &g), m), v) in param
+            .iter_mut()
+            .zip(grad)
+            .zip(s.m.iter_mut())
+            .zip(s.v.iter_mut())
+        {
             let g = g + wd * *p;
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
@@ -113,7 +132,10 @@ impl Optimizer for Adam {
         let mut moments = BTreeMap::new();
         for (name, entry) in state {
             let step = saved(entry, name, "step")?.first().copied().unwrap_or(0.0) as u64;
-            let (m, v) = (saved(entry, name, "exp_avg")?.to_vec(), saved(entry, name, "exp_avg_sq")?.to_vec());
+            let (m, v) = (
+                saved(entry, name, "exp_avg")?.to_vec(),
+                saved(entry, name, "exp_avg_sq")?.to_vec(),
+            );
             moments.insert(name.clone(), Moments { step, m, v });
         }
         self.moments = moments;

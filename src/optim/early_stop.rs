@@ -27,7 +27,13 @@ pub struct EarlyStopping {
 impl EarlyStopping {
     /// A rule with the given patience and minimum improvement.
     pub fn new(patience: usize, min_delta: f64) -> Self {
-        EarlyStopping { patience, min_delta, best: f64::INFINITY, best_epoch: None, bad_epochs: 0 }
+        EarlyStopping {
+            patience,
+            min_delta,
+            best: f64::INFINITY,
+            best_epoch: None,
+            bad_epochs: 0,
+        }
     }
 
     /// Feeds the metric of `epoch`.

@@ -55,7 +55,9 @@ pub trait Optimizer: std::fmt::Debug + Send {
             if !p.is_trainable() {
                 return;
             }
-            let Some(grad) = g.param_grad(p.id()) else { return };
+            let Some(grad) = g.param_grad(p.id()) else {
+                return;
+            };
             // Invariant: parameter values and tape gradients are both standard-layout arrays.
             let (Some(values), Some(grad)) = (p.value.as_slice_mut(), grad.as_slice()) else {
                 unreachable!("parameters and gradients are contiguous")
@@ -70,11 +72,21 @@ pub(crate) fn check_at_least(what: &'static str, value: f32, min: f32) -> Result
     if value.is_finite() && value >= min {
         Ok(())
     } else {
-        Err(Error::config(what, format!("{value} must be a finite number ≥ {min}")))
+        Err(Error::config(
+            what,
+            format!("{value} must be a finite number ≥ {min}"),
+        ))
     }
 }
 
 /// Reads a named vector from one parameter's saved state.
-pub(crate) fn saved<'a>(entry: &'a BTreeMap<String, Vec<f32>>, name: &str, key: &str) -> Result<&'a [f32]> {
-    entry.get(key).map(Vec::as_slice).ok_or_else(|| Error::config("optimizer state", format!("{name} has no {key:?}")))
+pub(crate) fn saved<'a>(
+    entry: &'a BTreeMap<String, Vec<f32>>,
+    name: &str,
+    key: &str,
+) -> Result<&'a [f32]> {
+    entry
+        .get(key)
+        .map(Vec::as_slice)
+        .ok_or_else(|| Error::config("optimizer state", format!("{name} has no {key:?}")))
 }

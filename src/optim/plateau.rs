@@ -58,7 +58,10 @@ impl ReduceLrOnPlateau {
     /// [`Error::Config`] unless 0 < factor < 1.
     pub fn new(factor: f64, patience: usize) -> Result<Self> {
         if !(factor > 0.0 && factor < 1.0) {
-            return Err(Error::config("plateau factor", format!("{factor} must be between 0 and 1")));
+            return Err(Error::config(
+                "plateau factor",
+                format!("{factor} must be between 0 and 1"),
+            ));
         }
         Ok(ReduceLrOnPlateau {
             mode: Mode::Min,
@@ -77,7 +80,11 @@ impl ReduceLrOnPlateau {
     /// Sets the mode, and resets the best value to its worst.
     pub fn with_mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
-        self.best = if mode == Mode::Min { f64::INFINITY } else { f64::NEG_INFINITY };
+        self.best = if mode == Mode::Min {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
         self
     }
 
@@ -85,10 +92,21 @@ impl ReduceLrOnPlateau {
     ///
     /// # Errors
     /// [`Error::Config`] for a negative threshold or minimum rate.
-    pub fn with_limits(mut self, threshold: f64, threshold_mode: ThresholdMode, cooldown: usize, min_lr: f64) -> Result<Self> {
+    pub fn with_limits(
+        mut self,
+        threshold: f64,
+        threshold_mode: ThresholdMode,
+        cooldown: usize,
+        min_lr: f64,
+    ) -> Result<Self> {
         check_at_least("plateau threshold", threshold as f32, 0.0)?;
         check_at_least("minimum learning rate", min_lr as f32, 0.0)?;
-        (self.threshold, self.threshold_mode, self.cooldown, self.min_lr) = (threshold, threshold_mode, cooldown, min_lr);
+        (
+            self.threshold,
+            self.threshold_mode,
+            self.cooldown,
+            self.min_lr,
+        ) = (threshold, threshold_mode, cooldown, min_lr);
         Ok(self)
     }
 

@@ -24,9 +24,16 @@ impl StepLr {
             return Err(Error::config("step size", "must be at least one epoch"));
         }
         if !(gamma > 0.0 && gamma <= 1.0) {
-            return Err(Error::config("step decay gamma", format!("{gamma} must be in (0, 1]")));
+            return Err(Error::config(
+                "step decay gamma",
+                format!("{gamma} must be in (0, 1]"),
+            ));
         }
-        Ok(StepLr { initial_lr, step_size, gamma })
+        Ok(StepLr {
+            initial_lr,
+            step_size,
+            gamma,
+        })
     }
 
     /// The learning rate for `epoch` (from 0).

@@ -25,7 +25,13 @@ impl Sgd {
     /// [`crate::Error::Config`] for a negative or non-finite rate.
     pub fn new(lr: f32) -> Result<Self> {
         check_at_least("learning rate", lr, 0.0)?;
-        Ok(Sgd { lr, momentum: 0.0, nesterov: false, weight_decay: 0.0, velocity: BTreeMap::new() })
+        Ok(Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            velocity: BTreeMap::new(),
+        })
     }
 
     /// Adds momentum μ, Nesterov's variant if `nesterov`.
@@ -59,7 +65,10 @@ impl Optimizer for Sgd {
             return;
         }
         let first = !self.velocity.contains_key(name);
-        let b = self.velocity.entry(name.to_string()).or_insert_with(|| vec![0.0; param.len()]);
+        let b = self
+            .velocity
+            .entry(name.to_string())
+            .or_insert_with(|| vec![0.0; param.len()]);
         for ((p, &g), v) in param.iter_mut().zip(grad).zip(b.iter_mut()) {
             let g = g + wd * *p;
             *v = if first { g } else { mu * *v + g };
@@ -76,13 +85,24 @@ impl Optimizer for Sgd {
     }
 
     fn state(&self) -> BTreeMap<String, BTreeMap<String, Vec<f32>>> {
-        self.velocity.iter().map(|(k, v)| (k.clone(), BTreeMap::from([("momentum_buffer".to_string(), v.clone())]))).collect()
+        self.velocity
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    BTreeMap::from([("momentum_buffer".to_string(), v.clone())]),
+                )
+            })
+            .collect()
     }
 
     fn load_state(&mut self, state: &BTreeMap<String, BTreeMap<String, Vec<f32>>>) -> Result<()> {
         let mut velocity = BTreeMap::new();
         for (name, entry) in state {
-            velocity.insert(name.clone(), saved(entry, name, "momentum_buffer")?.to_vec());
+            velocity.insert(
+                name.clone(),
+                saved(entry, name, "momentum_buffer")?.to_vec(),
+            );
         }
         self.velocity = velocity;
         Ok(())

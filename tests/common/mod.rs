@@ -17,7 +17,11 @@ pub fn away_from_zero(shape: &[usize], lo: f32, hi: f32, seed: u64) -> ArrayD<f3
     let mut rng = StdRng::seed_from_u64(seed);
     ArrayD::from_shape_simple_fn(IxDyn(shape), || {
         let m = rng.random_range(lo..hi);
-        if rng.random::<bool>() { m } else { -m }
+        if rng.random::<bool>() {
+            m
+        } else {
+            -m
+        }
     })
 }
 

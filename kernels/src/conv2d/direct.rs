@@ -15,7 +15,10 @@ use rayon::prelude::*;
 /// For every kernel tap (i, j) and every output row `oh` whose input row exists, calls
 /// `f(i, j, oh, ih, ow_range, iw_first)`: `ow_range` are the output columns whose input
 /// column exists, and `iw_first` is the input column read by `ow_range.start`.
-fn for_each_tap_row(geom: &Conv2dGeometry, mut f: impl FnMut(usize, usize, usize, usize, std::ops::Range<usize>, usize)) {
+fn for_each_tap_row(
+    geom: &Conv2dGeometry,
+    mut f: impl FnMut(usize, usize, usize, usize, std::ops::Range<usize>, usize),
+) {
     let s = geom.spec();
     for i in 0..s.kh {
         let rows = geom.valid_outputs(i, s.h_in, geom.h_out());
@@ -42,28 +45,34 @@ fn strided(row: &[f32], first: usize, stride: usize, count: usize) -> impl Itera
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
     let s = geom.spec();
     let (plane, in_plane, taps) = (geom.h_out() * geom.w_out(), s.h_in * s.w_in, s.kh * s.kw);
-    y.par_chunks_mut(plane).enumerate().for_each(|(idx, y_plane)| {
-        let (n, co) = (idx / s.c_out, idx % s.c_out);
-        y_plane.fill(b.map_or(0.0, |b| b[co]));
-        for ci in 0..s.c_in {
-            let x_plane = &x[(n * s.c_in + ci) * in_plane..][..in_plane];
-            let w_taps = &w[(co * s.c_in + ci) * taps..][..taps];
-            for_each_tap_row(geom, |i, j, oh, ih, ows, iw_first| {
-                let wv = w_taps[i * s.kw + j];
-                let x_row = &x_plane[ih * s.w_in..][..s.w_in];
-                let y_row = &mut y_plane[oh * geom.w_out()..][ows.clone()];
-                if s.stride == 1 {
-                    for (yv, xv) in y_row.iter_mut().zip(&x_row[iw_first..]) {
-                        *yv += wv * xv;
+    y.par_chunks_mut(plane)
+        .enumerate()
+        .for_each(|(idx, y_plane)| {
+            let (n, co) = (idx / s.c_out, idx % s.c_out);
+            y_plane.fill(b.map_or(0.0, |b| b[co]));
+            for ci in 0..s.c_in {
+                let x_plane = &x[(n * s.c_in + ci) * in_plane..][..in_plane];
+                let w_taps = &w[(co * s.c_in + ci) * taps..][..taps];
+                for_each_tap_row(geom, |i, j, oh, ih, ows, iw_first| {
+                    let wv = w_taps[i * s.kw + j];
+                    let x_row = &x_plane[ih * s.w_in..][..s.w_in];
+                    let y_row = &mut y_plane[oh * geom.w_out()..][ows.clone()];
+                    if s.stride == 1 {
+                        for (yv, xv) in y_row.iter_mut().zip(&x_row[iw_first..]) {
+                            *yv += wv * xv;
+                        }
+                    } else {
+                        for (yv, xv) in
+                            y_row
+                                .iter_mut()
+                                .zip(strided(x_row, iw_first, s.stride, ows.len()))
+                        {
+                            *yv += wv * xv;
+                        }
                     }
-                } else {
-                    for (yv, xv) in y_row.iter_mut().zip(strided(x_row, iw_first, s.stride, ows.len())) {
-                        *yv += wv * xv;
-                    }
-                }
-            });
-        }
-    });
+                });
+            }
+        });
 }
 
 /// d_x = Σ_co w ⋆ᵀ d_y, one (image, input channel) plane per task: each tap scatters an
@@ -71,28 +80,34 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
     let s = geom.spec();
     let (plane, in_plane, taps) = (geom.h_out() * geom.w_out(), s.h_in * s.w_in, s.kh * s.kw);
-    d_x.par_chunks_mut(in_plane).enumerate().for_each(|(idx, d_x_plane)| {
-        let (n, ci) = (idx / s.c_in, idx % s.c_in);
-        d_x_plane.fill(0.0);
-        for co in 0..s.c_out {
-            let d_y_plane = &d_y[(n * s.c_out + co) * plane..][..plane];
-            let w_taps = &w[(co * s.c_in + ci) * taps..][..taps];
-            for_each_tap_row(geom, |i, j, oh, ih, ows, iw_first| {
-                let wv = w_taps[i * s.kw + j];
-                let d_y_row = &d_y_plane[oh * geom.w_out()..][ows.clone()];
-                let d_x_row = &mut d_x_plane[ih * s.w_in..][..s.w_in];
-                if s.stride == 1 {
-                    for (dx, dy) in d_x_row[iw_first..].iter_mut().zip(d_y_row) {
-                        *dx += wv * dy;
+    d_x.par_chunks_mut(in_plane)
+        .enumerate()
+        .for_each(|(idx, d_x_plane)| {
+            let (n, ci) = (idx / s.c_in, idx % s.c_in);
+            d_x_plane.fill(0.0);
+            for co in 0..s.c_out {
+                let d_y_plane = &d_y[(n * s.c_out + co) * plane..][..plane];
+                let w_taps = &w[(co * s.c_in + ci) * taps..][..taps];
+                for_each_tap_row(geom, |i, j, oh, ih, ows, iw_first| {
+                    let wv = w_taps[i * s.kw + j];
+                    let d_y_row = &d_y_plane[oh * geom.w_out()..][ows.clone()];
+                    let d_x_row = &mut d_x_plane[ih * s.w_in..][..s.w_in];
+                    if s.stride == 1 {
+                        for (dx, dy) in d_x_row[iw_first..].iter_mut().zip(d_y_row) {
+                            *dx += wv * dy;
+                        }
+                    } else {
+                        for (dx, dy) in d_x_row[iw_first..]
+                            .iter_mut()
+                            .step_by(s.stride)
+                            .zip(d_y_row)
+                        {
+                            *dx += wv * dy;
+                        }
                     }
-                } else {
-                    for (dx, dy) in d_x_row[iw_first..].iter_mut().step_by(s.stride).zip(d_y_row) {
-                        *dx += wv * dy;
-                    }
-                }
-            });
-        }
-    });
+                });
+            }
+        });
 }
 
 /// d_w[co] = Σ_n x[n] ⋆ d_y[n, co], one output channel's filters per task, each tap a dot
@@ -100,24 +115,34 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
     let s = geom.spec();
     let (plane, in_plane, taps) = (geom.h_out() * geom.w_out(), s.h_in * s.w_in, s.kh * s.kw);
-    d_w.par_chunks_mut(s.c_in * taps).enumerate().for_each(|(co, d_w_co)| {
-        d_w_co.fill(0.0);
-        for n in 0..s.n {
-            let d_y_plane = &d_y[(n * s.c_out + co) * plane..][..plane];
-            for ci in 0..s.c_in {
-                let x_plane = &x[(n * s.c_in + ci) * in_plane..][..in_plane];
-                let d_w_taps = &mut d_w_co[ci * taps..][..taps];
-                for_each_tap_row(geom, |i, j, oh, ih, ows, iw_first| {
-                    let d_y_row = &d_y_plane[oh * geom.w_out()..][ows.clone()];
-                    let x_row = &x_plane[ih * s.w_in..][..s.w_in];
-                    let dot: f32 = if s.stride == 1 {
-                        d_y_row.iter().zip(&x_row[iw_first..]).map(|(g, xv)| g * xv).sum()
-                    } else {
-                        d_y_row.iter().zip(strided(x_row, iw_first, s.stride, ows.len())).map(|(g, xv)| g * xv).sum()
-                    };
-                    d_w_taps[i * s.kw + j] += dot;
-                });
+    d_w.par_chunks_mut(s.c_in * taps)
+        .enumerate()
+        .for_each(|(co, d_w_co)| {
+            d_w_co.fill(0.0);
+            for n in 0..s.n {
+                let d_y_plane = &d_y[(n * s.c_out + co) * plane..][..plane];
+                for ci in 0..s.c_in {
+                    let x_plane = &x[(n * s.c_in + ci) * in_plane..][..in_plane];
+                    let d_w_taps = &mut d_w_co[ci * taps..][..taps];
+                    for_each_tap_row(geom, |i, j, oh, ih, ows, iw_first| {
+                        let d_y_row = &d_y_plane[oh * geom.w_out()..][ows.clone()];
+                        let x_row = &x_plane[ih * s.w_in..][..s.w_in];
+                        let dot: f32 = if s.stride == 1 {
+                            d_y_row
+                                .iter()
+                                .zip(&x_row[iw_first..])
+                                .map(|(g, xv)| g * xv)
+                                .sum()
+                        } else {
+                            d_y_row
+                                .iter()
+                                .zip(strided(x_row, iw_first, s.stride, ows.len()))
+                                .map(|(g, xv)| g * xv)
+                                .sum()
+                        };
+                        d_w_taps[i * s.kw + j] += dot;
+                    });
+                }
             }
-        }
-    });
+        });
 }

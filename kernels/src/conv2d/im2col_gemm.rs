@@ -51,7 +51,13 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
         .zip(d_y.par_chunks(geom.output_image_len()))
         .for_each(|(d_x_img, d_y_img)| {
             with_scratch(k * p, |d_cols| {
-                gemm(1.0, w_t, MatRef::row_major(d_y_img, s.c_out, p), 0.0, d_cols);
+                gemm(
+                    1.0,
+                    w_t,
+                    MatRef::row_major(d_y_img, s.c_out, p),
+                    0.0,
+                    d_cols,
+                );
                 col2im(geom, d_cols, d_x_img);
             });
         });
@@ -68,12 +74,19 @@ pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut 
         .map(|(x_group, d_y_group)| {
             let mut partial = vec![0.0f32; s.c_out * k];
             with_scratch(k * p, |cols| {
-                for (x_img, d_y_img) in
-                    x_group.chunks_exact(geom.input_image_len()).zip(d_y_group.chunks_exact(geom.output_image_len()))
+                for (x_img, d_y_img) in x_group
+                    .chunks_exact(geom.input_image_len())
+                    .zip(d_y_group.chunks_exact(geom.output_image_len()))
                 {
                     im2col(geom, x_img, cols);
                     let cols_t = MatRef::row_major(cols, k, p).t();
-                    gemm(1.0, MatRef::row_major(d_y_img, s.c_out, p), cols_t, 1.0, &mut partial);
+                    gemm(
+                        1.0,
+                        MatRef::row_major(d_y_img, s.c_out, p),
+                        cols_t,
+                        1.0,
+                        &mut partial,
+                    );
                 }
             });
             partial

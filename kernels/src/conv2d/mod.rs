@@ -70,8 +70,23 @@ impl Conv2dGeometry {
     /// assert_eq!(geom.output_shape(), [1, 6, 14, 14]);
     /// ```
     pub fn new(spec: Conv2dSpec) -> Result<Self, GeometryError> {
-        let err = |detail: String| Err(GeometryError { op: "conv2d", detail });
-        let Conv2dSpec { n, c_in, h_in, w_in, c_out, kh, kw, stride, pad } = spec;
+        let err = |detail: String| {
+            Err(GeometryError {
+                op: "conv2d",
+                detail,
+            })
+        };
+        let Conv2dSpec {
+            n,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            kh,
+            kw,
+            stride,
+            pad,
+        } = spec;
         if n == 0 || c_in == 0 || c_out == 0 || kh == 0 || kw == 0 || h_in == 0 || w_in == 0 {
             return err(format!(
                 "every size must be at least 1 (N {n}, C_in {c_in}, H {h_in}, W {w_in}, C_out {c_out}, kernel {kh}×{kw})"
@@ -145,17 +160,32 @@ impl Conv2dGeometry {
     /// The output positions `o` along one axis whose input index `o·stride + offset − pad`
     /// falls inside `0..in_len`, for a kernel tap at `offset`. Kernels loop over this range
     /// only, so their inner loops need no bounds test.
-    pub(crate) fn valid_outputs(&self, offset: usize, in_len: usize, out_len: usize) -> std::ops::Range<usize> {
+    pub(crate) fn valid_outputs(
+        &self,
+        offset: usize,
+        in_len: usize,
+        out_len: usize,
+    ) -> std::ops::Range<usize> {
         valid_outputs(offset, self.spec.pad, self.spec.stride, in_len, out_len)
     }
 }
 
 /// See [`Conv2dGeometry::valid_outputs`]: `lo` is the first o with o·s + offset ≥ pad, `hi` one
 /// past the last with o·s + offset − pad < in_len.
-pub(crate) fn valid_outputs(offset: usize, pad: usize, stride: usize, in_len: usize, out_len: usize) -> std::ops::Range<usize> {
+pub(crate) fn valid_outputs(
+    offset: usize,
+    pad: usize,
+    stride: usize,
+    in_len: usize,
+    out_len: usize,
+) -> std::ops::Range<usize> {
     let lo = pad.saturating_sub(offset).div_ceil(stride);
     // o·s + offset − pad ≤ in_len − 1  ⇔  o ≤ (in_len − 1 + pad − offset) / s
-    let hi = if in_len + pad > offset { ((in_len - 1 + pad - offset) / stride + 1).min(out_len) } else { 0 };
+    let hi = if in_len + pad > offset {
+        ((in_len - 1 + pad - offset) / stride + 1).min(out_len)
+    } else {
+        0
+    };
     lo.min(hi)..hi
 }
 
@@ -174,7 +204,11 @@ pub enum Conv2dAlgo {
 
 impl Conv2dAlgo {
     /// Every algorithm, for benchmarks and tests that compare them.
-    pub const ALL: [Conv2dAlgo; 3] = [Conv2dAlgo::Naive, Conv2dAlgo::Direct, Conv2dAlgo::Im2colGemm];
+    pub const ALL: [Conv2dAlgo; 3] = [
+        Conv2dAlgo::Naive,
+        Conv2dAlgo::Direct,
+        Conv2dAlgo::Im2colGemm,
+    ];
 
     /// A short lowercase name, as benchmarks and the CLI print it.
     pub fn name(self) -> &'static str {
@@ -190,7 +224,14 @@ impl Conv2dAlgo {
 ///
 /// # Shapes
 /// x (N, C_in, H, W), w (C_out, C_in, KH, KW), b (C_out) → y (N, C_out, OH, OW).
-pub fn forward(geom: &Conv2dGeometry, algo: Conv2dAlgo, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+pub fn forward(
+    geom: &Conv2dGeometry,
+    algo: Conv2dAlgo,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+) {
     debug_check(geom, x.len(), w.len(), y.len());
     match algo {
         Conv2dAlgo::Naive => naive::forward(geom, x, w, b, y),
@@ -204,7 +245,13 @@ pub fn forward(geom: &Conv2dGeometry, algo: Conv2dAlgo, x: &[f32], w: &[f32], b:
 ///
 /// # Shapes
 /// d_y (N, C_out, OH, OW), w (C_out, C_in, KH, KW) → d_x (N, C_in, H, W).
-pub fn backward_input(geom: &Conv2dGeometry, algo: Conv2dAlgo, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
+pub fn backward_input(
+    geom: &Conv2dGeometry,
+    algo: Conv2dAlgo,
+    d_y: &[f32],
+    w: &[f32],
+    d_x: &mut [f32],
+) {
     debug_check(geom, d_x.len(), w.len(), d_y.len());
     match algo {
         Conv2dAlgo::Naive => naive::backward_input(geom, d_y, w, d_x),
@@ -217,7 +264,13 @@ pub fn backward_input(geom: &Conv2dGeometry, algo: Conv2dAlgo, d_y: &[f32], w: &
 ///
 /// # Shapes
 /// x (N, C_in, H, W), d_y (N, C_out, OH, OW) → d_w (C_out, C_in, KH, KW).
-pub fn backward_weight(geom: &Conv2dGeometry, algo: Conv2dAlgo, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
+pub fn backward_weight(
+    geom: &Conv2dGeometry,
+    algo: Conv2dAlgo,
+    x: &[f32],
+    d_y: &[f32],
+    d_w: &mut [f32],
+) {
     debug_check(geom, x.len(), d_w.len(), d_y.len());
     match algo {
         Conv2dAlgo::Naive => naive::backward_weight(geom, x, d_y, d_w),
@@ -236,9 +289,21 @@ pub fn backward_bias(geom: &Conv2dGeometry, d_y: &[f32], d_b: &mut [f32]) {
 }
 
 fn debug_check(geom: &Conv2dGeometry, x_len: usize, w_len: usize, y_len: usize) {
-    debug_assert_eq!(x_len, geom.input_shape().iter().product::<usize>(), "conv2d: x length");
-    debug_assert_eq!(w_len, geom.weight_shape().iter().product::<usize>(), "conv2d: w length");
-    debug_assert_eq!(y_len, geom.output_shape().iter().product::<usize>(), "conv2d: y length");
+    debug_assert_eq!(
+        x_len,
+        geom.input_shape().iter().product::<usize>(),
+        "conv2d: x length"
+    );
+    debug_assert_eq!(
+        w_len,
+        geom.weight_shape().iter().product::<usize>(),
+        "conv2d: w length"
+    );
+    debug_assert_eq!(
+        y_len,
+        geom.output_shape().iter().product::<usize>(),
+        "conv2d: y length"
+    );
 }
 
 #[cfg(test)]
@@ -253,8 +318,20 @@ pub(crate) mod tests {
         for &(kh, kw) in &[(1, 1), (3, 3), (3, 5), (2, 2)] {
             for stride in 1..=3 {
                 for pad in 0..=2 {
-                    for &(n, c_in, c_out, h_in, w_in) in &[(1, 1, 1, 7, 6), (3, 5, 7, 9, 11), (2, 13, 3, 6, 5)] {
-                        let spec = Conv2dSpec { n, c_in, h_in, w_in, c_out, kh, kw, stride, pad };
+                    for &(n, c_in, c_out, h_in, w_in) in
+                        &[(1, 1, 1, 7, 6), (3, 5, 7, 9, 11), (2, 13, 3, 6, 5)]
+                    {
+                        let spec = Conv2dSpec {
+                            n,
+                            c_in,
+                            h_in,
+                            w_in,
+                            c_out,
+                            kh,
+                            kw,
+                            stride,
+                            pad,
+                        };
                         if Conv2dGeometry::new(spec).is_ok() {
                             specs.push(spec);
                         }
@@ -263,36 +340,107 @@ pub(crate) mod tests {
             }
         }
         // The default model's real layers, channels 1 → 6 → 39 → 72.
-        specs.push(Conv2dSpec { n: 2, c_in: 1, h_in: 28, w_in: 28, c_out: 6, kh: 3, kw: 3, stride: 2, pad: 1 });
-        specs.push(Conv2dSpec { n: 2, c_in: 6, h_in: 14, w_in: 14, c_out: 39, kh: 3, kw: 3, stride: 2, pad: 1 });
-        specs.push(Conv2dSpec { n: 2, c_in: 39, h_in: 7, w_in: 7, c_out: 72, kh: 3, kw: 3, stride: 2, pad: 0 });
+        specs.push(Conv2dSpec {
+            n: 2,
+            c_in: 1,
+            h_in: 28,
+            w_in: 28,
+            c_out: 6,
+            kh: 3,
+            kw: 3,
+            stride: 2,
+            pad: 1,
+        });
+        specs.push(Conv2dSpec {
+            n: 2,
+            c_in: 6,
+            h_in: 14,
+            w_in: 14,
+            c_out: 39,
+            kh: 3,
+            kw: 3,
+            stride: 2,
+            pad: 1,
+        });
+        specs.push(Conv2dSpec {
+            n: 2,
+            c_in: 39,
+            h_in: 7,
+            w_in: 7,
+            c_out: 72,
+            kh: 3,
+            kw: 3,
+            stride: 2,
+            pad: 0,
+        });
         specs
     }
 
     #[test]
     fn output_size_follows_the_formula() {
-        let spec = Conv2dSpec { n: 1, c_in: 3, h_in: 7, w_in: 6, c_out: 4, kh: 3, kw: 5, stride: 1, pad: 2 };
-        assert_eq!(Conv2dGeometry::new(spec).unwrap().output_shape(), [1, 4, 9, 6]);
-        let spec = Conv2dSpec { n: 3, c_in: 2, h_in: 9, w_in: 11, c_out: 5, kh: 2, kw: 2, stride: 3, pad: 0 };
-        assert_eq!(Conv2dGeometry::new(spec).unwrap().output_shape(), [3, 5, 3, 4]);
+        let spec = Conv2dSpec {
+            n: 1,
+            c_in: 3,
+            h_in: 7,
+            w_in: 6,
+            c_out: 4,
+            kh: 3,
+            kw: 5,
+            stride: 1,
+            pad: 2,
+        };
+        assert_eq!(
+            Conv2dGeometry::new(spec).unwrap().output_shape(),
+            [1, 4, 9, 6]
+        );
+        let spec = Conv2dSpec {
+            n: 3,
+            c_in: 2,
+            h_in: 9,
+            w_in: 11,
+            c_out: 5,
+            kh: 2,
+            kw: 2,
+            stride: 3,
+            pad: 0,
+        };
+        assert_eq!(
+            Conv2dGeometry::new(spec).unwrap().output_shape(),
+            [3, 5, 3, 4]
+        );
     }
 
     #[test]
     fn impossible_sizes_are_rejected() {
-        let ok = Conv2dSpec { n: 1, c_in: 1, h_in: 4, w_in: 4, c_out: 1, kh: 3, kw: 3, stride: 1, pad: 0 };
+        let ok = Conv2dSpec {
+            n: 1,
+            c_in: 1,
+            h_in: 4,
+            w_in: 4,
+            c_out: 1,
+            kh: 3,
+            kw: 3,
+            stride: 1,
+            pad: 0,
+        };
         assert!(Conv2dGeometry::new(Conv2dSpec { kh: 5, ..ok }).is_err());
         assert!(Conv2dGeometry::new(Conv2dSpec { stride: 0, ..ok }).is_err());
         assert!(Conv2dGeometry::new(Conv2dSpec { c_in: 0, ..ok }).is_err());
-        assert!(Conv2dGeometry::new(Conv2dSpec { kh: 5, pad: 1, ..ok }).is_ok());
+        assert!(Conv2dGeometry::new(Conv2dSpec {
+            kh: 5,
+            pad: 1,
+            ..ok
+        })
+        .is_ok());
     }
 
     #[test]
     fn valid_output_range_matches_brute_force() {
-        for pad in 0..3 {
+        for pad in 0..3usize {
             for stride in 1..4 {
                 for offset in 0..5 {
                     for in_len in 1..9 {
-                        let out_len = (in_len + 2 * pad as usize).saturating_sub(offset) / stride + 1;
+                        let out_len = (in_len + 2 * pad).saturating_sub(offset) / stride + 1;
                         let range = valid_outputs(offset, pad, stride, in_len, out_len);
                         let expected: Vec<usize> = (0..out_len)
                             .filter(|&o| {
@@ -300,7 +448,11 @@ pub(crate) mod tests {
                                 i >= 0 && i < in_len as isize
                             })
                             .collect();
-                        assert_eq!(range.collect::<Vec<_>>(), expected, "pad {pad} stride {stride} offset {offset} in {in_len}");
+                        assert_eq!(
+                            range.collect::<Vec<_>>(),
+                            expected,
+                            "pad {pad} stride {stride} offset {offset} in {in_len}"
+                        );
                     }
                 }
             }
@@ -330,8 +482,18 @@ pub(crate) mod tests {
                 let got = run(algo);
                 let what = format!("{} {spec:?}", algo.name());
                 assert_close(&got.0, &reference.0, 1e-5, &format!("forward, {what}"));
-                assert_close(&got.1, &reference.1, 1e-5, &format!("backward_input, {what}"));
-                assert_close(&got.2, &reference.2, 1e-5, &format!("backward_weight, {what}"));
+                assert_close(
+                    &got.1,
+                    &reference.1,
+                    1e-5,
+                    &format!("backward_input, {what}"),
+                );
+                assert_close(
+                    &got.2,
+                    &reference.2,
+                    1e-5,
+                    &format!("backward_weight, {what}"),
+                );
             }
         }
     }
@@ -350,16 +512,32 @@ pub(crate) mod tests {
             forward(&geom, Conv2dAlgo::Im2colGemm, &x, &w, None, &mut conv_x);
             backward_input(&geom, Conv2dAlgo::Im2colGemm, &y, &w, &mut conv_t_y);
             let (lhs, rhs) = (dot(&conv_x, &y), dot(&x, &conv_t_y));
-            assert!((lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0), "{spec:?}: {lhs} vs {rhs}");
+            assert!(
+                (lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0),
+                "{spec:?}: {lhs} vs {rhs}"
+            );
         }
     }
 
     #[test]
     fn bias_gradient_sums_each_channel() {
-        let spec = Conv2dSpec { n: 2, c_in: 1, h_in: 2, w_in: 2, c_out: 2, kh: 1, kw: 1, stride: 1, pad: 0 };
+        let spec = Conv2dSpec {
+            n: 2,
+            c_in: 1,
+            h_in: 2,
+            w_in: 2,
+            c_out: 2,
+            kh: 1,
+            kw: 1,
+            stride: 1,
+            pad: 0,
+        };
         let geom = Conv2dGeometry::new(spec).unwrap();
         // channel 0 holds 1, 2, 3, 4 then 5, 6, 7, 8 (sum 36); channel 1 holds tens (sum 360).
-        let d_y: Vec<f32> = [1., 2., 3., 4., 10., 20., 30., 40., 5., 6., 7., 8., 50., 60., 70., 80.].to_vec();
+        let d_y: Vec<f32> = [
+            1., 2., 3., 4., 10., 20., 30., 40., 5., 6., 7., 8., 50., 60., 70., 80.,
+        ]
+        .to_vec();
         let mut d_b = [0.0; 2];
         backward_bias(&geom, &d_y, &mut d_b);
         assert_eq!(d_b, [36.0, 360.0]);

@@ -74,8 +74,24 @@ impl ConvTranspose2dGeometry {
     /// assert_eq!(ConvTranspose2dGeometry::new(spec).unwrap().output_shape(), [1, 6, 14, 14]);
     /// ```
     pub fn new(spec: ConvTranspose2dSpec) -> Result<Self, GeometryError> {
-        let err = |detail: String| Err(GeometryError { op: "conv_transpose2d", detail });
-        let ConvTranspose2dSpec { n, c_in, h_in, w_in, c_out, kh, kw, stride, pad, output_padding } = spec;
+        let err = |detail: String| {
+            Err(GeometryError {
+                op: "conv_transpose2d",
+                detail,
+            })
+        };
+        let ConvTranspose2dSpec {
+            n,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            kh,
+            kw,
+            stride,
+            pad,
+            output_padding,
+        } = spec;
         if n == 0 || c_in == 0 || c_out == 0 || kh == 0 || kw == 0 || h_in == 0 || w_in == 0 {
             return err(format!(
                 "every size must be at least 1 (N {n}, C_in {c_in}, H {h_in}, W {w_in}, C_out {c_out}, kernel {kh}×{kw})"
@@ -85,12 +101,16 @@ impl ConvTranspose2dGeometry {
             return err("the stride must be at least 1".into());
         }
         if output_padding >= stride {
-            return err(format!("output_padding {output_padding} must be smaller than the stride {stride}"));
+            return err(format!(
+                "output_padding {output_padding} must be smaller than the stride {stride}"
+            ));
         }
         let grown = |len: usize, k: usize| (len - 1) * stride + k + output_padding;
         let (full_h, full_w) = (grown(h_in, kh), grown(w_in, kw));
         if full_h <= 2 * pad || full_w <= 2 * pad {
-            return err(format!("padding {pad} crops the whole {full_h}×{full_w} output"));
+            return err(format!(
+                "padding {pad} crops the whole {full_h}×{full_w} output"
+            ));
         }
         let (h_out, w_out) = (full_h - 2 * pad, full_w - 2 * pad);
         let adjoint = Conv2dGeometry::new(Conv2dSpec {
@@ -150,7 +170,14 @@ impl ConvTranspose2dGeometry {
 ///
 /// # Shapes
 /// x (N, C_in, H, W), w (C_in, C_out, KH, KW), b (C_out) → y (N, C_out, OH, OW).
-pub fn forward(geom: &ConvTranspose2dGeometry, algo: Conv2dAlgo, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+pub fn forward(
+    geom: &ConvTranspose2dGeometry,
+    algo: Conv2dAlgo,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+) {
     conv2d::backward_input(&geom.adjoint, algo, x, w, y);
     if let Some(b) = b {
         let plane = geom.adjoint.input_image_len() / geom.spec.c_out;
@@ -166,7 +193,13 @@ pub fn forward(geom: &ConvTranspose2dGeometry, algo: Conv2dAlgo, x: &[f32], w: &
 ///
 /// # Shapes
 /// d_y (N, C_out, OH, OW), w (C_in, C_out, KH, KW) → d_x (N, C_in, H, W).
-pub fn backward_input(geom: &ConvTranspose2dGeometry, algo: Conv2dAlgo, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
+pub fn backward_input(
+    geom: &ConvTranspose2dGeometry,
+    algo: Conv2dAlgo,
+    d_y: &[f32],
+    w: &[f32],
+    d_x: &mut [f32],
+) {
     conv2d::forward(&geom.adjoint, algo, d_y, w, None, d_x);
 }
 
@@ -174,7 +207,13 @@ pub fn backward_input(geom: &ConvTranspose2dGeometry, algo: Conv2dAlgo, d_y: &[f
 ///
 /// # Shapes
 /// x (N, C_in, H, W), d_y (N, C_out, OH, OW) → d_w (C_in, C_out, KH, KW).
-pub fn backward_weight(geom: &ConvTranspose2dGeometry, algo: Conv2dAlgo, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
+pub fn backward_weight(
+    geom: &ConvTranspose2dGeometry,
+    algo: Conv2dAlgo,
+    x: &[f32],
+    d_y: &[f32],
+    d_w: &mut [f32],
+) {
     // In the adjoint convolution d_y plays the input and x the output gradient.
     conv2d::backward_weight(&geom.adjoint, algo, d_y, x, d_w);
 }
@@ -199,8 +238,21 @@ mod tests {
             for stride in 1..=3 {
                 for pad in 0..=2 {
                     for output_padding in 0..stride {
-                        for &(n, c_in, c_out, h_in, w_in) in &[(1, 1, 1, 5, 4), (3, 5, 7, 4, 6), (2, 72, 39, 3, 3)] {
-                            let spec = ConvTranspose2dSpec { n, c_in, h_in, w_in, c_out, kh, kw, stride, pad, output_padding };
+                        for &(n, c_in, c_out, h_in, w_in) in
+                            &[(1, 1, 1, 5, 4), (3, 5, 7, 4, 6), (2, 72, 39, 3, 3)]
+                        {
+                            let spec = ConvTranspose2dSpec {
+                                n,
+                                c_in,
+                                h_in,
+                                w_in,
+                                c_out,
+                                kh,
+                                kw,
+                                stride,
+                                pad,
+                                output_padding,
+                            };
                             if ConvTranspose2dGeometry::new(spec).is_ok() {
                                 specs.push(spec);
                             }
@@ -214,11 +266,43 @@ mod tests {
 
     #[test]
     fn output_size_follows_the_formula() {
-        let spec = ConvTranspose2dSpec { n: 1, c_in: 3, h_in: 5, w_in: 4, c_out: 2, kh: 4, kw: 4, stride: 3, pad: 1, output_padding: 2 };
-        assert_eq!(ConvTranspose2dGeometry::new(spec).unwrap().output_shape(), [1, 2, 16, 13]);
-        let spec = ConvTranspose2dSpec { n: 2, c_in: 72, h_in: 3, w_in: 3, c_out: 39, kh: 3, kw: 3, stride: 2, pad: 0, output_padding: 0 };
-        assert_eq!(ConvTranspose2dGeometry::new(spec).unwrap().output_shape(), [2, 39, 7, 7]);
-        assert!(ConvTranspose2dGeometry::new(ConvTranspose2dSpec { output_padding: 3, ..spec }).is_err());
+        let spec = ConvTranspose2dSpec {
+            n: 1,
+            c_in: 3,
+            h_in: 5,
+            w_in: 4,
+            c_out: 2,
+            kh: 4,
+            kw: 4,
+            stride: 3,
+            pad: 1,
+            output_padding: 2,
+        };
+        assert_eq!(
+            ConvTranspose2dGeometry::new(spec).unwrap().output_shape(),
+            [1, 2, 16, 13]
+        );
+        let spec = ConvTranspose2dSpec {
+            n: 2,
+            c_in: 72,
+            h_in: 3,
+            w_in: 3,
+            c_out: 39,
+            kh: 3,
+            kw: 3,
+            stride: 2,
+            pad: 0,
+            output_padding: 0,
+        };
+        assert_eq!(
+            ConvTranspose2dGeometry::new(spec).unwrap().output_shape(),
+            [2, 39, 7, 7]
+        );
+        assert!(ConvTranspose2dGeometry::new(ConvTranspose2dSpec {
+            output_padding: 3,
+            ..spec
+        })
+        .is_err());
     }
 
     #[test]
@@ -235,14 +319,28 @@ mod tests {
             naive::backward_input(&geom, &d_y, &w, &mut expected.1);
             naive::backward_weight(&geom, &x, &d_y, &mut expected.2);
             for algo in Conv2dAlgo::ALL {
-                let mut got = (vec![f32::NAN; d_y.len()], vec![f32::NAN; x.len()], vec![f32::NAN; w.len()]);
+                let mut got = (
+                    vec![f32::NAN; d_y.len()],
+                    vec![f32::NAN; x.len()],
+                    vec![f32::NAN; w.len()],
+                );
                 forward(&geom, algo, &x, &w, Some(&b), &mut got.0);
                 backward_input(&geom, algo, &d_y, &w, &mut got.1);
                 backward_weight(&geom, algo, &x, &d_y, &mut got.2);
                 let what = format!("{} {spec:?}", algo.name());
                 assert_close(&got.0, &expected.0, 1e-5, &format!("forward, {what}"));
-                assert_close(&got.1, &expected.1, 1e-5, &format!("backward_input, {what}"));
-                assert_close(&got.2, &expected.2, 1e-5, &format!("backward_weight, {what}"));
+                assert_close(
+                    &got.1,
+                    &expected.1,
+                    1e-5,
+                    &format!("backward_input, {what}"),
+                );
+                assert_close(
+                    &got.2,
+                    &expected.2,
+                    1e-5,
+                    &format!("backward_weight, {what}"),
+                );
             }
         }
     }
@@ -250,15 +348,36 @@ mod tests {
     #[test]
     fn is_the_adjoint_of_the_convolution_with_the_same_weights() {
         // ⟨conv(y), x⟩ = ⟨y, conv_transpose(x)⟩: the dot-product test.
-        let spec = ConvTranspose2dSpec { n: 2, c_in: 39, h_in: 7, w_in: 7, c_out: 6, kh: 3, kw: 3, stride: 2, pad: 1, output_padding: 1 };
+        let spec = ConvTranspose2dSpec {
+            n: 2,
+            c_in: 39,
+            h_in: 7,
+            w_in: 7,
+            c_out: 6,
+            kh: 3,
+            kw: 3,
+            stride: 2,
+            pad: 1,
+            output_padding: 1,
+        };
         let geom = ConvTranspose2dGeometry::new(spec).unwrap();
         let x = uniform(geom.input_shape().iter().product(), 1);
         let w = uniform(geom.weight_shape().iter().product(), 2);
         let y = uniform(geom.output_shape().iter().product(), 3);
         let (mut t_x, mut conv_y) = (vec![0.0; y.len()], vec![0.0; x.len()]);
         forward(&geom, Conv2dAlgo::Direct, &x, &w, None, &mut t_x);
-        conv2d::forward(geom.adjoint(), Conv2dAlgo::Direct, &y, &w, None, &mut conv_y);
+        conv2d::forward(
+            geom.adjoint(),
+            Conv2dAlgo::Direct,
+            &y,
+            &w,
+            None,
+            &mut conv_y,
+        );
         let (lhs, rhs) = (dot(&t_x, &y), dot(&x, &conv_y));
-        assert!((lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
+        assert!(
+            (lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
     }
 }

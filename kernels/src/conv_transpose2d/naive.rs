@@ -5,7 +5,10 @@ use super::ConvTranspose2dGeometry;
 
 /// Calls `f(ci, co, i, j, x_index, y_index)` for every (input pixel, kernel tap) pair whose
 /// output position lies inside the cropped output.
-fn for_each_pair(geom: &ConvTranspose2dGeometry, mut f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
+fn for_each_pair(
+    geom: &ConvTranspose2dGeometry,
+    mut f: impl FnMut(usize, usize, usize, usize, usize, usize),
+) {
     let s = geom.spec();
     let [_, _, h_out, w_out] = geom.output_shape();
     for n in 0..s.n {
@@ -15,9 +18,15 @@ fn for_each_pair(geom: &ConvTranspose2dGeometry, mut f: impl FnMut(usize, usize,
                     for co in 0..s.c_out {
                         for i in 0..s.kh {
                             for j in 0..s.kw {
-                                let oh = (ih * s.stride + i).checked_sub(s.pad).filter(|&o| o < h_out);
-                                let ow = (iw * s.stride + j).checked_sub(s.pad).filter(|&o| o < w_out);
-                                let (Some(oh), Some(ow)) = (oh, ow) else { continue };
+                                let oh = (ih * s.stride + i)
+                                    .checked_sub(s.pad)
+                                    .filter(|&o| o < h_out);
+                                let ow = (iw * s.stride + j)
+                                    .checked_sub(s.pad)
+                                    .filter(|&o| o < w_out);
+                                let (Some(oh), Some(ow)) = (oh, ow) else {
+                                    continue;
+                                };
                                 let x_index = ((n * s.c_in + ci) * s.h_in + ih) * s.w_in + iw;
                                 let y_index = ((n * s.c_out + co) * h_out + oh) * w_out + ow;
                                 f(ci, co, i, j, x_index, y_index);
@@ -36,7 +45,13 @@ fn weight_index(geom: &ConvTranspose2dGeometry, ci: usize, co: usize, i: usize, 
 }
 
 /// y[n, co, ih·s − p + i, iw·s − p + j] += x[n, ci, ih, iw] · w[ci, co, i, j], then + b[co].
-pub fn forward(geom: &ConvTranspose2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+pub fn forward(
+    geom: &ConvTranspose2dGeometry,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    y: &mut [f32],
+) {
     let mut acc = vec![0.0f64; y.len()];
     for_each_pair(geom, |ci, co, i, j, xi, yi| {
         acc[yi] += x[xi] as f64 * w[weight_index(geom, ci, co, i, j)] as f64;

@@ -52,7 +52,9 @@ impl Backward for ActivationOp {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (x, y, d_y) = (ctx.input_slice(0), as_slice(ctx.output()), ctx.d_y_slice());
         let shape = ctx.input(0).shape().to_vec();
-        Ok(vec![ctx.grad_for(0, &shape, |d_x| kernels::elementwise::backward(self.act, x, y, d_y, d_x))])
+        Ok(vec![ctx.grad_for(0, &shape, |d_x| {
+            kernels::elementwise::backward(self.act, x, y, d_y, d_x)
+        })])
     }
 }
 
@@ -91,7 +93,12 @@ impl Graph {
         let shape = self.shape(x).to_vec();
         let cols = match shape.last() {
             Some(&c) if c > 0 => c,
-            _ => return Err(Error::shape("softmax", format!("needs a non-empty last axis, the shape is {shape:?}"))),
+            _ => {
+                return Err(Error::shape(
+                    "softmax",
+                    format!("needs a non-empty last axis, the shape is {shape:?}"),
+                ))
+            }
         };
         let mut y = self.alloc(&shape);
         if log {

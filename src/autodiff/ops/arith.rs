@@ -71,7 +71,12 @@ impl Graph {
         let shape = broadcast_shape(kind.name(), self.shape(a), self.shape(b))?;
         let mut y = self.alloc(&shape);
         if self.shape(a) == self.shape(b) {
-            zip_map(self.data(a), self.data(b), as_slice_mut(&mut y), move |x, z| kind.apply(x, z));
+            zip_map(
+                self.data(a),
+                self.data(b),
+                as_slice_mut(&mut y),
+                move |x, z| kind.apply(x, z),
+            );
         } else {
             Zip::from(&mut y)
                 .and_broadcast(self.value(a))
@@ -135,7 +140,11 @@ impl Backward for Binary {
                 continue;
             }
             let mut g = ctx.alloc(&full);
-            Zip::from(&mut g).and(d_y).and_broadcast(a).and_broadcast(b).for_each(|o, &dy, &x, &z| *o = dy * local(x, z));
+            Zip::from(&mut g)
+                .and(d_y)
+                .and_broadcast(a)
+                .and_broadcast(b)
+                .for_each(|o, &dy, &x, &z| *o = dy * local(x, z));
             let target = ctx.input(i).shape().to_vec();
             grads.push(Some(sum_to_shape(ctx, g, &target)));
         }
@@ -240,9 +249,13 @@ impl Backward for Unary {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let kind = self.kind;
         let mut d_x = ctx.alloc_like_input(0);
-        zip3_map(ctx.input_slice(0), as_slice(ctx.output()), ctx.d_y_slice(), as_slice_mut(&mut d_x), move |x, y, g| {
-            g * kind.derivative(x, y)
-        });
+        zip3_map(
+            ctx.input_slice(0),
+            as_slice(ctx.output()),
+            ctx.d_y_slice(),
+            as_slice_mut(&mut d_x),
+            move |x, y, g| g * kind.derivative(x, y),
+        );
         Ok(vec![Some(d_x)])
     }
 }

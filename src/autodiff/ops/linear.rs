@@ -40,12 +40,19 @@ impl Graph {
         if d_in != w_in {
             return Err(Error::shape(
                 "linear",
-                format!("input has {d_in} features but the weight expects {w_in} (x {:?}, w {:?})", self.shape(x), self.shape(w)),
+                format!(
+                    "input has {d_in} features but the weight expects {w_in} (x {:?}, w {:?})",
+                    self.shape(x),
+                    self.shape(w)
+                ),
             ));
         }
         if let Some(b) = b {
             if self.shape(b) != [d_out] {
-                return Err(Error::shape("linear", format!("bias must be [{d_out}], it is {:?}", self.shape(b))));
+                return Err(Error::shape(
+                    "linear",
+                    format!("bias must be [{d_out}], it is {:?}", self.shape(b)),
+                ));
             }
         }
         let mut y = self.alloc(&[n, d_out]);
@@ -59,7 +66,13 @@ impl Graph {
             }
             None => 0.0,
         };
-        gemm(1.0, MatRef::row_major(self.data(x), n, d_in), MatRef::row_major(self.data(w), d_out, d_in).t(), beta, y_data);
+        gemm(
+            1.0,
+            MatRef::row_major(self.data(x), n, d_in),
+            MatRef::row_major(self.data(w), d_out, d_in).t(),
+            beta,
+            y_data,
+        );
         let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
         Ok(self.record(Linear { n, d_in, d_out }, &inputs, y))
     }
@@ -71,9 +84,15 @@ impl Backward for Linear {
         let (x, w, d_y) = (ctx.input_slice(0), ctx.input_slice(1), ctx.d_y_slice());
         let d_y_mat = MatRef::row_major(d_y, n, d_out);
         Ok(vec![
-            ctx.grad_for(0, &[n, d_in], |d_x| gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)),
-            ctx.grad_for(1, &[d_out, d_in], |d_w| gemm(1.0, d_y_mat.t(), MatRef::row_major(x, n, d_in), 0.0, d_w)),
-            ctx.grad_for(2, &[d_out], |d_b| kernels::reduce::sum_axis(d_y, 1, n, d_out, d_b)),
+            ctx.grad_for(0, &[n, d_in], |d_x| {
+                gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)
+            }),
+            ctx.grad_for(1, &[d_out, d_in], |d_w| {
+                gemm(1.0, d_y_mat.t(), MatRef::row_major(x, n, d_in), 0.0, d_w)
+            }),
+            ctx.grad_for(2, &[d_out], |d_b| {
+                kernels::reduce::sum_axis(d_y, 1, n, d_out, d_b)
+            }),
         ])
     }
 }
@@ -100,12 +119,30 @@ impl Graph {
     pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
         rank("matmul", "a", self.shape(a), 2)?;
         rank("matmul", "b", self.shape(b), 2)?;
-        let (m, k, k2, n) = (self.shape(a)[0], self.shape(a)[1], self.shape(b)[0], self.shape(b)[1]);
+        let (m, k, k2, n) = (
+            self.shape(a)[0],
+            self.shape(a)[1],
+            self.shape(b)[0],
+            self.shape(b)[1],
+        );
         if k != k2 {
-            return Err(Error::shape("matmul", format!("inner sizes differ: a {:?}, b {:?}", self.shape(a), self.shape(b))));
+            return Err(Error::shape(
+                "matmul",
+                format!(
+                    "inner sizes differ: a {:?}, b {:?}",
+                    self.shape(a),
+                    self.shape(b)
+                ),
+            ));
         }
         let mut y = self.alloc(&[m, n]);
-        gemm(1.0, MatRef::row_major(self.data(a), m, k), MatRef::row_major(self.data(b), k, n), 0.0, as_slice_mut(&mut y));
+        gemm(
+            1.0,
+            MatRef::row_major(self.data(a), m, k),
+            MatRef::row_major(self.data(b), k, n),
+            0.0,
+            as_slice_mut(&mut y),
+        );
         Ok(self.record(MatMul { m, k, n }, &[a, b], y))
     }
 }
@@ -113,7 +150,10 @@ impl Graph {
 impl Backward for MatMul {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let MatMul { m, k, n } = *self;
-        let (a, b) = (MatRef::row_major(ctx.input_slice(0), m, k), MatRef::row_major(ctx.input_slice(1), k, n));
+        let (a, b) = (
+            MatRef::row_major(ctx.input_slice(0), m, k),
+            MatRef::row_major(ctx.input_slice(1), k, n),
+        );
         let d_y = MatRef::row_major(ctx.d_y_slice(), m, n);
         Ok(vec![
             ctx.grad_for(0, &[m, k], |d_a| gemm(1.0, d_y, b.t(), 0.0, d_a)),

@@ -123,13 +123,20 @@ impl Graph {
         if self.value(a).is_empty() {
             return Err(Error::shape(kind.name(), "the inputs are empty"));
         }
-        let total = kernels::reduce::sum_zip(self.data(a), self.data(b), move |x, z| kind.term(x, z));
+        let total =
+            kernels::reduce::sum_zip(self.data(a), self.data(b), move |x, z| kind.term(x, z));
         let mut y = self.alloc(&[]);
         y.fill((total * scale as f64) as f32);
         Ok(self.record(PairLossOp { kind, scale }, &[a, b], y))
     }
 
-    fn reduced(&mut self, kind: PairLoss, pred: Var, target: Var, reduction: Reduction) -> Result<Var> {
+    fn reduced(
+        &mut self,
+        kind: PairLoss,
+        pred: Var,
+        target: Var,
+        reduction: Reduction,
+    ) -> Result<Var> {
         let scale = match reduction {
             Reduction::Mean => 1.0 / self.value(pred).len().max(1) as f32,
             Reduction::Sum => 1.0,
@@ -157,7 +164,12 @@ impl Graph {
     ///
     /// # Errors
     /// As [`Graph::mse`].
-    pub fn bce_with_logits(&mut self, logits: Var, target: Var, reduction: Reduction) -> Result<Var> {
+    pub fn bce_with_logits(
+        &mut self,
+        logits: Var,
+        target: Var,
+        reduction: Reduction,
+    ) -> Result<Var> {
         self.reduced(PairLoss::BceWithLogits, logits, target, reduction)
     }
 
@@ -179,8 +191,12 @@ impl Backward for PairLossOp {
         let g = ctx.d_y_slice().first().copied().unwrap_or(0.0) * self.scale;
         let (kind, shape) = (self.kind, ctx.input(0).shape().to_vec());
         Ok(vec![
-            ctx.grad_for(0, &shape, |d_a| zip_map(a, b, d_a, move |x, z| g * kind.d_first(x, z))),
-            ctx.grad_for(1, &shape, |d_b| zip_map(a, b, d_b, move |x, z| g * kind.d_second(x, z))),
+            ctx.grad_for(0, &shape, |d_a| {
+                zip_map(a, b, d_a, move |x, z| g * kind.d_first(x, z))
+            }),
+            ctx.grad_for(1, &shape, |d_b| {
+                zip_map(a, b, d_b, move |x, z| g * kind.d_second(x, z))
+            }),
         ])
     }
 }
@@ -208,27 +224,49 @@ impl Graph {
         rank("nll", "log_probs", self.shape(log_probs), 2)?;
         let (n, c) = (self.shape(log_probs)[0], self.shape(log_probs)[1]);
         if targets.len() != n {
-            return Err(Error::shape("nll", format!("{n} samples but {} targets", targets.len())));
+            return Err(Error::shape(
+                "nll",
+                format!("{n} samples but {} targets", targets.len()),
+            ));
         }
         if let Some((i, &t)) = targets.iter().enumerate().find(|&(_, &t)| t >= c) {
-            return Err(Error::shape("nll", format!("target {i} is class {t}, but there are only {c} classes")));
+            return Err(Error::shape(
+                "nll",
+                format!("target {i} is class {t}, but there are only {c} classes"),
+            ));
         }
         let scale = match reduction {
             Reduction::Mean => 1.0 / n.max(1) as f32,
             Reduction::Sum => 1.0,
         };
         let lp = self.data(log_probs);
-        let total: f64 = targets.iter().enumerate().map(|(i, &t)| -(lp[i * c + t] as f64)).sum();
+        let total: f64 = targets
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| -(lp[i * c + t] as f64))
+            .sum();
         let mut y = self.alloc(&[]);
         y.fill((total * scale as f64) as f32);
-        Ok(self.record(Nll { targets: targets.to_vec(), scale }, &[log_probs], y))
+        Ok(self.record(
+            Nll {
+                targets: targets.to_vec(),
+                scale,
+            },
+            &[log_probs],
+            y,
+        ))
     }
 
     /// Cross-entropy of raw class scores against integer targets: NLL of log-softmax.
     ///
     /// # Errors
     /// As [`Graph::nll`].
-    pub fn cross_entropy(&mut self, logits: Var, targets: &[usize], reduction: Reduction) -> Result<Var> {
+    pub fn cross_entropy(
+        &mut self,
+        logits: Var,
+        targets: &[usize],
+        reduction: Reduction,
+    ) -> Result<Var> {
         rank("cross_entropy", "logits", self.shape(logits), 2)?;
         let log_probs = self.log_softmax(logits)?;
         self.nll(log_probs, targets, reduction)

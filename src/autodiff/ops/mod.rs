@@ -37,7 +37,10 @@ pub(crate) fn rank(op: &'static str, what: &str, shape: &[usize], rank: usize) -
     if shape.len() == rank {
         Ok(())
     } else {
-        Err(Error::shape(op, format!("{what} must have {rank} axes, it has shape {shape:?}")))
+        Err(Error::shape(
+            op,
+            format!("{what} must have {rank} axes, it has shape {shape:?}"),
+        ))
     }
 }
 
@@ -45,13 +48,22 @@ pub(crate) fn rank(op: &'static str, what: &str, shape: &[usize], rank: usize) -
 /// equal or contain a 1, which stretches.
 pub(crate) fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let rank = a.len().max(b.len());
-    let axis = |s: &[usize], k: usize| if k < rank - s.len() { 1 } else { s[k - (rank - s.len())] };
+    let axis = |s: &[usize], k: usize| {
+        if k < rank - s.len() {
+            1
+        } else {
+            s[k - (rank - s.len())]
+        }
+    };
     (0..rank)
         .map(|k| match (axis(a, k), axis(b, k)) {
             (x, y) if x == y => Ok(x),
             (1, y) => Ok(y),
             (x, 1) => Ok(x),
-            _ => Err(Error::shape(op, format!("shapes {a:?} and {b:?} do not broadcast (axis {k})"))),
+            _ => Err(Error::shape(
+                op,
+                format!("shapes {a:?} and {b:?} do not broadcast (axis {k})"),
+            )),
         })
         .collect()
 }
@@ -59,7 +71,11 @@ pub(crate) fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Res
 /// Sums a gradient of the broadcast shape back down to an operand's shape: over the leading
 /// axes the operand lacked, and over every axis where it had length 1. This is backward of
 /// broadcasting — a value copied to many places receives the sum of their gradients.
-pub(crate) fn sum_to_shape(ctx: &mut BackwardCtx<'_>, full: ArrayD<f32>, target: &[usize]) -> ArrayD<f32> {
+pub(crate) fn sum_to_shape(
+    ctx: &mut BackwardCtx<'_>,
+    full: ArrayD<f32>,
+    target: &[usize],
+) -> ArrayD<f32> {
     if full.shape() == target {
         return full;
     }

@@ -3,7 +3,7 @@
 
 use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
-use kernels::batch_norm;
+use kernels::batch_norm::{self, Channels, Normalization};
 use ndarray::ArrayD;
 use rand::Rng;
 
@@ -18,9 +18,7 @@ use rand::Rng;
 /// ∂L/∂x = γ/(M·σ) · (M·∂L/∂y − ∂L/∂β − x̂·∂L/∂γ). Evaluation mode: ∂L/∂x = γ/σ · ∂L/∂y.
 #[derive(Debug)]
 pub struct BatchNorm {
-    n: usize,
-    c: usize,
-    inner: usize,
+    layout: Channels,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
     training: bool,
@@ -38,19 +36,26 @@ pub struct BatchStats {
 }
 
 impl Graph {
-    fn batch_norm_dims(&self, x: Var, gamma: Var, beta: Var) -> Result<(usize, usize, usize)> {
+    fn batch_norm_dims(&self, x: Var, gamma: Var, beta: Var) -> Result<Channels> {
         let s = self.shape(x);
         if s.len() < 2 {
-            return Err(Error::shape("batch_norm", format!("the input must be (N, C, …), it is {s:?}")));
+            return Err(Error::shape(
+                "batch_norm",
+                format!("the input must be (N, C, …), it is {s:?}"),
+            ));
         }
         let (n, c, inner) = (s[0], s[1], s[2..].iter().product::<usize>());
         if self.shape(gamma) != [c] || self.shape(beta) != [c] {
             return Err(Error::shape(
                 "batch_norm",
-                format!("γ and β must be [{c}], they are {:?} and {:?}", self.shape(gamma), self.shape(beta)),
+                format!(
+                    "γ and β must be [{c}], they are {:?} and {:?}",
+                    self.shape(gamma),
+                    self.shape(beta)
+                ),
             ));
         }
-        Ok((n, c, inner))
+        Ok(Channels { n, c, inner })
     }
 
     /// Training-mode batch norm: normalises with this batch's statistics, returned for the
@@ -58,32 +63,71 @@ impl Graph {
     ///
     /// # Errors
     /// [`Error::Shape`] when x is not (N, C, …) or γ, β are not (C).
-    pub fn batch_norm_train(&mut self, x: Var, gamma: Var, beta: Var, eps: f32) -> Result<(Var, BatchStats)> {
-        let (n, c, inner) = self.batch_norm_dims(x, gamma, beta)?;
-        let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
-        batch_norm::channel_stats(self.data(x), n, c, inner, &mut mean, &mut var);
+    pub fn batch_norm_train(
+        &mut self,
+        x: Var,
+        gamma: Var,
+        beta: Var,
+        eps: f32,
+    ) -> Result<(Var, BatchStats)> {
+        let layout = self.batch_norm_dims(x, gamma, beta)?;
+        let (mut mean, mut var) = (vec![0.0; layout.c], vec![0.0; layout.c]);
+        batch_norm::channel_stats(layout, self.data(x), &mut mean, &mut var);
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-        let y = self.batch_norm_apply(x, gamma, beta, BatchNorm { n, c, inner, mean: mean.clone(), inv_std, training: true });
-        Ok((y, BatchStats { mean, var, count: n * inner }))
+        let op = BatchNorm {
+            layout,
+            mean: mean.clone(),
+            inv_std,
+            training: true,
+        };
+        let y = self.batch_norm_apply(x, gamma, beta, op);
+        let count = layout.n * layout.inner;
+        Ok((y, BatchStats { mean, var, count }))
     }
 
     /// Evaluation-mode batch norm with fixed (running) statistics.
     ///
     /// # Errors
     /// As [`Graph::batch_norm_train`], and if the statistics are not (C).
-    pub fn batch_norm_eval(&mut self, x: Var, gamma: Var, beta: Var, mean: &[f32], var: &[f32], eps: f32) -> Result<Var> {
-        let (n, c, inner) = self.batch_norm_dims(x, gamma, beta)?;
-        if mean.len() != c || var.len() != c {
-            return Err(Error::shape("batch_norm", format!("running statistics must have {c} channels")));
+    pub fn batch_norm_eval(
+        &mut self,
+        x: Var,
+        gamma: Var,
+        beta: Var,
+        mean: &[f32],
+        var: &[f32],
+        eps: f32,
+    ) -> Result<Var> {
+        let layout = self.batch_norm_dims(x, gamma, beta)?;
+        if mean.len() != layout.c || var.len() != layout.c {
+            let detail = format!("running statistics must have {} channels", layout.c);
+            return Err(Error::shape("batch_norm", detail));
         }
         let inv_std = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-        Ok(self.batch_norm_apply(x, gamma, beta, BatchNorm { n, c, inner, mean: mean.to_vec(), inv_std, training: false }))
+        let op = BatchNorm {
+            layout,
+            mean: mean.to_vec(),
+            inv_std,
+            training: false,
+        };
+        Ok(self.batch_norm_apply(x, gamma, beta, op))
     }
 
     fn batch_norm_apply(&mut self, x: Var, gamma: Var, beta: Var, op: BatchNorm) -> Var {
         let shape = self.shape(x).to_vec();
         let mut y = self.alloc(&shape);
-        batch_norm::normalize(self.data(x), op.n, op.c, op.inner, &op.mean, &op.inv_std, self.data(gamma), self.data(beta), as_slice_mut(&mut y));
+        let norm = Normalization {
+            mean: &op.mean,
+            inv_std: &op.inv_std,
+            gamma: self.data(gamma),
+        };
+        batch_norm::normalize(
+            op.layout,
+            norm,
+            self.data(beta),
+            self.data(x),
+            as_slice_mut(&mut y),
+        );
         self.record(op, &[x, gamma, beta], y)
     }
 }
@@ -91,26 +135,27 @@ impl Graph {
 impl Backward for BatchNorm {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (x, gamma, d_y) = (ctx.input_slice(0), ctx.input_slice(1), ctx.d_y_slice());
-        let (mut d_gamma, mut d_beta) = (ctx.alloc(&[self.c]), ctx.alloc(&[self.c]));
+        let c = self.layout.c;
+        let (mut d_gamma, mut d_beta) = (ctx.alloc(&[c]), ctx.alloc(&[c]));
         let mut d_x = ctx.needs(0).then(|| ctx.alloc_like_input(0));
-        batch_norm::backward(
-            x,
-            self.n,
-            self.c,
-            self.inner,
-            &self.mean,
-            &self.inv_std,
+        let norm = Normalization {
+            mean: &self.mean,
+            inv_std: &self.inv_std,
             gamma,
-            d_y,
-            self.training,
-            d_x.as_mut().map(as_slice_mut),
-            as_slice_mut(&mut d_gamma),
-            as_slice_mut(&mut d_beta),
-        );
-        Ok(vec![d_x, ctx.needs(1).then_some(d_gamma), ctx.needs(2).then_some(d_beta)])
+        };
+        let grads = batch_norm::Grads {
+            d_x: d_x.as_mut().map(as_slice_mut),
+            d_gamma: as_slice_mut(&mut d_gamma),
+            d_beta: as_slice_mut(&mut d_beta),
+        };
+        batch_norm::backward(self.layout, norm, x, d_y, self.training, grads);
+        Ok(vec![
+            d_x,
+            ctx.needs(1).then_some(d_gamma),
+            ctx.needs(2).then_some(d_beta),
+        ])
     }
 }
-
 /// Inverted dropout: during training each element is zeroed with probability p and the
 /// survivors are scaled by 1/(1 − p), so evaluation needs no rescaling.
 ///
@@ -131,10 +176,15 @@ impl Graph {
     /// [`Error::Config`] unless 0 ≤ p < 1.
     pub fn dropout(&mut self, x: Var, p: f32, rng: &mut impl Rng) -> Result<Var> {
         if !(0.0..1.0).contains(&p) {
-            return Err(Error::config("dropout probability", format!("{p} is not in [0, 1)")));
+            return Err(Error::config(
+                "dropout probability",
+                format!("{p} is not in [0, 1)"),
+            ));
         }
         let keep = 1.0 / (1.0 - p);
-        let mask: Vec<f32> = (0..self.value(x).len()).map(|_| if rng.random::<f32>() < p { 0.0 } else { keep }).collect();
+        let mask: Vec<f32> = (0..self.value(x).len())
+            .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep })
+            .collect();
         let shape = self.shape(x).to_vec();
         let mut y = self.alloc(&shape);
         kernels::elementwise::zip_map(self.data(x), &mask, as_slice_mut(&mut y), |v, m| v * m);
@@ -145,6 +195,8 @@ impl Graph {
 impl Backward for Dropout {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (d_y, shape) = (ctx.d_y_slice(), ctx.input(0).shape().to_vec());
-        Ok(vec![ctx.grad_for(0, &shape, |d_x| kernels::elementwise::zip_map(d_y, &self.mask, d_x, |g, m| g * m))])
+        Ok(vec![ctx.grad_for(0, &shape, |d_x| {
+            kernels::elementwise::zip_map(d_y, &self.mask, d_x, |g, m| g * m)
+        })])
     }
 }

@@ -39,7 +39,9 @@ impl Graph {
 impl Backward for MaxPool2d {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (shape, d_y) = (ctx.input(0).shape().to_vec(), ctx.d_y_slice());
-        Ok(vec![ctx.grad_for(0, &shape, |d_x| pool::max_pool2d_backward(&self.geom, d_y, &self.argmax, d_x))])
+        Ok(vec![ctx.grad_for(0, &shape, |d_x| {
+            pool::max_pool2d_backward(&self.geom, d_y, &self.argmax, d_x)
+        })])
     }
 }
 
@@ -63,11 +65,21 @@ impl Graph {
     pub fn upsample_nearest2d(&mut self, x: Var, scale: usize) -> Result<Var> {
         rank("upsample_nearest2d", "the input x", self.shape(x), 4)?;
         if scale == 0 {
-            return Err(Error::shape("upsample_nearest2d", "the scale must be at least 1"));
+            return Err(Error::shape(
+                "upsample_nearest2d",
+                "the scale must be at least 1",
+            ));
         }
         let s = self.shape(x).to_vec();
         let mut y = self.alloc(&[s[0], s[1], s[2] * scale, s[3] * scale]);
-        pool::upsample_nearest2d_forward(s[0] * s[1], s[2], s[3], scale, self.data(x), as_slice_mut(&mut y));
+        pool::upsample_nearest2d_forward(
+            s[0] * s[1],
+            s[2],
+            s[3],
+            scale,
+            self.data(x),
+            as_slice_mut(&mut y),
+        );
         Ok(self.record(UpsampleNearest2d { scale }, &[x], y))
     }
 }
@@ -75,6 +87,8 @@ impl Graph {
 impl Backward for UpsampleNearest2d {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (s, d_y) = (ctx.input(0).shape().to_vec(), ctx.d_y_slice());
-        Ok(vec![ctx.grad_for(0, &s, |d_x| pool::upsample_nearest2d_backward(s[0] * s[1], s[2], s[3], self.scale, d_y, d_x))])
+        Ok(vec![ctx.grad_for(0, &s, |d_x| {
+            pool::upsample_nearest2d_backward(s[0] * s[1], s[2], s[3], self.scale, d_y, d_x)
+        })])
     }
 }

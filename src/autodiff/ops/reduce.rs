@@ -39,7 +39,11 @@ impl Graph {
         }
         let total = kernels::reduce::sum(self.data(x));
         let mut y = self.alloc(&[]);
-        y.fill(if mean { (total / count as f64) as f32 } else { total as f32 });
+        y.fill(if mean {
+            (total / count as f64) as f32
+        } else {
+            total as f32
+        });
         Ok(self.record(Reduce { axis: None, mean }, &[x], y))
     }
 
@@ -62,10 +66,16 @@ impl Graph {
     fn reduce_axis(&mut self, x: Var, axis: usize, keep_dim: bool, mean: bool) -> Result<Var> {
         let shape = self.shape(x).to_vec();
         if axis >= shape.len() {
-            return Err(Error::shape("sum_axis", format!("axis {axis} does not exist in shape {shape:?}")));
+            return Err(Error::shape(
+                "sum_axis",
+                format!("axis {axis} does not exist in shape {shape:?}"),
+            ));
         }
-        let (outer, len, inner): (usize, usize, usize) =
-            (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product());
+        let (outer, len, inner): (usize, usize, usize) = (
+            shape[..axis].iter().product(),
+            shape[axis],
+            shape[axis + 1..].iter().product(),
+        );
         let mut out_shape = shape.clone();
         if keep_dim {
             out_shape[axis] = 1;
@@ -77,7 +87,14 @@ impl Graph {
         if mean && len > 0 {
             y.mapv_inplace(|v| v / len as f32);
         }
-        Ok(self.record(Reduce { axis: Some(axis), mean }, &[x], y))
+        Ok(self.record(
+            Reduce {
+                axis: Some(axis),
+                mean,
+            },
+            &[x],
+            y,
+        ))
     }
 }
 
@@ -98,7 +115,10 @@ impl Backward for Reduce {
                 // broadcast it along that axis.
                 let mut kept = x_shape.clone();
                 kept[axis] = 1;
-                let d_y = d_y.view().into_shape_with_order(kept).map_err(|e| Error::shape("sum_axis", e.to_string()))?;
+                let d_y = d_y
+                    .view()
+                    .into_shape_with_order(kept)
+                    .map_err(|e| Error::shape("sum_axis", e.to_string()))?;
                 for mut lane in d_x.axis_iter_mut(Axis(axis)) {
                     lane.assign(&d_y.index_axis(Axis(axis), 0));
                     lane.mapv_inplace(|v| v * scale);

@@ -24,7 +24,10 @@ impl Graph {
     pub fn reshape(&mut self, x: Var, shape: &[usize]) -> Result<Var> {
         let from = self.shape(x).to_vec();
         if from.iter().product::<usize>() != shape.iter().product::<usize>() {
-            return Err(Error::shape("reshape", format!("cannot reshape {from:?} into {shape:?}: element counts differ")));
+            return Err(Error::shape(
+                "reshape",
+                format!("cannot reshape {from:?} into {shape:?}: element counts differ"),
+            ));
         }
         let mut y = self.alloc(shape);
         crate::autodiff::graph::as_slice_mut(&mut y).copy_from_slice(self.data(x));
@@ -71,12 +74,19 @@ impl Graph {
     pub fn slice(&mut self, x: Var, axis: usize, start: usize, end: usize) -> Result<Var> {
         let shape = self.shape(x).to_vec();
         if axis >= shape.len() || start >= end || end > shape[axis] {
-            return Err(Error::shape("slice", format!("range {start}..{end} along axis {axis} does not fit shape {shape:?}")));
+            return Err(Error::shape(
+                "slice",
+                format!("range {start}..{end} along axis {axis} does not fit shape {shape:?}"),
+            ));
         }
         let mut out_shape = shape;
         out_shape[axis] = end - start;
         let mut y = self.alloc(&out_shape);
-        y.assign(&self.value(x).slice_axis(Axis(axis), Slice::from(start..end)));
+        y.assign(
+            &self
+                .value(x)
+                .slice_axis(Axis(axis), Slice::from(start..end)),
+        );
         Ok(self.record(SliceAxis { axis, start, end }, &[x], y))
     }
 }
@@ -85,7 +95,8 @@ impl Backward for SliceAxis {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let mut d_x = ctx.alloc_like_input(0);
         d_x.fill(0.0);
-        d_x.slice_axis_mut(Axis(self.axis), Slice::from(self.start..self.end)).assign(ctx.d_y());
+        d_x.slice_axis_mut(Axis(self.axis), Slice::from(self.start..self.end))
+            .assign(ctx.d_y());
         Ok(vec![Some(d_x)])
     }
 }
@@ -111,14 +122,24 @@ impl Graph {
         };
         let mut out_shape = self.shape(first).to_vec();
         if axis >= out_shape.len() {
-            return Err(Error::shape("concat", format!("axis {axis} does not exist in shape {out_shape:?}")));
+            return Err(Error::shape(
+                "concat",
+                format!("axis {axis} does not exist in shape {out_shape:?}"),
+            ));
         }
         let mut lens = Vec::with_capacity(xs.len());
         for &x in xs {
             let s = self.shape(x);
-            let off_axis_equal = s.len() == out_shape.len() && s.iter().zip(&out_shape).enumerate().all(|(k, (a, b))| k == axis || a == b);
+            let off_axis_equal = s.len() == out_shape.len()
+                && s.iter()
+                    .zip(&out_shape)
+                    .enumerate()
+                    .all(|(k, (a, b))| k == axis || a == b);
             if !off_axis_equal {
-                return Err(Error::shape("concat", format!("shape {s:?} does not match {out_shape:?} off axis {axis}")));
+                return Err(Error::shape(
+                    "concat",
+                    format!("shape {s:?} does not match {out_shape:?} off axis {axis}"),
+                ));
             }
             lens.push(s[axis]);
         }
@@ -126,7 +147,8 @@ impl Graph {
         let mut y = self.alloc(&out_shape);
         let mut start = 0;
         for (&x, &len) in xs.iter().zip(&lens) {
-            y.slice_axis_mut(Axis(axis), Slice::from(start..start + len)).assign(self.value(x));
+            y.slice_axis_mut(Axis(axis), Slice::from(start..start + len))
+                .assign(self.value(x));
             start += len;
         }
         Ok(self.record(Concat { axis, lens }, xs, y))
@@ -138,7 +160,9 @@ impl Backward for Concat {
         let mut start = 0;
         let mut grads = Vec::with_capacity(self.lens.len());
         for (i, &len) in self.lens.iter().enumerate() {
-            let piece = ctx.d_y().slice_axis(Axis(self.axis), Slice::from(start..start + len));
+            let piece = ctx
+                .d_y()
+                .slice_axis(Axis(self.axis), Slice::from(start..start + len));
             start += len;
             if ctx.needs(i) {
                 let mut d_x = ctx.alloc_like_input(i);
