@@ -16,6 +16,7 @@
 //! Every fallible function returns [`Result`], with one [`Error`] type for the crate.
 
 pub mod autodiff;
+pub mod data;
 pub mod error;
 pub mod nn;
 pub mod optim;

@@ -1,0 +1,13 @@
+//! Data: reading the IDX files MNIST and Fashion-MNIST come in, finding them on disk,
+//! downloading them, and cutting them into shuffled batches of NCHW images in [0, 1].
+//!
+//! Reading order: [`idx`] (the file format) → [`mnist`] (datasets and where they are looked
+//! for) → [`batches`] (splits, class subsets, shuffling, batching) → [`download`].
+
+pub mod batches;
+pub mod download;
+pub mod idx;
+pub mod mnist;
+
+pub use batches::{Samples, SplitSpec, Splits};
+pub use mnist::{Dataset, DatasetName};
