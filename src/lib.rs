@@ -18,7 +18,9 @@
 pub mod autodiff;
 pub mod data;
 pub mod error;
+pub mod models;
 pub mod nn;
 pub mod optim;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -32,7 +32,10 @@ impl Amount {
         }
         match text.parse::<f64>() {
             Ok(f) if (0.0..1.0).contains(&f) => Ok(Amount::Fraction(f)),
-            _ => Err(Error::config("split size", format!("{text:?} is neither a fraction in [0, 1) nor a count"))),
+            _ => Err(Error::config(
+                "split size",
+                format!("{text:?} is neither a fraction in [0, 1) nor a count"),
+            )),
         }
     }
 
@@ -62,7 +65,13 @@ pub struct SplitSpec {
 
 impl Default for SplitSpec {
     fn default() -> Self {
-        SplitSpec { validation: Amount::Fraction(0.1), test: Amount::Fraction(0.2), classes: Vec::new(), max_samples: None, seed: 0 }
+        SplitSpec {
+            validation: Amount::Fraction(0.1),
+            test: Amount::Fraction(0.2),
+            classes: Vec::new(),
+            max_samples: None,
+            seed: 0,
+        }
     }
 }
 
@@ -88,12 +97,19 @@ impl ImageSet {
         for &i in indices {
             images.extend_from_slice(&self.images[i * pixels..(i + 1) * pixels]);
         }
-        ImageSet { images, labels: indices.iter().map(|&i| self.labels[i]).collect(), rows: self.rows, cols: self.cols }
+        ImageSet {
+            images,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            rows: self.rows,
+            cols: self.cols,
+        }
     }
 
     /// Indices of the images whose label is in `classes` (all when `classes` is empty).
     fn indices_of(&self, classes: &[u8]) -> Vec<usize> {
-        (0..self.len()).filter(|&i| classes.is_empty() || classes.contains(&self.labels[i])).collect()
+        (0..self.len())
+            .filter(|&i| classes.is_empty() || classes.contains(&self.labels[i]))
+            .collect()
     }
 
     /// Writes images `indices` as f32 in [0, 1] into `out`, laid out (B, 1, rows, cols).
@@ -101,7 +117,11 @@ impl ImageSet {
         let pixels = self.rows * self.cols;
         out.clear();
         for &i in indices {
-            out.extend(self.images[i * pixels..(i + 1) * pixels].iter().map(|&p| p as f32 / 255.0));
+            out.extend(
+                self.images[i * pixels..(i + 1) * pixels]
+                    .iter()
+                    .map(|&p| p as f32 / 255.0),
+            );
         }
     }
 
@@ -121,7 +141,10 @@ pub fn split(ds: &Dataset, spec: &SplitSpec) -> Result<Splits> {
     let pool_set = ds.train.as_ref().unwrap_or(&ds.test);
     let mut pool = pool_set.indices_of(&spec.classes);
     if pool.is_empty() {
-        return Err(Error::config("classes", format!("no image of classes {:?} in {}", spec.classes, ds.name)));
+        return Err(Error::config(
+            "classes",
+            format!("no image of classes {:?} in {}", spec.classes, ds.name),
+        ));
     }
     pool.shuffle(&mut rng);
     let test = match &ds.train {
@@ -144,16 +167,27 @@ pub fn split(ds: &Dataset, spec: &SplitSpec) -> Result<Splits> {
     let n_val = spec.validation.of(pool.len()).min(pool.len());
     let val_idx: Vec<usize> = pool.drain(..n_val).collect();
     if pool.is_empty() {
-        return Err(Error::config("split", format!("validation ({n_val}) and test ({}) sizes leave no training images", test.len())));
+        return Err(Error::config(
+            "split",
+            format!(
+                "validation ({n_val}) and test ({}) sizes leave no training images",
+                test.len()
+            ),
+        ));
     }
-    Ok(Splits { train: pool_set.subset(&pool), val: pool_set.subset(&val_idx), test })
+    Ok(Splits {
+        train: pool_set.subset(&pool),
+        val: pool_set.subset(&val_idx),
+        test,
+    })
 }
 
 /// The order in which epoch `epoch` visits `n` training images: a fresh seeded shuffle each
 /// epoch, derived from (seed, epoch) alone so that a resumed run replays the same order.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     // SplitMix64's constant decorrelates neighbouring (seed, epoch) pairs.
-    let mut rng = StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
     order

@@ -31,7 +31,12 @@ pub struct Source {
 }
 
 fn files(list: &[(&str, &str)]) -> Vec<RemoteFile> {
-    list.iter().map(|(name, md5)| RemoteFile { name: name.to_string(), md5: md5.to_string() }).collect()
+    list.iter()
+        .map(|(name, md5)| RemoteFile {
+            name: name.to_string(),
+            md5: md5.to_string(),
+        })
+        .collect()
 }
 
 impl Source {
@@ -44,19 +49,43 @@ impl Source {
                     "https://storage.googleapis.com/cvdf-datasets/mnist/".into(),
                 ],
                 files: files(&[
-                    ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-                    ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-                    ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-                    ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+                    (
+                        "train-images-idx3-ubyte.gz",
+                        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                    ),
+                    (
+                        "train-labels-idx1-ubyte.gz",
+                        "d53e105ee54ea40749a09fcbcd1e9432",
+                    ),
+                    (
+                        "t10k-images-idx3-ubyte.gz",
+                        "9fb629c4189551a2d022fa330f9573f3",
+                    ),
+                    (
+                        "t10k-labels-idx1-ubyte.gz",
+                        "ec29112dd5afa0611ce80d1b7f02629c",
+                    ),
                 ]),
             },
             DatasetName::FashionMnist => Source {
                 mirrors: vec!["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/".into()],
                 files: files(&[
-                    ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-                    ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-                    ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-                    ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+                    (
+                        "train-images-idx3-ubyte.gz",
+                        "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                    ),
+                    (
+                        "train-labels-idx1-ubyte.gz",
+                        "25c81989df183df01b3e8a0aad5dffbe",
+                    ),
+                    (
+                        "t10k-images-idx3-ubyte.gz",
+                        "bef4ecab320f06d8554ea6380940ec79",
+                    ),
+                    (
+                        "t10k-labels-idx1-ubyte.gz",
+                        "bb300cfdad3c16e7a12a480ee83cd310",
+                    ),
                 ]),
             },
         }
@@ -108,7 +137,12 @@ pub fn download(source: &Source, dir: &Path, mut log: impl FnMut(&str)) -> Resul
         }
         match fetched {
             Some(url) => done.push(Fetched::Downloaded { path, url }),
-            None => return Err(Error::Dataset { path, detail: format!("no mirror delivered a good copy ({})", failures.join("; ")) }),
+            None => {
+                return Err(Error::Dataset {
+                    path,
+                    detail: format!("no mirror delivered a good copy ({})", failures.join("; ")),
+                })
+            }
         }
     }
     Ok(done)
@@ -119,25 +153,36 @@ pub fn download(source: &Source, dir: &Path, mut log: impl FnMut(&str)) -> Resul
 fn fetch_verified(url: &str, path: &Path, want_md5: &str) -> std::result::Result<(), String> {
     let part = part_path(path);
     let result = (|| {
-        let response = ureq::get(url).timeout(std::time::Duration::from_secs(60)).call().map_err(|e| e.to_string())?;
+        let response = ureq::get(url)
+            .timeout(std::time::Duration::from_secs(60))
+            .call()
+            .map_err(|e| e.to_string())?;
         let mut reader = response.into_reader();
-        let mut out = std::fs::File::create(&part).map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+        let mut out = std::fs::File::create(&part)
+            .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
         let mut hasher = Md5::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = reader.read(&mut buf).map_err(|e| format!("download interrupted: {e}"))?;
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| format!("download interrupted: {e}"))?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
         }
-        out.sync_all().map_err(|e| format!("cannot flush {}: {e}", part.display()))?;
+        out.sync_all()
+            .map_err(|e| format!("cannot flush {}: {e}", part.display()))?;
         let got = hex(&hasher.finalize());
         if got != want_md5 {
-            return Err(format!("checksum mismatch (got MD5 {got}, expected {want_md5})"));
+            return Err(format!(
+                "checksum mismatch (got MD5 {got}, expected {want_md5})"
+            ));
         }
-        std::fs::rename(&part, path).map_err(|e| format!("cannot rename into {}: {e}", path.display()))
+        std::fs::rename(&part, path)
+            .map_err(|e| format!("cannot rename into {}: {e}", path.display()))
     })();
     if result.is_err() {
         // Best effort: a leftover .part is harmless (it is overwritten next time).
@@ -147,7 +192,10 @@ fn fetch_verified(url: &str, path: &Path, want_md5: &str) -> std::result::Result
 }
 
 fn part_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".part");
     path.with_file_name(name)
 }

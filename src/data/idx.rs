@@ -58,13 +58,28 @@ pub fn read(path: &Path) -> Result<IdxArray> {
 /// length differs from what the header promises.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     let Some(magic) = bytes.get(..4) else {
-        return Err(dataset_error(path, format!("too short for an IDX header ({} bytes)", bytes.len())));
+        return Err(dataset_error(
+            path,
+            format!("too short for an IDX header ({} bytes)", bytes.len()),
+        ));
     };
     if magic[0] != 0 || magic[1] != 0 {
-        return Err(dataset_error(path, format!("not an IDX file (magic number {:#010x})", BigEndian::read_u32(magic))));
+        return Err(dataset_error(
+            path,
+            format!(
+                "not an IDX file (magic number {:#010x})",
+                BigEndian::read_u32(magic)
+            ),
+        ));
     }
     if magic[2] != 0x08 {
-        return Err(dataset_error(path, format!("element type {:#04x} is not unsigned bytes (0x08)", magic[2])));
+        return Err(dataset_error(
+            path,
+            format!(
+                "element type {:#04x} is not unsigned bytes (0x08)",
+                magic[2]
+            ),
+        ));
     }
     let ndim = magic[3] as usize;
     if ndim == 0 {
@@ -72,18 +87,39 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxArray> {
     }
     let header_len = 4 + 4 * ndim;
     let Some(dim_bytes) = bytes.get(4..header_len) else {
-        return Err(dataset_error(path, format!("truncated header: {ndim} dimensions need {header_len} bytes, the file has {}", bytes.len())));
+        return Err(dataset_error(
+            path,
+            format!(
+                "truncated header: {ndim} dimensions need {header_len} bytes, the file has {}",
+                bytes.len()
+            ),
+        ));
     };
-    let dims: Vec<usize> = dim_bytes.chunks_exact(4).map(|c| BigEndian::read_u32(c) as usize).collect();
-    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| dataset_error(path, format!("dimensions {dims:?} overflow")))?;
+    let dims: Vec<usize> = dim_bytes
+        .chunks_exact(4)
+        .map(|c| BigEndian::read_u32(c) as usize)
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| dataset_error(path, format!("dimensions {dims:?} overflow")))?;
     let data = &bytes[header_len..];
     if data.len() < expected {
         return Err(dataset_error(path, format!("truncated: the header promises {expected} bytes of data ({dims:?}), the file has {}", data.len())));
     }
     if data.len() > expected {
-        return Err(dataset_error(path, format!("{} unexpected bytes after the {expected} bytes the header promises ({dims:?})", data.len() - expected)));
+        return Err(dataset_error(
+            path,
+            format!(
+                "{} unexpected bytes after the {expected} bytes the header promises ({dims:?})",
+                data.len() - expected
+            ),
+        ));
     }
-    Ok(IdxArray { dims, data: data.to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: data.to_vec(),
+    })
 }
 
 /// Serialises bytes as an IDX file (uncompressed): the inverse of [`parse`], used to write
@@ -105,21 +141,47 @@ pub fn encode(dims: &[usize], data: &[u8]) -> Vec<u8> {
 pub fn read_images_and_labels(images: &Path, labels: &Path) -> Result<(IdxArray, Vec<u8>)> {
     let img = read(images)?;
     if img.dims.len() != 3 {
-        return Err(dataset_error(images, format!("expected images (magic {IMAGES_MAGIC}, 3 dimensions), found {} dimensions", img.dims.len())));
+        return Err(dataset_error(
+            images,
+            format!(
+                "expected images (magic {IMAGES_MAGIC}, 3 dimensions), found {} dimensions",
+                img.dims.len()
+            ),
+        ));
     }
     let lab = read(labels)?;
     if lab.dims.len() != 1 {
-        return Err(dataset_error(labels, format!("expected labels (magic {LABELS_MAGIC}, 1 dimension), found {} dimensions", lab.dims.len())));
+        return Err(dataset_error(
+            labels,
+            format!(
+                "expected labels (magic {LABELS_MAGIC}, 1 dimension), found {} dimensions",
+                lab.dims.len()
+            ),
+        ));
     }
     if img.dims[0] != lab.dims[0] {
-        return Err(dataset_error(labels, format!("{} labels for {} images in {}", lab.dims[0], img.dims[0], images.display())));
+        return Err(dataset_error(
+            labels,
+            format!(
+                "{} labels for {} images in {}",
+                lab.dims[0],
+                img.dims[0],
+                images.display()
+            ),
+        ));
     }
     if let Some(bad) = lab.data.iter().find(|&&l| l > 9) {
-        return Err(dataset_error(labels, format!("label {bad} is not a class 0–9")));
+        return Err(dataset_error(
+            labels,
+            format!("label {bad} is not a class 0–9"),
+        ));
     }
     Ok((img, lab.data))
 }
 
 fn dataset_error(path: &Path, detail: impl Into<String>) -> Error {
-    Error::Dataset { path: path.to_path_buf(), detail: detail.into() }
+    Error::Dataset {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
 }

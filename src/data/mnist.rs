@@ -54,9 +54,18 @@ impl DatasetName {
     pub fn class_names(self) -> [&'static str; 10] {
         match self {
             DatasetName::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-            DatasetName::FashionMnist => {
-                ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-            }
+            DatasetName::FashionMnist => [
+                "T-shirt",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
         }
     }
 }
@@ -99,7 +108,12 @@ impl ImageSet {
 
     fn from_files(images: &Path, labels: &Path) -> Result<Self> {
         let (img, labels) = idx::read_images_and_labels(images, labels)?;
-        Ok(ImageSet { images: img.data, labels, rows: img.dims[1], cols: img.dims[2] })
+        Ok(ImageSet {
+            images: img.data,
+            labels,
+            rows: img.dims[1],
+            cols: img.dims[2],
+        })
     }
 }
 
@@ -130,7 +144,10 @@ pub struct Lookup {
 impl Lookup {
     /// `--data-dir` as given, and `HANDGRAD_DATA` from the environment.
     pub fn from_env(data_dir: Option<PathBuf>) -> Self {
-        Lookup { data_dir, env_dir: std::env::var_os("HANDGRAD_DATA").map(PathBuf::from) }
+        Lookup {
+            data_dir,
+            env_dir: std::env::var_os("HANDGRAD_DATA").map(PathBuf::from),
+        }
     }
 
     /// The folders tried for a named dataset, in order.
@@ -147,7 +164,11 @@ impl Lookup {
         match name {
             DatasetName::Mnist => {
                 out.push(PathBuf::from("data").join(EMBEDDED_MNIST));
-                out.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(EMBEDDED_MNIST));
+                out.push(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("data")
+                        .join(EMBEDDED_MNIST),
+                );
             }
             DatasetName::FashionMnist => out.push(PathBuf::from(SYSTEM_FASHION_MNIST)),
         }
@@ -157,12 +178,15 @@ impl Lookup {
 
 /// The file in `dir` named `stem` or `stem.gz`, if either exists.
 fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
-    [dir.join(format!("{stem}.gz")), dir.join(stem)].into_iter().find(|p| p.is_file())
+    [dir.join(format!("{stem}.gz")), dir.join(stem)]
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 /// Whether `dir` holds at least the two test files.
 fn holds_dataset(dir: &Path) -> bool {
-    find_file(dir, "t10k-images-idx3-ubyte").is_some() && find_file(dir, "t10k-labels-idx1-ubyte").is_some()
+    find_file(dir, "t10k-images-idx3-ubyte").is_some()
+        && find_file(dir, "t10k-labels-idx1-ubyte").is_some()
 }
 
 impl Dataset {
@@ -185,10 +209,14 @@ impl Dataset {
                         "run `apt-get install dataset-fashion-mnist`, or `handgrad download fashion-mnist`"
                     }
                 };
-                let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+                let tried: Vec<String> =
+                    candidates.iter().map(|p| p.display().to_string()).collect();
                 Err(Error::Dataset {
                     path: PathBuf::from(name),
-                    detail: format!("dataset not found (looked in {}); to get it, {how}", tried.join(", ")),
+                    detail: format!(
+                        "dataset not found (looked in {}); to get it, {how}",
+                        tried.join(", ")
+                    ),
                 })
             }
         }
@@ -200,16 +228,26 @@ impl Dataset {
     /// [`Error::Dataset`] if the folder lacks the test files or a train file has no partner.
     pub fn load_dir(name: &str, dir: &Path, kind: Option<DatasetName>) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(Error::Dataset { path: dir.to_path_buf(), detail: "no such folder".into() });
+            return Err(Error::Dataset {
+                path: dir.to_path_buf(),
+                detail: "no such folder".into(),
+            });
         }
-        let missing = |stem: &str| Error::Dataset {
+        let missing = |stem: &str| {
+            Error::Dataset {
             path: dir.to_path_buf(),
             detail: format!("{stem}(.gz) is missing; a dataset folder holds the t10k files, and optionally the train files"),
+        }
         };
-        let test_images = find_file(dir, "t10k-images-idx3-ubyte").ok_or_else(|| missing("t10k-images-idx3-ubyte"))?;
-        let test_labels = find_file(dir, "t10k-labels-idx1-ubyte").ok_or_else(|| missing("t10k-labels-idx1-ubyte"))?;
+        let test_images = find_file(dir, "t10k-images-idx3-ubyte")
+            .ok_or_else(|| missing("t10k-images-idx3-ubyte"))?;
+        let test_labels = find_file(dir, "t10k-labels-idx1-ubyte")
+            .ok_or_else(|| missing("t10k-labels-idx1-ubyte"))?;
         let test = ImageSet::from_files(&test_images, &test_labels)?;
-        let train = match (find_file(dir, "train-images-idx3-ubyte"), find_file(dir, "train-labels-idx1-ubyte")) {
+        let train = match (
+            find_file(dir, "train-images-idx3-ubyte"),
+            find_file(dir, "train-labels-idx1-ubyte"),
+        ) {
             (Some(images), Some(labels)) => Some(ImageSet::from_files(&images, &labels)?),
             (None, None) => None,
             (Some(_), None) => return Err(missing("train-labels-idx1-ubyte")),
@@ -219,11 +257,20 @@ impl Dataset {
             if (train.rows, train.cols) != (test.rows, test.cols) {
                 return Err(Error::Dataset {
                     path: dir.to_path_buf(),
-                    detail: format!("train images are {}×{} but test images {}×{}", train.rows, train.cols, test.rows, test.cols),
+                    detail: format!(
+                        "train images are {}×{} but test images {}×{}",
+                        train.rows, train.cols, test.rows, test.cols
+                    ),
                 });
             }
         }
-        Ok(Dataset { name: name.to_string(), dir: dir.to_path_buf(), train, test, kind })
+        Ok(Dataset {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            train,
+            test,
+            kind,
+        })
     }
 
     /// Whether this is the shipped 10k MNIST test set standing in for the full dataset.

@@ -22,10 +22,12 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
 /// A weight initialisation scheme.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Init {
     /// PyTorch's default for Linear and Conv layers.
     #[default]
+    #[serde(rename = "pytorch")]
     PyTorchDefault,
     /// N(0, 1/fan_in), for SELU.
     LecunNormal,

@@ -51,17 +51,32 @@ impl Sequential {
     }
 }
 
+impl Sequential {
+    /// Runs layer `i` alone; a shape error comes back naming the layer.
+    ///
+    /// # Errors
+    /// [`Error::Architecture`] for shape errors, others unchanged.
+    pub fn forward_layer(&mut self, i: usize, g: &mut Graph, x: Var) -> Result<Var> {
+        let input_shape = g.shape(x).to_vec();
+        let Some(layer) = self.layers.get_mut(i) else {
+            return Err(Error::Graph {
+                detail: format!("{} has no layer {i}", self.name),
+            });
+        };
+        layer.forward(g, x).map_err(|e| match e {
+            Error::Shape { op, detail } => Error::Architecture {
+                layer: join_name(&self.name, &i.to_string()),
+                detail: format!("{op} on input {input_shape:?}: {detail}"),
+            },
+            other => other,
+        })
+    }
+}
+
 impl Module for Sequential {
     fn forward(&mut self, g: &mut Graph, mut x: Var) -> Result<Var> {
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            let input_shape = g.shape(x).to_vec();
-            x = layer.forward(g, x).map_err(|e| match e {
-                Error::Shape { op, detail } => Error::Architecture {
-                    layer: join_name(&self.name, &i.to_string()),
-                    detail: format!("{op} on input {input_shape:?}: {detail}"),
-                },
-                other => other,
-            })?;
+        for i in 0..self.layers.len() {
+            x = self.forward_layer(i, g, x)?;
         }
         Ok(x)
     }

@@ -1,0 +1,122 @@
+//! Saving and loading tensors as safetensors files, always atomically.
+//!
+//! A safetensors file is a JSON header (names, dtypes, shapes, byte offsets, and a free-form
+//! string map of metadata) followed by the raw little-endian data. PyTorch reads it with
+//! `safetensors.torch.load_file`, and since parameter names follow PyTorch's `nn.Sequential`
+//! numbering, a `model.safetensors` written here loads into the same architecture there.
+//!
+//! Every write goes to a temporary file in the destination folder, is flushed to disk, and is
+//! renamed over the destination. A crash mid-write leaves the previous file intact; a rename
+//! within one folder is atomic, so a reader sees either the old file or the new, never half.
+
+use crate::error::{Error, Result};
+use ndarray::{ArrayD, IxDyn};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Named tensors, sorted by name.
+pub type Tensors = BTreeMap<String, ArrayD<f32>>;
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+///
+/// # Errors
+/// [`Error::Io`] naming the file when the folder is missing or not writable.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+        file.write_all(bytes).map_err(Error::io(&tmp))?;
+        file.sync_all().map_err(Error::io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(Error::io(path))
+    })();
+    if result.is_err() {
+        // Best effort: the temporary file is useless once the write failed.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Serialises named f32 tensors (and string metadata) in the safetensors format.
+///
+/// # Errors
+/// [`Error::Config`] if the format rejects a tensor (it cannot for f32 data of its own shape).
+pub fn to_bytes(tensors: &Tensors, metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, t)| {
+            (
+                name.clone(),
+                t.shape().to_vec(),
+                t.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = raw
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::config("tensor", format!("{name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let info = if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata.clone())
+    };
+    safetensors::tensor::serialize(views, &info)
+        .map_err(|e| Error::config("safetensors", e.to_string()))
+}
+
+/// Saves tensors and metadata to `path`, atomically.
+///
+/// # Errors
+/// As [`write_atomic`] and [`to_bytes`].
+pub fn save(path: &Path, tensors: &Tensors, metadata: &HashMap<String, String>) -> Result<()> {
+    write_atomic(path, &to_bytes(tensors, metadata)?)
+}
+
+/// Loads every f32 tensor of a safetensors file, and its metadata.
+///
+/// # Errors
+/// [`Error::Io`] if unreadable; [`Error::Dataset`] naming the file if it is not a valid
+/// safetensors file or holds a tensor that is not f32.
+pub fn load(path: &Path) -> Result<(Tensors, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let bad = |detail: String| Error::Dataset {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("unreadable header: {e}")))?;
+    let mut tensors = Tensors::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(bad(format!(
+                "tensor {name} is {:?}, only F32 is read",
+                view.dtype()
+            )));
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let array = ArrayD::from_shape_vec(IxDyn(view.shape()), values)
+            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        tensors.insert(name, array);
+    }
+    Ok((tensors, meta.metadata().clone().unwrap_or_default()))
+}

@@ -1,0 +1,210 @@
+//! Architectures: every preset builds with the documented shapes, inconsistent specs name the
+//! layer, and the `conv-selu` preset reproduces a PyTorch run of the same model exactly.
+
+mod common;
+
+use handgrad::autodiff::{Graph, Reduction};
+use handgrad::models::{Autoencoder, ConvLayer, DecoderSpec, DeconvLayer, RunConfig};
+use handgrad::nn::{load_state_dict, parameter_count, state_dict, Module};
+use handgrad::train::checkpoint;
+use handgrad::{Error, Result};
+use ndarray::ArrayD;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+fn build(preset: &str) -> Result<Autoencoder> {
+    Autoencoder::new(
+        &RunConfig::preset(preset)?.model,
+        &mut StdRng::seed_from_u64(0),
+    )
+}
+
+fn code_and_output_shapes(model: &mut Autoencoder, n: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+    let mut g = Graph::new();
+    let x = g.constant(ArrayD::zeros(vec![n, 1, 28, 28]));
+    let z = model.encode(&mut g, x)?;
+    let y = model.decode(&mut g, z)?;
+    Ok((g.shape(z).to_vec(), g.shape(y).to_vec()))
+}
+
+#[test]
+fn every_preset_maps_images_to_codes_and_back() -> Result<()> {
+    for (preset, latent, params) in [
+        ("conv-selu", 6, None),
+        ("conv-small", 20, None),
+        // 784·392 + 392 + 392·8 + 8, twice mirrored: 2·(307,328 + 392) + 2·3,136 + 8 + 784 … counted below
+        (
+            "mlp4",
+            8,
+            Some(784 * 392 + 392 + 392 * 8 + 8 + 8 * 392 + 392 + 392 * 784 + 784),
+        ),
+        ("mlp1-32", 32, Some(784 * 32 + 32 + 32 * 784 + 784)),
+        (
+            "mlp3-16",
+            16,
+            Some(784 * 400 + 400 + 400 * 16 + 16 + 16 * 400 + 400 + 400 * 784 + 784),
+        ),
+    ] {
+        let mut model = build(preset)?;
+        assert_eq!(
+            code_and_output_shapes(&mut model, 3)?,
+            (vec![3, latent], vec![3, 1, 28, 28]),
+            "{preset}"
+        );
+        if let Some(p) = params {
+            assert_eq!(parameter_count(&model), p, "{preset}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn conv_selu_has_pytorchs_layer_names_and_shapes() -> Result<()> {
+    let model = build("conv-selu")?;
+    let shapes: Vec<(String, Vec<usize>)> = state_dict(&model)
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec()))
+        .collect();
+    let get = |name: &str| {
+        shapes
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, s)| s.clone())
+    };
+    assert_eq!(get("encoder.0.weight"), Some(vec![6, 1, 3, 3]));
+    assert_eq!(get("encoder.7.weight"), Some(vec![145, 648]));
+    assert_eq!(get("encoder.13.weight"), Some(vec![6, 52]));
+    assert_eq!(get("decoder.6.weight"), Some(vec![648, 145]));
+    assert_eq!(get("decoder.9.weight"), Some(vec![72, 39, 3, 3]));
+    assert_eq!(get("decoder.13.weight"), Some(vec![6, 1, 3, 3]));
+    assert_eq!(shapes.len(), 28);
+    Ok(())
+}
+
+#[test]
+fn a_decoder_that_cannot_restore_the_size_names_its_layer() {
+    let mut spec = RunConfig::preset("conv-selu").expect("preset").model;
+    spec.decoder = Some(DecoderSpec {
+        hidden: vec![52, 98, 145],
+        deconv: vec![
+            DeconvLayer {
+                channels: 39,
+                kernel: 3,
+                stride: 2,
+                padding: 0,
+                output_padding: 0,
+            },
+            DeconvLayer {
+                channels: 6,
+                kernel: 3,
+                stride: 2,
+                padding: 1,
+                output_padding: 1,
+            },
+            DeconvLayer {
+                channels: 1,
+                kernel: 3,
+                stride: 2,
+                padding: 1,
+                output_padding: 0,
+            }, // 27×27
+        ],
+    });
+    let err =
+        Autoencoder::new(&spec, &mut StdRng::seed_from_u64(0)).expect_err("27×27 is not 28×28");
+    assert!(
+        matches!(&err, Error::Architecture { layer, .. } if layer == "decoder"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("1×27×27") && err.to_string().contains("1×28×28"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_kernel_larger_than_its_input_names_the_encoder_layer() {
+    let mut spec = RunConfig::preset("conv-small").expect("preset").model;
+    spec.conv.push(ConvLayer {
+        channels: 64,
+        kernel: 7,
+        stride: 1,
+        padding: 0,
+    }); // input is 4×4 by now
+    let err =
+        Autoencoder::new(&spec, &mut StdRng::seed_from_u64(0)).expect_err("7×7 kernel on 4×4");
+    assert!(
+        matches!(&err, Error::Architecture { layer, .. } if layer == "encoder.6"),
+        "{err}"
+    );
+}
+
+#[test]
+fn conv_selu_reproduces_the_pytorch_reference() -> Result<()> {
+    let Some(dir) = common::reference_dir() else {
+        return Ok(());
+    };
+    let path = dir.join("model_conv_selu.safetensors");
+    if !path.is_file() {
+        eprintln!("notice: {} not found; skipped", path.display());
+        return Ok(());
+    }
+    let (tensors, _) = checkpoint::load(&path)?;
+    let mut model = build("conv-selu")?;
+    let unused = load_state_dict(&mut model, &tensors)?;
+    let mut leftovers: Vec<&str> = unused
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with("grad."))
+        .collect();
+    leftovers.sort();
+    assert_eq!(leftovers, ["code", "input", "loss", "output"]);
+
+    let mut g = Graph::new();
+    let x = g.constant(tensors["input"].clone());
+    let z = model.encode(&mut g, x)?;
+    let y = model.decode(&mut g, z)?;
+    let loss = g.mse(y, x, Reduction::Mean)?;
+    g.backward(loss)?;
+
+    let close = |what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>| {
+        assert_eq!(got.len(), want.len(), "{what}: sizes differ");
+        for (k, (&a, &b)) in got.iter().zip(want.iter()).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs() + 1e-6,
+                "{what}[{k}] = {a}, PyTorch gives {b}"
+            );
+        }
+    };
+    close("code", g.value(z), &tensors["code"]);
+    close("output", g.value(y), &tensors["output"]);
+    close("loss", g.value(loss), &tensors["loss"]);
+    let mut checked = 0;
+    model.visit("", &mut |name, p| {
+        let want = &tensors[&format!("grad.{name}")];
+        close(
+            &format!("grad.{name}"),
+            g.param_grad(p.id())
+                .expect("every parameter gets a gradient"),
+            want,
+        );
+        checked += 1;
+    });
+    assert_eq!(checked, 28);
+    Ok(())
+}
+
+#[test]
+fn presets_and_config_files_are_validated() {
+    assert!(matches!(
+        RunConfig::preset("conv-huge"),
+        Err(Error::Config { .. })
+    ));
+    assert!(matches!(
+        RunConfig::preset("mlp1-0"),
+        Err(Error::Config { .. })
+    ));
+    let mut cfg = RunConfig::preset("mlp4").expect("preset");
+    cfg.train.lr = -1.0;
+    assert!(matches!(cfg.validate(), Err(Error::Config { .. })));
+}
