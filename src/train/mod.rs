@@ -6,3 +6,9 @@
 //! start to finish, as `handgrad train` uses it).
 
 pub mod checkpoint;
+pub mod fit;
+
+pub use fit::{evaluate, EpochMetrics, Hooks, Outcome, TrainState, Trainer};
+pub mod images;
+pub mod plot;
+pub mod run;
