@@ -5,7 +5,7 @@
 //!
 //! | preset | architecture | training |
 //! |---|---|---|
-//! | `conv-selu` (default) | conv 1→6 (k3 s2 p1), 6→39 (k3 s2 p1), 39→72 (k3 s2 p0); linear 648→145→98→52→6; SELU; sigmoid output | Adam 1e-3, MSE, batch 512 |
+//! | `conv-selu` (default) | conv 1→6 (k3 s2 p1), 6→39 (k3 s2 p1), 39→72 (k3 s2 p0); linear 648→145→98→52→6; SELU, LeCun-normal init; sigmoid output | Adam 1e-3, MSE, batch 512 |
 //! | `conv-small` | conv 8, 16, 32 (k3 s2 p1); linear 64; latent 20; ReLU | Adam 2e-3, MSE, batch 128 |
 //! | `mlp4` | 784→392→8→392→784, ReLU, sigmoid output | Adam 1e-3, batch 2048, ReduceLROnPlateau |
 //! | `mlp1-K` | 784→K→784, sigmoid | Adam 1e-3, batch 256 |
@@ -278,7 +278,13 @@ impl RunConfig {
                 .filter(|&k| k > 0)
         };
         let (model, train) = match name {
-            "conv-selu" => (model(vec![conv(6, 1), conv(39, 1), conv(72, 0)], vec![145, 98, 52], 6, ActName::Selu), train(1e-3, 512)),
+            "conv-selu" => {
+                let mut m = model(vec![conv(6, 1), conv(39, 1), conv(72, 0)], vec![145, 98, 52], 6, ActName::Selu);
+                // SELU's self-normalisation assumes LeCun-normal weights; with PyTorch's default
+                // uniform init this model sits at the mean image for many epochs.
+                m.init = Init::LecunNormal;
+                (m, train(1e-3, 512))
+            }
             "conv-small" => (model(vec![conv(8, 1), conv(16, 1), conv(32, 1)], vec![64], 20, ActName::Relu), train(2e-3, 128)),
             "mlp4" => {
                 let mut t = train(1e-3, 2048);

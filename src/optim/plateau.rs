@@ -142,13 +142,24 @@ impl ReduceLrOnPlateau {
         lr
     }
 
-    /// The scheduler's counters (best, bad epochs, cooldown left), for checkpoints.
-    pub fn counters(&self) -> (f64, usize, usize) {
-        (self.best, self.bad_epochs, self.cooldown_left)
+    /// The scheduler's counters for checkpoints: the best metric (`None` before the first
+    /// one), bad epochs, and cooldown epochs left.
+    pub fn counters(&self) -> (Option<f64>, usize, usize) {
+        (
+            self.best.is_finite().then_some(self.best),
+            self.bad_epochs,
+            self.cooldown_left,
+        )
     }
 
     /// Restores counters saved by [`ReduceLrOnPlateau::counters`].
-    pub fn set_counters(&mut self, (best, bad_epochs, cooldown_left): (f64, usize, usize)) {
-        (self.best, self.bad_epochs, self.cooldown_left) = (best, bad_epochs, cooldown_left);
+    pub fn set_counters(&mut self, (best, bad_epochs, cooldown_left): (Option<f64>, usize, usize)) {
+        let worst = if self.mode == Mode::Min {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        };
+        (self.best, self.bad_epochs, self.cooldown_left) =
+            (best.unwrap_or(worst), bad_epochs, cooldown_left);
     }
 }

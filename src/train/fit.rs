@@ -39,7 +39,9 @@ pub struct EpochMetrics {
     pub epoch: usize,
     /// Mean training loss over the epoch's batches (weighted by batch size).
     pub train_loss: f64,
-    /// Mean loss on the validation set after the epoch (`NaN` without a validation set).
+    /// Mean loss on the validation set after the epoch (`NaN` without a validation set,
+    /// stored as `null` in JSON, which has no NaN).
+    #[serde(with = "nan_as_null")]
     pub val_loss: f64,
     /// Learning rate used during the epoch.
     pub lr: f64,
@@ -62,8 +64,8 @@ pub struct TrainState {
     pub epoch_seconds: f64,
     /// The current learning rate.
     pub lr: f32,
-    /// ReduceLROnPlateau's counters (best, bad epochs, cooldown left).
-    pub plateau: Option<(f64, usize, usize)>,
+    /// ReduceLROnPlateau's counters (best so far, bad epochs, cooldown left).
+    pub plateau: Option<(Option<f64>, usize, usize)>,
     /// Early stopping's state (best, best epoch, bad epochs).
     pub early: Option<(f64, Option<usize>, usize)>,
     /// Every finished epoch's metrics.
@@ -423,7 +425,7 @@ impl Trainer {
     /// Validation, schedules and bookkeeping at the end of an epoch.
     fn finish_epoch(&mut self, data: &Splits) -> Result<EpochMetrics> {
         let t = &self.cfg.train;
-        let val_loss = evaluate(&mut self.model, &data.val, t.loss, t.batch_size.max(256))?;
+        let val_loss = evaluate(&mut self.model, &data.val, t.loss, EVAL_BATCH)?;
         let s = &mut self.state;
         let metrics = EpochMetrics {
             epoch: s.epoch + 1,
@@ -455,6 +457,27 @@ impl Trainer {
         Ok(metrics)
     }
 }
+
+/// Serde for an f64 that may be NaN: JSON has no NaN, so it is written as `null`.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
+/// Batch size for evaluation passes (validation, test): large enough to be fast, and fixed,
+/// so the same model always gets exactly the same loss.
+pub const EVAL_BATCH: usize = 500;
 
 /// A value as JSON, for checkpoint metadata.
 fn to_json<T: Serialize>(value: &T) -> Result<String> {

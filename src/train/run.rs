@@ -17,7 +17,7 @@
 //! folder, and `--resume` continues an old one.
 
 use super::checkpoint::{self, write_atomic, Tensors};
-use super::fit::{evaluate, EpochMetrics, Hooks, Outcome, Trainer};
+use super::fit::{evaluate, EpochMetrics, Hooks, Outcome, Trainer, EVAL_BATCH};
 use super::images::{grid, Gray};
 use super::plot;
 use crate::autodiff::Graph;
@@ -207,12 +207,7 @@ fn run_trainer(
     // Final weights (the best epoch's, after early stopping).
     save_model(&run.model(), &trainer.model)?;
     let t = &trainer.cfg.train;
-    let test_loss = evaluate(
-        &mut trainer.model,
-        &splits.test,
-        t.loss,
-        t.batch_size.max(256),
-    )?;
+    let test_loss = evaluate(&mut trainer.model, &splits.test, t.loss, EVAL_BATCH)?;
     Ok(RunReport {
         dir: run.0.clone(),
         outcome,
@@ -473,7 +468,7 @@ pub fn load_run(dir: &Path) -> Result<(RunConfig, Autoencoder)> {
 pub fn eval_run(dir: &Path, opts: &RunOptions) -> Result<(f64, usize)> {
     let (cfg, mut model) = load_run(dir)?;
     let (_, splits) = load_data(&cfg, opts)?;
-    let loss = evaluate(&mut model, &splits.test, cfg.train.loss, 500)?;
+    let loss = evaluate(&mut model, &splits.test, cfg.train.loss, EVAL_BATCH)?;
     Ok((loss, splits.test.len()))
 }
 
