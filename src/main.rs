@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train an autoencoder (default: the conv-selu preset on MNIST).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Print the test loss of a trained run.
     Eval {
         /// The run folder.

@@ -372,14 +372,13 @@ impl Hooks for FileHooks<'_> {
     fn on_interrupt(&mut self, trainer: &Trainer) -> Result<()> {
         self.finish_bar();
         write_atomic(&self.run.checkpoint(), &trainer.checkpoint_bytes()?)?;
-        if !self.quiet {
-            println!(
-                "interrupted: checkpoint saved after epoch {} batch {}; continue with --resume {}",
-                trainer.state.epoch,
-                trainer.state.batch,
-                self.run.0.display()
-            );
-        }
+        // Printed even when quiet: the user pressed Ctrl-C and should learn what was kept.
+        println!(
+            "interrupted: checkpoint saved after epoch {} batch {}; continue with --resume {}",
+            trainer.state.epoch,
+            trainer.state.batch,
+            self.run.0.display()
+        );
         Ok(())
     }
 }
