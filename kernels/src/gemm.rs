@@ -125,15 +125,21 @@ impl<'a> MatRef<'a> {
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_MIN_MACS: usize = 1 << 21;
 
+/// A product is cut into at most this many blocks per thread. Every block packs its own
+/// panels of A and B (the copy that makes the micro-kernel fast), so more blocks than needed
+/// for load balance only repeat that copying.
+const BLOCKS_PER_THREAD: usize = 2;
+
 /// C ← α·A·B + β·C, with C a contiguous row-major `m × n` matrix.
 ///
 /// # Shapes
 /// A (m × k) · B (k × n) → C (m × n), `c.len() == m·n`.
 ///
 /// When β = 0, C is only written, never read, so it may hold stale values (even NaN). Large
-/// products are split in halves along the longer side of C, recursively, and the halves run on
-/// rayon's threads; every element of C is still computed by one task, in the same order, so the
-/// result does not depend on the number of threads.
+/// products are split in halves along the longer side of C, recursively, into about two blocks
+/// per thread, and the blocks run on rayon's threads; every element of C is still computed by
+/// one call with the whole inner dimension, in the same order, so the result does not depend
+/// on the number of threads.
 ///
 /// # Panics
 /// If the inner dimensions differ or `c` is not `m × n`: a programming error in the caller,
@@ -164,7 +170,14 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) 
         row_stride: n,
         _slice: std::marker::PhantomData,
     };
-    gemm_block(alpha, a, b, beta, c);
+    gemm_block(
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+        rayon::current_num_threads() * BLOCKS_PER_THREAD,
+    );
 }
 
 /// A rectangular block of the output matrix C: a raw pointer so that two disjoint column
@@ -212,28 +225,31 @@ impl CBlock<'_> {
     }
 }
 
-fn gemm_block(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: CBlock<'_>) {
+/// Computes one block of C, splitting it in two (each half with half of `parts`) while it is
+/// large and `parts` allows.
+fn gemm_block(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: CBlock<'_>, parts: usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if m == 0 || n == 0 {
         return;
     }
-    if m * k * n >= PARALLEL_MIN_MACS && (m >= 16 || n >= 16) {
+    if parts > 1 && m * k * n >= PARALLEL_MIN_MACS && (m >= 16 || n >= 16) {
+        let half = parts / 2;
         // Split the longer side of C; keep column splits on multiples of 16 so each half's
         // rows stay aligned to the micro-kernel's vector width.
         if m >= n {
             let mid = m / 2;
             let (top, bottom) = c.split_rows(mid);
             rayon::join(
-                || gemm_block(alpha, a.rows_range(0, mid), b, beta, top),
-                || gemm_block(alpha, a.rows_range(mid, m), b, beta, bottom),
+                || gemm_block(alpha, a.rows_range(0, mid), b, beta, top, half),
+                || gemm_block(alpha, a.rows_range(mid, m), b, beta, bottom, parts - half),
             );
         } else {
             let mid = (n / 2).div_ceil(16) * 16;
             let mid = mid.min(n);
             let (left, right) = c.split_cols(mid);
             rayon::join(
-                || gemm_block(alpha, a, b.cols_range(0, mid), beta, left),
-                || gemm_block(alpha, a, b.cols_range(mid, n), beta, right),
+                || gemm_block(alpha, a, b.cols_range(0, mid), beta, left, half),
+                || gemm_block(alpha, a, b.cols_range(mid, n), beta, right, parts - half),
             );
         }
         return;
