@@ -29,6 +29,7 @@
 
 pub mod batch_norm;
 pub mod conv2d;
+pub mod conv_like;
 pub mod conv_transpose2d;
 pub mod elementwise;
 pub mod gemm;
@@ -58,6 +59,34 @@ impl fmt::Display for GeometryError {
 }
 
 impl std::error::Error for GeometryError {}
+
+/// Fails naming every size in `sizes` (as `(name, value)` pairs) that is zero: the first check
+/// of every geometry constructor.
+pub(crate) fn check_nonzero(
+    op: &'static str,
+    sizes: &[(&str, usize)],
+) -> Result<(), GeometryError> {
+    let zero: Vec<&str> = sizes
+        .iter()
+        .filter(|(_, v)| *v == 0)
+        .map(|(name, _)| *name)
+        .collect();
+    if zero.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<String> = sizes
+        .iter()
+        .map(|(name, v)| format!("{name} {v}"))
+        .collect();
+    Err(GeometryError {
+        op,
+        detail: format!(
+            "{} must be at least 1 ({})",
+            zero.join(", "),
+            all.join(", ")
+        ),
+    })
+}
 
 /// Below this many elements a kernel runs on the calling thread: splitting work across threads
 /// costs a few microseconds, more than a small loop takes.

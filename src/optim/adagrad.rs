@@ -4,24 +4,16 @@
 //! Because s only grows, the effective rate keeps falling — good for sparse features, often
 //! too cautious for long training. PyTorch's formulation (initial accumulator 0, ε = 1e-10).
 
-use super::{check_at_least, saved, Optimizer};
+use super::{check_at_least, next_step, Common, Optimizer, Slots};
 use crate::error::Result;
-use std::collections::BTreeMap;
-
-#[derive(Debug, Clone)]
-struct Accumulator {
-    step: u64,
-    sum_sq: Vec<f32>,
-}
 
 /// The AdaGrad optimiser.
 #[derive(Debug, Clone)]
 pub struct AdaGrad {
-    lr: f32,
+    common: Common,
     lr_decay: f32,
     eps: f32,
     weight_decay: f32,
-    acc: BTreeMap<String, Accumulator>,
 }
 
 impl AdaGrad {
@@ -31,12 +23,15 @@ impl AdaGrad {
     /// [`crate::Error::Config`] for a negative or non-finite rate.
     pub fn new(lr: f32) -> Result<Self> {
         check_at_least("learning rate", lr, 0.0)?;
-        Ok(AdaGrad {
+        let common = Common {
             lr,
+            slots: Slots::new(&["step", "sum"]),
+        };
+        Ok(AdaGrad {
+            common,
             lr_decay: 0.0,
             eps: 1e-10,
             weight_decay: 0.0,
-            acc: BTreeMap::new(),
         })
     }
 
@@ -54,59 +49,24 @@ impl AdaGrad {
 
 impl Optimizer for AdaGrad {
     fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) {
-        let a = self
-            .acc
-            .entry(name.to_string())
-            .or_insert_with(|| Accumulator {
-                step: 0,
-                sum_sq: vec![0.0; param.len()],
-            });
-        a.step += 1;
-        let clr = self.lr / (1.0 + (a.step - 1) as f32 * self.lr_decay);
-        let (eps, wd) = (self.eps, self.weight_decay);
-        for ((p, &g), s) in param.iter_mut().zip(grad).zip(a.sum_sq.iter_mut()) {
+        let (lr, lr_decay, eps, wd) = (self.common.lr, self.lr_decay, self.eps, self.weight_decay);
+        let [step, sum_sq] = self.common.slots.of(name, param.len()) else {
+            unreachable!("two AdaGrad slots")
+        };
+        let t = next_step(step);
+        let clr = lr / (1.0 + (t - 1) as f32 * lr_decay);
+        for ((p, &g), s) in param.iter_mut().zip(grad).zip(sum_sq.iter_mut()) {
             let g = g + wd * *p;
             *s += g * g;
             *p -= clr * g / (s.sqrt() + eps);
         }
     }
 
-    fn lr(&self) -> f32 {
-        self.lr
+    fn common(&self) -> &Common {
+        &self.common
     }
 
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-
-    fn state(&self) -> BTreeMap<String, BTreeMap<String, Vec<f32>>> {
-        self.acc
-            .iter()
-            .map(|(k, a)| {
-                (
-                    k.clone(),
-                    BTreeMap::from([
-                        ("step".to_string(), vec![a.step as f32]),
-                        ("sum".to_string(), a.sum_sq.clone()),
-                    ]),
-                )
-            })
-            .collect()
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, BTreeMap<String, Vec<f32>>>) -> Result<()> {
-        let mut acc = BTreeMap::new();
-        for (name, entry) in state {
-            let step = saved(entry, name, "step")?.first().copied().unwrap_or(0.0) as u64;
-            acc.insert(
-                name.clone(),
-                Accumulator {
-                    step,
-                    sum_sq: saved(entry, name, "sum")?.to_vec(),
-                },
-            );
-        }
-        self.acc = acc;
-        Ok(())
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
     }
 }

@@ -11,27 +11,17 @@
 //! is why Adam trains autoencoders with little tuning. The arithmetic is PyTorch's, term for
 //! term, so trajectories match its reference values.
 
-use super::{check_at_least, saved, Optimizer};
+use super::{check_at_least, next_step, Common, Optimizer, Slots};
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
-
-/// Adam's state for one parameter tensor.
-#[derive(Debug, Clone)]
-struct Moments {
-    step: u64,
-    m: Vec<f32>,
-    v: Vec<f32>,
-}
 
 /// The Adam optimiser.
 #[derive(Debug, Clone)]
 pub struct Adam {
-    lr: f32,
+    common: Common,
     beta1: f32,
     beta2: f32,
     eps: f32,
     weight_decay: f32,
-    moments: BTreeMap<String, Moments>,
 }
 
 impl Adam {
@@ -41,13 +31,16 @@ impl Adam {
     /// [`Error::Config`] for a negative or non-finite rate.
     pub fn new(lr: f32) -> Result<Self> {
         check_at_least("learning rate", lr, 0.0)?;
-        Ok(Adam {
+        let common = Common {
             lr,
+            slots: Slots::new(&["step", "exp_avg", "exp_avg_sq"]),
+        };
+        Ok(Adam {
+            common,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
-            moments: BTreeMap::new(),
         })
     }
 
@@ -79,25 +72,25 @@ impl Adam {
 
 impl Optimizer for Adam {
     fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) {
-        let (b1, b2, eps, wd) = (self.beta1, self.beta2, self.eps, self.weight_decay);
-        let s = self
-            .moments
-            .entry(name.to_string())
-            .or_insert_with(|| Moments {
-                step: 0,
-                m: vec![0.0; param.len()],
-                v: vec![0.0; param.len()],
-            });
-        s.step += 1;
-        let t = s.step as i32;
+        let (b1, b2, eps, wd, lr) = (
+            self.beta1,
+            self.beta2,
+            self.eps,
+            self.weight_decay,
+            self.common.lr,
+        );
+        let [step, m, v] = self.common.slots.of(name, param.len()) else {
+            unreachable!("three Adam slots")
+        };
+        let t = next_step(step) as i32;
         let bias1 = 1.0 - b1.powi(t);
         let bias2_sqrt = (1.0 - b2.powi(t)).sqrt();
-        let step_size = self.lr / bias1;
+        let step_size = lr / bias1;
         for (((p, &g), m), v) in param
             .iter_mut()
             .zip(grad)
-            .zip(s.m.iter_mut())
-            .zip(s.v.iter_mut())
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
         {
             let g = g + wd * *p;
             *m = b1 * *m + (1.0 - b1) * g;
@@ -106,39 +99,11 @@ impl Optimizer for Adam {
         }
     }
 
-    fn lr(&self) -> f32 {
-        self.lr
+    fn common(&self) -> &Common {
+        &self.common
     }
 
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-
-    fn state(&self) -> BTreeMap<String, BTreeMap<String, Vec<f32>>> {
-        self.moments
-            .iter()
-            .map(|(k, s)| {
-                let entry = BTreeMap::from([
-                    ("step".to_string(), vec![s.step as f32]),
-                    ("exp_avg".to_string(), s.m.clone()),
-                    ("exp_avg_sq".to_string(), s.v.clone()),
-                ]);
-                (k.clone(), entry)
-            })
-            .collect()
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, BTreeMap<String, Vec<f32>>>) -> Result<()> {
-        let mut moments = BTreeMap::new();
-        for (name, entry) in state {
-            let step = saved(entry, name, "step")?.first().copied().unwrap_or(0.0) as u64;
-            let (m, v) = (
-                saved(entry, name, "exp_avg")?.to_vec(),
-                saved(entry, name, "exp_avg_sq")?.to_vec(),
-            );
-            moments.insert(name.clone(), Moments { step, m, v });
-        }
-        self.moments = moments;
-        Ok(())
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
     }
 }

@@ -28,26 +28,115 @@ use crate::error::{Error, Result};
 use crate::nn::Module;
 use std::collections::BTreeMap;
 
+/// An optimiser's saved state: for each parameter name, its named vectors
+/// (e.g. Adam's `step`, `exp_avg`, `exp_avg_sq`).
+pub type State = BTreeMap<String, BTreeMap<String, Vec<f32>>>;
+
+/// Per-parameter state vectors, created on first use: a `step` counter (one number) and the
+/// optimiser's other slots (one number per weight, starting at 0).
+#[derive(Debug, Clone)]
+pub struct Slots {
+    keys: &'static [&'static str],
+    by_param: BTreeMap<String, Vec<Vec<f32>>>,
+}
+
+impl Slots {
+    /// Slots named `keys` (the first should be `step`).
+    pub fn new(keys: &'static [&'static str]) -> Self {
+        Slots {
+            keys,
+            by_param: BTreeMap::new(),
+        }
+    }
+
+    /// The vectors of parameter `name` with `len` weights, in the order of `keys`.
+    pub fn of(&mut self, name: &str, len: usize) -> &mut [Vec<f32>] {
+        let keys = self.keys;
+        self.by_param.entry(name.to_string()).or_insert_with(|| {
+            keys.iter()
+                .map(|&k| vec![0.0; if k == "step" { 1 } else { len }])
+                .collect()
+        })
+    }
+
+    /// Everything, by parameter and slot name.
+    pub fn export(&self) -> State {
+        self.by_param
+            .iter()
+            .map(|(p, vs)| {
+                (
+                    p.clone(),
+                    self.keys
+                        .iter()
+                        .map(|k| k.to_string())
+                        .zip(vs.iter().cloned())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Replaces everything with a saved state.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a parameter lacks one of the slots.
+    pub fn import(&mut self, state: &State) -> Result<()> {
+        let mut by_param = BTreeMap::new();
+        for (name, entry) in state {
+            let vectors = self
+                .keys
+                .iter()
+                .map(|k| saved(entry, name, k).map(<[f32]>::to_vec))
+                .collect::<Result<Vec<_>>>()?;
+            by_param.insert(name.clone(), vectors);
+        }
+        self.by_param = by_param;
+        Ok(())
+    }
+}
+
+/// What every optimiser has: a learning rate and per-parameter slots.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The learning rate.
+    pub lr: f32,
+    /// Per-parameter state.
+    pub slots: Slots,
+}
+
 /// A rule that updates parameters from their gradients.
 pub trait Optimizer: std::fmt::Debug + Send {
     /// Updates one parameter tensor, named `name`, in place from its gradient.
     fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]);
 
+    /// The learning rate and state every optimiser keeps.
+    fn common(&self) -> &Common;
+
+    /// Mutable access to [`Optimizer::common`].
+    fn common_mut(&mut self) -> &mut Common;
+
     /// The current learning rate.
-    fn lr(&self) -> f32;
+    fn lr(&self) -> f32 {
+        self.common().lr
+    }
 
     /// Sets the learning rate (schedulers call this).
-    fn set_lr(&mut self, lr: f32);
+    fn set_lr(&mut self, lr: f32) {
+        self.common_mut().lr = lr;
+    }
 
-    /// The per-parameter state by name, for checkpoints: each entry a list of named vectors
-    /// (e.g. Adam's `exp_avg`, `exp_avg_sq` and `step`).
-    fn state(&self) -> BTreeMap<String, BTreeMap<String, Vec<f32>>>;
+    /// The per-parameter state by name, for checkpoints.
+    fn state(&self) -> State {
+        self.common().slots.export()
+    }
 
     /// Restores state saved by [`Optimizer::state`].
     ///
     /// # Errors
     /// [`Error::Config`] when an entry lacks a vector this optimiser needs.
-    fn load_state(&mut self, state: &BTreeMap<String, BTreeMap<String, Vec<f32>>>) -> Result<()>;
+    fn load_state(&mut self, state: &State) -> Result<()> {
+        self.common_mut().slots.import(state)
+    }
 
     /// One update of every trainable parameter of `model` that has a gradient on `g`.
     fn step(&mut self, model: &mut dyn Module, g: &Graph) {
@@ -65,6 +154,13 @@ pub trait Optimizer: std::fmt::Debug + Send {
             self.update(name, values, grad);
         });
     }
+}
+
+/// Increments a parameter's step counter and returns the new count.
+pub(crate) fn next_step(step: &mut [f32]) -> u64 {
+    // Invariant: `Slots::of` creates every `step` slot with one element.
+    step[0] += 1.0;
+    step[0] as u64
 }
 
 /// Checks a hyperparameter is finite and at least `min`.

@@ -4,18 +4,16 @@
 //! gradients, b ← μ·b + g (b = g on the first step), and the update uses b — or, with
 //! Nesterov, g + μ·b, a look-ahead. PyTorch's formulation (dampening 0).
 
-use super::{check_at_least, saved, Optimizer};
+use super::{check_at_least, next_step, Common, Optimizer, Slots};
 use crate::error::Result;
-use std::collections::BTreeMap;
 
 /// SGD with momentum.
 #[derive(Debug, Clone)]
 pub struct Sgd {
-    lr: f32,
+    common: Common,
     momentum: f32,
     nesterov: bool,
     weight_decay: f32,
-    velocity: BTreeMap<String, Vec<f32>>,
 }
 
 impl Sgd {
@@ -25,12 +23,15 @@ impl Sgd {
     /// [`crate::Error::Config`] for a negative or non-finite rate.
     pub fn new(lr: f32) -> Result<Self> {
         check_at_least("learning rate", lr, 0.0)?;
-        Ok(Sgd {
+        let common = Common {
             lr,
+            slots: Slots::new(&["step", "momentum_buffer"]),
+        };
+        Ok(Sgd {
+            common,
             momentum: 0.0,
             nesterov: false,
             weight_decay: 0.0,
-            velocity: BTreeMap::new(),
         })
     }
 
@@ -57,54 +58,34 @@ impl Sgd {
 
 impl Optimizer for Sgd {
     fn update(&mut self, name: &str, param: &mut [f32], grad: &[f32]) {
-        let (lr, mu, wd, nesterov) = (self.lr, self.momentum, self.weight_decay, self.nesterov);
+        let (lr, mu, wd, nesterov) = (
+            self.common.lr,
+            self.momentum,
+            self.weight_decay,
+            self.nesterov,
+        );
         if mu == 0.0 {
             for (p, &g) in param.iter_mut().zip(grad) {
                 *p -= lr * (g + wd * *p);
             }
             return;
         }
-        let first = !self.velocity.contains_key(name);
-        let b = self
-            .velocity
-            .entry(name.to_string())
-            .or_insert_with(|| vec![0.0; param.len()]);
-        for ((p, &g), v) in param.iter_mut().zip(grad).zip(b.iter_mut()) {
+        let [step, velocity] = self.common.slots.of(name, param.len()) else {
+            unreachable!("two SGD slots")
+        };
+        let first = next_step(step) == 1;
+        for ((p, &g), b) in param.iter_mut().zip(grad).zip(velocity.iter_mut()) {
             let g = g + wd * *p;
-            *v = if first { g } else { mu * *v + g };
-            *p -= lr * if nesterov { g + mu * *v } else { *v };
+            *b = if first { g } else { mu * *b + g };
+            *p -= lr * if nesterov { g + mu * *b } else { *b };
         }
     }
 
-    fn lr(&self) -> f32 {
-        self.lr
+    fn common(&self) -> &Common {
+        &self.common
     }
 
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-
-    fn state(&self) -> BTreeMap<String, BTreeMap<String, Vec<f32>>> {
-        self.velocity
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    BTreeMap::from([("momentum_buffer".to_string(), v.clone())]),
-                )
-            })
-            .collect()
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, BTreeMap<String, Vec<f32>>>) -> Result<()> {
-        let mut velocity = BTreeMap::new();
-        for (name, entry) in state {
-            velocity.insert(
-                name.clone(),
-                saved(entry, name, "momentum_buffer")?.to_vec(),
-            );
-        }
-        self.velocity = velocity;
-        Ok(())
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
     }
 }

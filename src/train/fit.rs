@@ -28,7 +28,7 @@ use crate::optim::{AdaGrad, Adam, EarlyStopping, Optimizer, ReduceLrOnPlateau, S
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -310,7 +310,7 @@ impl Trainer {
             .filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.clone())))
             .collect();
         load_state_dict(&mut trainer.model, &model_tensors)?;
-        let mut opt_state: BTreeMap<String, BTreeMap<String, Vec<f32>>> = BTreeMap::new();
+        let mut opt_state = crate::optim::State::new();
         for (k, v) in &tensors {
             if let Some(rest) = k.strip_prefix("optim.") {
                 let (param, key) = rest

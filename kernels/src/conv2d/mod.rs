@@ -70,12 +70,6 @@ impl Conv2dGeometry {
     /// assert_eq!(geom.output_shape(), [1, 6, 14, 14]);
     /// ```
     pub fn new(spec: Conv2dSpec) -> Result<Self, GeometryError> {
-        let err = |detail: String| {
-            Err(GeometryError {
-                op: "conv2d",
-                detail,
-            })
-        };
         let Conv2dSpec {
             n,
             c_in,
@@ -87,14 +81,22 @@ impl Conv2dGeometry {
             stride,
             pad,
         } = spec;
-        if n == 0 || c_in == 0 || c_out == 0 || kh == 0 || kw == 0 || h_in == 0 || w_in == 0 {
-            return err(format!(
-                "every size must be at least 1 (N {n}, C_in {c_in}, H {h_in}, W {w_in}, C_out {c_out}, kernel {kh}×{kw})"
-            ));
-        }
-        if stride == 0 {
-            return err("the stride must be at least 1".into());
-        }
+        let sizes = [
+            ("N", n),
+            ("C_in", c_in),
+            ("H", h_in),
+            ("W", w_in),
+            ("C_out", c_out),
+            ("KH", kh),
+            ("KW", kw),
+        ];
+        crate::check_nonzero("conv2d", &[&sizes[..], &[("stride", stride)]].concat())?;
+        let err = |detail: String| {
+            Err(GeometryError {
+                op: "conv2d",
+                detail,
+            })
+        };
         if h_in + 2 * pad < kh || w_in + 2 * pad < kw {
             return err(format!(
                 "a {kh}×{kw} kernel does not fit a {h_in}×{w_in} input padded by {pad}"

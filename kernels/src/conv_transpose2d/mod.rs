@@ -74,12 +74,6 @@ impl ConvTranspose2dGeometry {
     /// assert_eq!(ConvTranspose2dGeometry::new(spec).unwrap().output_shape(), [1, 6, 14, 14]);
     /// ```
     pub fn new(spec: ConvTranspose2dSpec) -> Result<Self, GeometryError> {
-        let err = |detail: String| {
-            Err(GeometryError {
-                op: "conv_transpose2d",
-                detail,
-            })
-        };
         let ConvTranspose2dSpec {
             n,
             c_in,
@@ -92,14 +86,25 @@ impl ConvTranspose2dGeometry {
             pad,
             output_padding,
         } = spec;
-        if n == 0 || c_in == 0 || c_out == 0 || kh == 0 || kw == 0 || h_in == 0 || w_in == 0 {
-            return err(format!(
-                "every size must be at least 1 (N {n}, C_in {c_in}, H {h_in}, W {w_in}, C_out {c_out}, kernel {kh}×{kw})"
-            ));
-        }
-        if stride == 0 {
-            return err("the stride must be at least 1".into());
-        }
+        let sizes = [
+            ("N", n),
+            ("C_in", c_in),
+            ("H", h_in),
+            ("W", w_in),
+            ("C_out", c_out),
+            ("KH", kh),
+            ("KW", kw),
+        ];
+        crate::check_nonzero(
+            "conv_transpose2d",
+            &[&sizes[..], &[("stride", stride)]].concat(),
+        )?;
+        let err = |detail: String| {
+            Err(GeometryError {
+                op: "conv_transpose2d",
+                detail,
+            })
+        };
         if output_padding >= stride {
             return err(format!(
                 "output_padding {output_padding} must be smaller than the stride {stride}"
