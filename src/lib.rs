@@ -12,8 +12,15 @@
 //! 4. [`nn`]: layers with named parameters (Linear, Conv2d, ConvTranspose2d, BatchNorm, …)
 //!    and the initialisers that decide where training starts.
 //! 5. [`optim`]: SGD, Adam and AdaGrad, the learning-rate schedules and early stopping.
+//! 6. [`data`]: MNIST's IDX files, finding and downloading datasets, splits and batches.
+//! 7. [`models`]: an autoencoder described as data, built layer by layer, shapes checked.
+//! 8. [`train`]: the training loop, checkpoints, and the pictures a run leaves behind.
+//!
+//! The `handgrad` binary (`src/main.rs`) is a thin command line over [`train::run`].
 //!
 //! Every fallible function returns [`Result`], with one [`Error`] type for the crate.
+
+#![warn(missing_docs)]
 
 pub mod autodiff;
 pub mod data;

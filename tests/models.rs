@@ -208,3 +208,31 @@ fn presets_and_config_files_are_validated() {
     cfg.train.lr = -1.0;
     assert!(matches!(cfg.validate(), Err(Error::Config { .. })));
 }
+
+#[test]
+fn the_readme_config_example_builds_a_model() -> Result<()> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .map_err(Error::io("README.md"))?;
+    let block = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a toml example");
+    let path = std::env::temp_dir().join(format!("handgrad-readme-{}.toml", std::process::id()));
+    std::fs::write(&path, block).map_err(Error::io(&path))?;
+    let cfg = RunConfig::from_file(&path)?;
+    assert_eq!(
+        (
+            cfg.model.latent,
+            cfg.train.early_stopping,
+            cfg.dataset.as_str()
+        ),
+        (10, Some(4), "fashion-mnist")
+    );
+    let mut model = Autoencoder::new(&cfg.model, &mut StdRng::seed_from_u64(0))?;
+    assert_eq!(
+        code_and_output_shapes(&mut model, 2)?,
+        (vec![2, 10], vec![2, 1, 28, 28])
+    );
+    Ok(())
+}

@@ -71,7 +71,7 @@ impl Activation {
                 }
             }
             Activation::Sigmoid => sigmoid(x),
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => tanh(x),
         }
     }
 
@@ -127,7 +127,7 @@ pub fn forward(act: Activation, x: &[f32], y: &mut [f32]) {
         }
         Activation::Selu => map(x, y, |v| Activation::Selu.apply(v)),
         Activation::Sigmoid => map(x, y, sigmoid),
-        Activation::Tanh => map(x, y, f32::tanh),
+        Activation::Tanh => map(x, y, tanh),
     }
 }
 
@@ -156,6 +156,25 @@ pub fn sigmoid(x: f32) -> f32 {
         r
     } else {
         e * r
+    }
+}
+
+/// tanh x, written so loops that call it vectorise (the C library's `tanhf` is one call per
+/// element). Near 0 an odd Taylor series x − x³/3 + 2x⁵/15 − 17x⁷/315 + 62x⁹/2835 (error below
+/// 10⁻¹² for |x| < 1/8); elsewhere (1 − e)/(1 + e) with e = e^(−2|x|), which never overflows,
+/// given x's sign. Both are computed and one is selected, so there is no branch in the loop.
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    let x2 = x * x;
+    let series = x
+        * (1.0
+            + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (62.0 / 2835.0)))));
+    let e = exp(-2.0 * x.abs());
+    let ratio = ((1.0 - e) / (1.0 + e)).copysign(x);
+    if x.abs() < 0.125 {
+        series
+    } else {
+        ratio
     }
 }
 
@@ -363,6 +382,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn tanh_is_accurate_near_zero_and_in_the_tails() {
+        for &x in &[
+            0.0f32, 1e-6, -3e-4, 0.1, -0.124, 0.125, 0.3, -1.0, 5.0, -12.0, 40.0,
+        ] {
+            let exact = (x as f64).tanh();
+            assert!(
+                (tanh(x) as f64 - exact).abs() <= 2e-7 * exact.abs().max(1e-30) + 1e-8,
+                "tanh({x}) = {} not {exact}",
+                tanh(x)
+            );
+        }
+        assert_eq!(tanh(f32::INFINITY), 1.0);
     }
 
     #[test]

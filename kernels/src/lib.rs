@@ -27,6 +27,8 @@
 //! `im2col_gemm`) → [`im2col`] → [`conv_transpose2d`] (the adjoint of conv2d) → [`pool`] →
 //! [`elementwise`] → [`reduce`] → [`batch_norm`].
 
+#![warn(missing_docs)]
+
 pub mod batch_norm;
 pub mod conv2d;
 pub mod conv_like;

@@ -19,7 +19,7 @@ pub mod shape;
 pub use conv::{Conv2d, ConvTranspose2d, Kernel};
 pub use init::Init;
 pub use linear::Linear;
-pub use norm::{BatchNorm, Dropout};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, Dropout};
 pub use sequential::Sequential;
 pub use shape::{Act, Flatten, MaxPool2d, Unflatten, Upsample};
 

@@ -92,6 +92,14 @@ impl Module for BatchNorm {
     }
 }
 
+/// Batch normalisation of (N, C) inputs: PyTorch's `BatchNorm1d`. The same layer as
+/// [`BatchNorm`], which normalises over every axis but the channel axis.
+pub type BatchNorm1d = BatchNorm;
+
+/// Batch normalisation of (N, C, H, W) inputs: PyTorch's `BatchNorm2d`. The same layer as
+/// [`BatchNorm`].
+pub type BatchNorm2d = BatchNorm;
+
 /// Inverted dropout: zeroes each element with probability `p` in training, scales the rest
 /// by 1/(1 − p); does nothing in evaluation.
 #[derive(Debug)]
