@@ -264,10 +264,11 @@ impl<'a> FileHooks<'a> {
 
     fn write_metrics(&self, history: &[EpochMetrics]) -> Result<()> {
         let mut csv = String::from("epoch,train_loss,val_loss,lr,seconds\n");
+        // The rate is an f32 in the optimiser: printed as one, 0.001 rather than 0.0010000000474974513.
         for m in history {
             csv.push_str(&format!(
                 "{},{},{},{},{:.3}\n",
-                m.epoch, m.train_loss, m.val_loss, m.lr, m.seconds
+                m.epoch, m.train_loss, m.val_loss, m.lr as f32, m.seconds
             ));
         }
         write_atomic(&self.run.metrics(), csv.as_bytes())
@@ -339,8 +340,8 @@ impl Hooks for FileHooks<'_> {
                 m.epoch, t.epochs, m.train_loss, m.val_loss, m.lr, m.seconds
             );
             match &self.bar {
-                Some(bar) => bar.println(line),
-                None => println!("{line}"),
+                Some(bar) if !bar.is_hidden() => bar.println(line),
+                _ => println!("{line}"),
             }
         }
         self.write_metrics(&trainer.state.history)?;
