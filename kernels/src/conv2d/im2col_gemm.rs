@@ -63,39 +63,49 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
         });
 }
 
-/// d_w = Σ_n d_y[n] · im2col(x[n])ᵀ, in [`WEIGHT_GRAD_GROUPS`] partial sums.
+/// d_w = Σ_n d_y[n] · im2col(x[n])ᵀ, in at most [`WEIGHT_GRAD_GROUPS`] partial sums that are
+/// computed in parallel and then added in order. The partial sums and the column buffers both
+/// live in reused scratch memory.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
     let s = geom.spec();
     let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
     let group_len = s.n.div_ceil(WEIGHT_GRAD_GROUPS);
-    let partials: Vec<Vec<f32>> = x
-        .par_chunks(geom.input_image_len() * group_len)
-        .zip(d_y.par_chunks(geom.output_image_len() * group_len))
-        .map(|(x_group, d_y_group)| {
-            let mut partial = vec![0.0f32; s.c_out * k];
-            with_scratch(k * p, |cols| {
-                for (x_img, d_y_img) in x_group
-                    .chunks_exact(geom.input_image_len())
-                    .zip(d_y_group.chunks_exact(geom.output_image_len()))
-                {
-                    im2col(geom, x_img, cols);
-                    let cols_t = MatRef::row_major(cols, k, p).t();
-                    gemm(
-                        1.0,
-                        MatRef::row_major(d_y_img, s.c_out, p),
-                        cols_t,
-                        1.0,
-                        &mut partial,
-                    );
-                }
+    let groups = s.n.div_ceil(group_len);
+    let w_len = s.c_out * k;
+    with_scratch(groups * w_len, |partials| {
+        partials
+            .par_chunks_mut(w_len)
+            .zip(x.par_chunks(geom.input_image_len() * group_len))
+            .zip(d_y.par_chunks(geom.output_image_len() * group_len))
+            .for_each(|((partial, x_group), d_y_group)| {
+                partial.fill(0.0);
+                with_scratch(k * p, |cols| {
+                    let images = x_group
+                        .chunks_exact(geom.input_image_len())
+                        .zip(d_y_group.chunks_exact(geom.output_image_len()));
+                    for (x_img, d_y_img) in images {
+                        im2col(geom, x_img, cols);
+                        let cols_t = MatRef::row_major(cols, k, p).t();
+                        gemm(
+                            1.0,
+                            MatRef::row_major(d_y_img, s.c_out, p),
+                            cols_t,
+                            1.0,
+                            partial,
+                        );
+                    }
+                });
             });
-            partial
-        })
-        .collect();
-    d_w.fill(0.0);
-    for partial in &partials {
-        for (acc, v) in d_w.iter_mut().zip(partial) {
-            *acc += v;
+        let mut sums = partials.chunks_exact(w_len);
+        // Invariant: the batch is never empty (Conv2dGeometry rejects N = 0), so there is a first group.
+        let Some(first) = sums.next() else {
+            unreachable!("at least one group")
+        };
+        d_w.copy_from_slice(first);
+        for partial in sums {
+            for (acc, v) in d_w.iter_mut().zip(partial) {
+                *acc += v;
+            }
         }
-    }
+    });
 }
