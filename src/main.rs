@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use handgrad::data::batches::Amount;
 use handgrad::data::download::{download, Fetched, Source};
 use handgrad::data::mnist::{DatasetName, Lookup};
-use handgrad::models::{ActName, LossName, OptimizerName, PlateauSpec, RunConfig};
+use handgrad::models::{ActName, ConvLayer, LossName, OptimizerName, PlateauSpec, RunConfig};
 use handgrad::nn::Init;
 use handgrad::train::run::{
     eval_run, fresh_run_dir, reconstruct_run, train_new, train_resume, RunOptions, RunReport,
@@ -102,6 +102,19 @@ struct TrainArgs {
     /// Size of the code.
     #[arg(long)]
     latent: Option<usize>,
+    /// Encoder convolutions as channels:kernel:stride:padding, comma-separated, e.g.
+    /// 8:3:2:1,16:3:2:1 ("none" for an MLP). The decoder mirrors them.
+    #[arg(long)]
+    conv: Option<String>,
+    /// Hidden linear sizes between the features and the code, e.g. 145,98,52 ("none" for none).
+    #[arg(long)]
+    hidden: Option<String>,
+    /// The decoder's last activation: sigmoid, tanh, relu, … or none.
+    #[arg(long)]
+    output_activation: Option<String>,
+    /// An activation applied to the code itself, or none.
+    #[arg(long)]
+    code_activation: Option<String>,
     /// mse or bce.
     #[arg(long)]
     loss: Option<String>,
@@ -190,6 +203,21 @@ impl TrainArgs {
         if let Some(v) = &self.activation {
             m.activation = ActName::parse(v)?;
         }
+        if let Some(v) = &self.conv {
+            m.conv = parse_list(v, parse_conv)?;
+        }
+        if let Some(v) = &self.hidden {
+            m.hidden = parse_list(v, |t| {
+                t.parse::<usize>()
+                    .map_err(|_| Error::config("hidden sizes", format!("{t:?} is not a size")))
+            })?;
+        }
+        if let Some(v) = &self.output_activation {
+            m.output_activation = optional_activation(v)?;
+        }
+        if let Some(v) = &self.code_activation {
+            m.code_activation = optional_activation(v)?;
+        }
         if let Some(v) = &self.optimizer {
             t.optimizer = match v.as_str() {
                 "adam" => OptimizerName::Adam,
@@ -242,6 +270,52 @@ impl TrainArgs {
         }
         cfg.validate()?;
         Ok(cfg)
+    }
+}
+
+/// A comma-separated list (or `none` for an empty one), each item parsed by `item`.
+fn parse_list<T>(text: &str, item: impl Fn(&str) -> Result<T>) -> Result<Vec<T>> {
+    if text == "none" || text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',').map(|t| item(t.trim())).collect()
+}
+
+/// `channels:kernel:stride:padding` (padding may be left out: 0).
+fn parse_conv(text: &str) -> Result<ConvLayer> {
+    let bad = || {
+        Error::config(
+            "conv layer",
+            format!("{text:?} is not channels:kernel:stride[:padding], e.g. 16:3:2:1"),
+        )
+    };
+    let parts: Vec<usize> = text
+        .split(':')
+        .map(|p| p.parse::<usize>().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    match parts[..] {
+        [channels, kernel, stride] => Ok(ConvLayer {
+            channels,
+            kernel,
+            stride,
+            padding: 0,
+        }),
+        [channels, kernel, stride, padding] => Ok(ConvLayer {
+            channels,
+            kernel,
+            stride,
+            padding,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// An activation name, or `none`.
+fn optional_activation(text: &str) -> Result<Option<ActName>> {
+    if text == "none" {
+        Ok(None)
+    } else {
+        ActName::parse(text).map(Some)
     }
 }
 

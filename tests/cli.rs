@@ -73,6 +73,36 @@ fn train_then_eval_then_reconstruct() {
     assert_eq!(config["train"]["epochs"], 2);
     assert_eq!(config["model"]["latent"], 6);
 
+    // Architecture fields from the command line: two convolutions, one hidden layer, code 4.
+    let custom = dir.join("custom");
+    let args = [
+        "train",
+        "--conv",
+        "4:3:2:1,8:3:2:1",
+        "--hidden",
+        "32",
+        "--latent",
+        "4",
+        "--code-activation",
+        "tanh",
+    ];
+    let out = run(handgrad()
+        .args(args)
+        .args(["--epochs", "1", "--max-samples", "200", "--quiet", "--out"])
+        .arg(&custom));
+    assert!(out.status.success(), "{}", text(&out));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(custom.join("config.json")).expect("config"))
+            .expect("json");
+    assert_eq!(config["model"]["conv"][1]["channels"], 8);
+    assert_eq!(
+        (
+            config["model"]["hidden"][0].clone(),
+            config["model"]["code_activation"].clone()
+        ),
+        (32.into(), "tanh".into())
+    );
+
     let out = run(handgrad().args(["eval", "--run"]).arg(&runs));
     assert!(
         out.status.success() && text(&out).contains("test loss"),
@@ -131,7 +161,8 @@ fn bad_input_gives_an_error_line_not_a_panic() {
         ),
     ];
     for (args, expect) in cases {
-        let out = run(handgrad().args(&args));
+        // Run inside the temporary folder: a refused run must not leave a runs/ folder behind.
+        let out = run(handgrad().current_dir(&dir).args(&args));
         let all = text(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {all}");
         assert!(
@@ -140,6 +171,7 @@ fn bad_input_gives_an_error_line_not_a_panic() {
         );
         assert!(!all.contains("panicked"), "{args:?}: {all}");
     }
+    assert!(!dir.join("runs").exists(), "a refused run created a folder");
     // A config file with a typo'd field is refused with the parser's message.
     let cfg = dir.join("bad.toml");
     std::fs::write(&cfg, "preset = \"x\"\ndataset = \"mnist\"\n[model]\nlatent = 4\nactivation = \"relu\"\nlayers = 3\n").expect("write");

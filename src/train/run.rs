@@ -150,13 +150,15 @@ pub fn train_new(cfg: RunConfig, dir: &Path, opts: &RunOptions) -> Result<RunRep
             ),
         ));
     }
-    std::fs::create_dir_all(dir.join("reconstructions")).map_err(Error::io(dir))?;
-    let run = RunDir(dir.to_path_buf());
-    let json =
-        serde_json::to_string_pretty(&cfg).map_err(|e| Error::config("config", e.to_string()))?;
-    write_atomic(&run.config(), json.as_bytes())?;
+    // Everything that can be refused (data, architecture, settings) is checked before the
+    // folder is created, so a mistake leaves nothing behind.
     let (_, splits) = load_data(&cfg, opts)?;
     let mut trainer = Trainer::new(cfg)?;
+    std::fs::create_dir_all(dir.join("reconstructions")).map_err(Error::io(dir))?;
+    let run = RunDir(dir.to_path_buf());
+    let json = serde_json::to_string_pretty(&trainer.cfg)
+        .map_err(|e| Error::config("config", e.to_string()))?;
+    write_atomic(&run.config(), json.as_bytes())?;
     if !opts.quiet {
         for line in trainer.model.summary()? {
             println!("  {line}");
