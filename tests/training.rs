@@ -280,3 +280,61 @@ fn an_unwritable_output_folder_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_checkpoint_whose_optimiser_state_does_not_fit_is_refused() -> Result<()> {
+    let cfg = small_config("mnist", 200, 50, 2);
+    let data = splits_for(&cfg)?;
+    let dir = temp_dir("tampered");
+    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    let path = dir.join("ckpt.safetensors");
+    let mut trainer = Trainer::new(cfg)?;
+    let mut hooks = InterruptAfter {
+        after: 2,
+        seen: 0,
+        path: path.clone(),
+    };
+    assert_eq!(trainer.fit(&data, &mut hooks)?, Outcome::Interrupted);
+    let (mut tensors, meta) = handgrad::train::checkpoint::load(&path)?;
+    tensors.insert(
+        "optim.encoder.0.weight.exp_avg".into(),
+        ndarray::ArrayD::zeros(vec![3]),
+    );
+    handgrad::train::checkpoint::save(&path, &tensors, &meta)?;
+    let err = Trainer::resume(&path).expect_err("exp_avg of 3 numbers for a 54-weight kernel");
+    let text = err.to_string();
+    assert!(
+        text.contains("encoder.0.weight.exp_avg") && text.contains("54"),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn images_of_another_size_than_the_model_expects_are_refused_up_front() {
+    let dir = temp_dir("size");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let idx = handgrad::data::idx::encode;
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        idx(&[20, 4, 3], &[7; 240]),
+    )
+    .expect("write");
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[20], &[1; 20])).expect("write");
+    let cfg = small_config(dir.to_str().expect("utf-8"), 20, 5, 1);
+    let out = dir.join("run");
+    let err = train_new(
+        cfg,
+        &out,
+        &RunOptions {
+            quiet: true,
+            ..Default::default()
+        },
+    )
+    .expect_err("4×3 images, 28×28 model");
+    assert!(
+        err.to_string().contains("1×4×3") && err.to_string().contains("1×28×28"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

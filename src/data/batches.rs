@@ -86,9 +86,6 @@ pub struct Splits {
     pub test: ImageSet,
 }
 
-/// Alias kept for readers coming from the batching code: a set of samples is an [`ImageSet`].
-pub type Samples = ImageSet;
-
 impl ImageSet {
     /// The images at `indices`, in that order.
     pub fn subset(&self, indices: &[usize]) -> ImageSet {

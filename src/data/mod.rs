@@ -9,5 +9,5 @@ pub mod download;
 pub mod idx;
 pub mod mnist;
 
-pub use batches::{Samples, SplitSpec, Splits};
+pub use batches::{SplitSpec, Splits};
 pub use mnist::{Dataset, DatasetName};

@@ -51,12 +51,49 @@ impl Slots {
 
     /// The vectors of parameter `name` with `len` weights, in the order of `keys`.
     pub fn of(&mut self, name: &str, len: usize) -> &mut [Vec<f32>] {
-        let keys = self.keys;
-        self.by_param.entry(name.to_string()).or_insert_with(|| {
-            keys.iter()
+        // Look up first: the name is only copied into a new key on a parameter's first step.
+        if !self.by_param.contains_key(name) {
+            let fresh = self
+                .keys
+                .iter()
                 .map(|&k| vec![0.0; if k == "step" { 1 } else { len }])
-                .collect()
-        })
+                .collect();
+            self.by_param.insert(name.to_string(), fresh);
+        }
+        self.by_param
+            .get_mut(name)
+            .map(Vec::as_mut_slice)
+            .unwrap_or_default()
+    }
+
+    /// Checks that every saved vector fits the parameter it belongs to: `len(name)` gives a
+    /// parameter's number of weights, or `None` if the model has no such parameter.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the parameter and slot whose size differs, or a parameter the
+    /// model does not have.
+    pub fn check_sizes(&self, len: impl Fn(&str) -> Option<usize>) -> Result<()> {
+        for (name, vectors) in &self.by_param {
+            let Some(n) = len(name) else {
+                return Err(Error::config(
+                    "optimizer state",
+                    format!("{name} is not a parameter of this model"),
+                ));
+            };
+            for (key, v) in self.keys.iter().zip(vectors) {
+                let want = if *key == "step" { 1 } else { n };
+                if v.len() != want {
+                    return Err(Error::config(
+                        "optimizer state",
+                        format!(
+                            "{name}.{key} holds {} numbers, the parameter needs {want}",
+                            v.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Everything, by parameter and slot name.

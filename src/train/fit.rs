@@ -323,6 +323,13 @@ impl Trainer {
             }
         }
         trainer.opt.load_state(&opt_state)?;
+        let sizes = crate::nn::state_dict(&trainer.model);
+        trainer
+            .opt
+            .common()
+            .slots
+            .check_sizes(|name| sizes.get(name).map(|t| t.len()))
+            .map_err(|e| bad(e.to_string()))?;
         trainer.opt.set_lr(state.lr);
         if let (Some(p), Some(counters)) = (trainer.plateau.as_mut(), state.plateau) {
             p.set_counters(counters);

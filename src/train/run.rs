@@ -117,6 +117,16 @@ fn load_data(cfg: &RunConfig, opts: &RunOptions) -> Result<(Dataset, Splits)> {
     if !opts.quiet {
         println!("data: {}", ds.describe());
     }
+    let [c, h, w] = cfg.model.input;
+    if (c, h, w) != (1, ds.test.rows, ds.test.cols) {
+        return Err(Error::Dataset {
+            path: ds.dir.clone(),
+            detail: format!(
+                "images are 1×{}×{} but the model expects {c}×{h}×{w} (set model.input in the configuration)",
+                ds.test.rows, ds.test.cols
+            ),
+        });
+    }
     let splits = split(&ds, &cfg.split)?;
     if !opts.quiet {
         println!(
