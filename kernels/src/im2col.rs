@@ -23,8 +23,7 @@ use std::cell::RefCell;
 pub fn im2col(geom: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
     let s = geom.spec();
     let (h_out, w_out) = (geom.h_out(), geom.w_out());
-    debug_assert_eq!(x.len(), geom.input_image_len());
-    debug_assert_eq!(cols.len(), geom.patch_len() * h_out * w_out);
+    check_image_and_cols("im2col", geom, x.len(), cols.len());
     let mut rows = cols.chunks_exact_mut(h_out * w_out);
     for x_plane in x.chunks_exact(s.h_in * s.w_in) {
         for i in 0..s.kh {
@@ -69,8 +68,7 @@ pub fn im2col(geom: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
 pub fn col2im(geom: &Conv2dGeometry, cols: &[f32], x: &mut [f32]) {
     let s = geom.spec();
     let (h_out, w_out) = (geom.h_out(), geom.w_out());
-    debug_assert_eq!(x.len(), geom.input_image_len());
-    debug_assert_eq!(cols.len(), geom.patch_len() * h_out * w_out);
+    check_image_and_cols("col2im", geom, x.len(), cols.len());
     x.fill(0.0);
     let mut rows = cols.chunks_exact(h_out * w_out);
     for x_plane in x.chunks_exact_mut(s.h_in * s.w_in) {
@@ -103,6 +101,21 @@ pub fn col2im(geom: &Conv2dGeometry, cols: &[f32], x: &mut [f32]) {
             }
         }
     }
+}
+
+/// One image of `geom`'s input and its column matrix must have exactly their sizes.
+fn check_image_and_cols(kernel: &str, geom: &Conv2dGeometry, x_len: usize, cols_len: usize) {
+    crate::check_lens(
+        kernel,
+        &[
+            ("x", x_len, geom.input_image_len()),
+            (
+                "cols",
+                cols_len,
+                geom.patch_len() * geom.h_out() * geom.w_out(),
+            ),
+        ],
+    );
 }
 
 thread_local! {

@@ -90,6 +90,23 @@ pub(crate) fn check_nonzero(
     })
 }
 
+/// Panics naming the kernel and every slice whose length differs from what the call's sizes
+/// imply, given as `(name, got, want)`.
+///
+/// Kernels are handed sizes that a checked geometry (or the tape, from checked shapes) worked
+/// out, so a mismatch is a bug in the caller, not bad user input. Without this check a release
+/// build would silently stop at the shorter slice (`zip` does), computing garbage. It is one
+/// comparison per slice per call: free next to the arithmetic that follows.
+#[track_caller]
+pub fn check_lens(kernel: &str, slices: &[(&str, usize, usize)]) {
+    let wrong: Vec<String> = slices
+        .iter()
+        .filter(|(_, got, want)| got != want)
+        .map(|(name, got, want)| format!("{name} holds {got} values, the sizes need {want}"))
+        .collect();
+    assert!(wrong.is_empty(), "{kernel}: {}", wrong.join("; "));
+}
+
 /// Below this many elements a kernel runs on the calling thread: splitting work across threads
 /// costs a few microseconds, more than a small loop takes.
 pub const PARALLEL_MIN_ELEMS: usize = 1 << 15;

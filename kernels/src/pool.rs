@@ -66,13 +66,13 @@ impl MaxPool2dGeometry {
 pub fn max_pool2d_forward(geom: &MaxPool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     let g = *geom;
     let (in_plane, out_plane) = (g.h_in * g.w_in, g.h_out * g.w_out);
-    debug_assert_eq!(
-        (x.len(), y.len(), argmax.len()),
-        (
-            g.planes * in_plane,
-            g.planes * out_plane,
-            g.planes * out_plane
-        )
+    crate::check_lens(
+        "max_pool2d_forward",
+        &[
+            ("x", x.len(), g.planes * in_plane),
+            ("y", y.len(), g.planes * out_plane),
+            ("argmax", argmax.len(), g.planes * out_plane),
+        ],
     );
     y.par_chunks_mut(out_plane)
         .zip(argmax.par_chunks_mut(out_plane))
@@ -104,6 +104,14 @@ pub fn max_pool2d_forward(geom: &MaxPool2dGeometry, x: &[f32], y: &mut [f32], ar
 /// d_x ← d_y routed to each window's winner (overlapping windows add up).
 pub fn max_pool2d_backward(geom: &MaxPool2dGeometry, d_y: &[f32], argmax: &[u32], d_x: &mut [f32]) {
     let (in_plane, out_plane) = (geom.h_in * geom.w_in, geom.h_out * geom.w_out);
+    crate::check_lens(
+        "max_pool2d_backward",
+        &[
+            ("d_y", d_y.len(), geom.planes * out_plane),
+            ("argmax", argmax.len(), geom.planes * out_plane),
+            ("d_x", d_x.len(), geom.planes * in_plane),
+        ],
+    );
     d_x.par_chunks_mut(in_plane)
         .zip(d_y.par_chunks(out_plane))
         .zip(argmax.par_chunks(out_plane))
@@ -128,9 +136,10 @@ pub fn upsample_nearest2d_forward(
     y: &mut [f32],
 ) {
     let w_out = w_in * scale;
-    debug_assert_eq!(
-        (x.len(), y.len()),
-        (planes * h_in * w_in, planes * h_in * w_in * scale * scale)
+    let (small, large) = (planes * h_in * w_in, planes * h_in * w_in * scale * scale);
+    crate::check_lens(
+        "upsample_nearest2d_forward",
+        &[("x", x.len(), small), ("y", y.len(), large)],
     );
     y.par_chunks_mut(h_in * scale * w_out)
         .zip(x.par_chunks(h_in * w_in))
@@ -157,9 +166,10 @@ pub fn upsample_nearest2d_backward(
     d_x: &mut [f32],
 ) {
     let w_out = w_in * scale;
-    debug_assert_eq!(
-        (d_x.len(), d_y.len()),
-        (planes * h_in * w_in, planes * h_in * w_in * scale * scale)
+    let (small, large) = (planes * h_in * w_in, planes * h_in * w_in * scale * scale);
+    crate::check_lens(
+        "upsample_nearest2d_backward",
+        &[("d_y", d_y.len(), large), ("d_x", d_x.len(), small)],
     );
     d_x.par_chunks_mut(h_in * w_in)
         .zip(d_y.par_chunks(h_in * scale * w_out))

@@ -25,7 +25,7 @@ pub fn sum(x: &[f32]) -> f64 {
 /// Σ f(aᵢ, bᵢ) over two equally long slices, accumulated in f64 in fixed chunks (so the
 /// result is the same whatever the thread count): the sum inside every loss.
 pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) -> f64 {
-    debug_assert_eq!(a.len(), b.len());
+    crate::check_lens("sum_zip", &[("b", b.len(), a.len())]);
     let chunk_sum =
         |(a_c, b_c): (&[f32], &[f32])| a_c.iter().zip(b_c).map(|(&x, &y)| f(x, y)).sum::<f64>();
     if a.len() < PARALLEL_MIN_ELEMS {
@@ -45,7 +45,10 @@ pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) 
 /// # Shapes
 /// x (N, C, inner) → out (C).
 pub fn sum_per_channel(x: &[f32], n: usize, c: usize, inner: usize, out: &mut [f32]) {
-    debug_assert_eq!((x.len(), out.len()), (n * c * inner, c));
+    crate::check_lens(
+        "sum_per_channel",
+        &[("x", x.len(), n * c * inner), ("out", out.len(), c)],
+    );
     let channel_sum = |(ch, o): (usize, &mut f32)| {
         let total: f64 = (0..n)
             .map(|img| sum(&x[(img * c + ch) * inner..][..inner]))
@@ -65,7 +68,13 @@ pub fn sum_per_channel(x: &[f32], n: usize, c: usize, inner: usize, out: &mut [f
 /// # Shapes
 /// x (outer, len, inner) → out (outer, inner).
 pub fn sum_axis(x: &[f32], outer: usize, len: usize, inner: usize, out: &mut [f32]) {
-    debug_assert_eq!((x.len(), out.len()), (outer * len * inner, outer * inner));
+    crate::check_lens(
+        "sum_axis",
+        &[
+            ("x", x.len(), outer * len * inner),
+            ("out", out.len(), outer * inner),
+        ],
+    );
     for (o_row, x_block) in out
         .chunks_exact_mut(inner.max(1))
         .zip(x.chunks_exact((len * inner).max(1)))
@@ -81,11 +90,21 @@ pub fn sum_axis(x: &[f32], outer: usize, len: usize, inner: usize, out: &mut [f3
     }
 }
 
+/// Every slice must hold the same whole number of rows of `cols` values.
+#[track_caller]
+fn check_rows(kernel: &str, cols: usize, slices: &[(&str, usize)]) {
+    let first = slices.first().map_or(0, |s| s.1);
+    let want = if cols == 0 { 0 } else { first - first % cols };
+    let lens: Vec<(&str, usize, usize)> = slices.iter().map(|&(n, got)| (n, got, want)).collect();
+    crate::check_lens(kernel, &lens);
+}
+
 /// Each row of `cols` elements: y = eˣ⁻ᵐᵃˣ / Σ eˣ⁻ᵐᵃˣ.
 ///
 /// # Shapes
 /// x (rows, cols) → y (rows, cols).
 pub fn softmax_rows(x: &[f32], cols: usize, y: &mut [f32]) {
+    check_rows("softmax_rows", cols, &[("x", x.len()), ("y", y.len())]);
     for (x_row, y_row) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
         let max = x_row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut total = 0.0f64;
@@ -101,6 +120,7 @@ pub fn softmax_rows(x: &[f32], cols: usize, y: &mut [f32]) {
 /// Each row: y = x − max − ln Σ eˣ⁻ᵐᵃˣ, the logarithm of softmax without ever forming a
 /// probability that could underflow to 0 (whose log would be −∞).
 pub fn log_softmax_rows(x: &[f32], cols: usize, y: &mut [f32]) {
+    check_rows("log_softmax_rows", cols, &[("x", x.len()), ("y", y.len())]);
     for (x_row, y_row) in x.chunks_exact(cols).zip(y.chunks_exact_mut(cols)) {
         let max = x_row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let total: f64 = x_row.iter().map(|&v| exp(v - max) as f64).sum();
@@ -115,6 +135,8 @@ pub fn log_softmax_rows(x: &[f32], cols: usize, y: &mut [f32]) {
 
 /// Backward of softmax, from its output y: d_x = y ⊙ (d_y − Σ_row d_y ⊙ y).
 pub fn softmax_backward_rows(y: &[f32], d_y: &[f32], cols: usize, d_x: &mut [f32]) {
+    let lens = [("y", y.len()), ("d_y", d_y.len()), ("d_x", d_x.len())];
+    check_rows("softmax_backward_rows", cols, &lens);
     for ((y_row, g_row), d_row) in y
         .chunks_exact(cols)
         .zip(d_y.chunks_exact(cols))
@@ -130,6 +152,8 @@ pub fn softmax_backward_rows(y: &[f32], d_y: &[f32], cols: usize, d_x: &mut [f32
 /// Backward of log-softmax, from its output y: d_x = d_y − softmax(x) · Σ_row d_y, with
 /// softmax(x) = e^y.
 pub fn log_softmax_backward_rows(y: &[f32], d_y: &[f32], cols: usize, d_x: &mut [f32]) {
+    let lens = [("y", y.len()), ("d_y", d_y.len()), ("d_x", d_x.len())];
+    check_rows("log_softmax_backward_rows", cols, &lens);
     for ((y_row, g_row), d_row) in y
         .chunks_exact(cols)
         .zip(d_y.chunks_exact(cols))

@@ -20,6 +20,13 @@ const WEIGHT_GRAD_GROUPS: usize = 8;
 
 /// y = w · im2col(x) + b, image by image.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    super::check_lens(
+        geom,
+        "conv2d::im2col_gemm::forward",
+        x.len(),
+        w.len(),
+        y.len(),
+    );
     let s = geom.spec();
     let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
     let w_mat = MatRef::row_major(w, s.c_out, k);
@@ -44,6 +51,13 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
 
 /// d_x = col2im(wᵀ · d_y), image by image.
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
+    super::check_lens(
+        geom,
+        "conv2d::im2col_gemm::backward_input",
+        d_x.len(),
+        w.len(),
+        d_y.len(),
+    );
     let s = geom.spec();
     let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
     let w_t = MatRef::row_major(w, s.c_out, k).t();
@@ -67,6 +81,13 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
 /// computed in parallel and then added in order. The partial sums and the column buffers both
 /// live in reused scratch memory.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
+    super::check_lens(
+        geom,
+        "conv2d::im2col_gemm::backward_weight",
+        x.len(),
+        d_w.len(),
+        d_y.len(),
+    );
     let s = geom.spec();
     let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
     let group_len = s.n.div_ceil(WEIGHT_GRAD_GROUPS);

@@ -234,7 +234,8 @@ pub fn forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    debug_check(geom, x.len(), w.len(), y.len());
+    check_lens(geom, "conv2d::forward", x.len(), w.len(), y.len());
+    crate::conv_transpose2d::check_bias(geom.spec().c_out, b);
     match algo {
         Conv2dAlgo::Naive => naive::forward(geom, x, w, b, y),
         Conv2dAlgo::Direct => direct::forward(geom, x, w, b, y),
@@ -254,7 +255,13 @@ pub fn backward_input(
     w: &[f32],
     d_x: &mut [f32],
 ) {
-    debug_check(geom, d_x.len(), w.len(), d_y.len());
+    check_lens(
+        geom,
+        "conv2d::backward_input",
+        d_x.len(),
+        w.len(),
+        d_y.len(),
+    );
     match algo {
         Conv2dAlgo::Naive => naive::backward_input(geom, d_y, w, d_x),
         Conv2dAlgo::Direct => direct::backward_input(geom, d_y, w, d_x),
@@ -273,7 +280,13 @@ pub fn backward_weight(
     d_y: &[f32],
     d_w: &mut [f32],
 ) {
-    debug_check(geom, x.len(), d_w.len(), d_y.len());
+    check_lens(
+        geom,
+        "conv2d::backward_weight",
+        x.len(),
+        d_w.len(),
+        d_y.len(),
+    );
     match algo {
         Conv2dAlgo::Naive => naive::backward_weight(geom, x, d_y, d_w),
         Conv2dAlgo::Direct => direct::backward_weight(geom, x, d_y, d_w),
@@ -287,24 +300,34 @@ pub fn backward_weight(
 /// d_y (N, C_out, OH, OW) → d_b (C_out).
 pub fn backward_bias(geom: &Conv2dGeometry, d_y: &[f32], d_b: &mut [f32]) {
     let s = geom.spec();
+    crate::check_lens(
+        "conv2d::backward_bias",
+        &[
+            ("d_y", d_y.len(), geom.output_shape().iter().product()),
+            ("d_b", d_b.len(), s.c_out),
+        ],
+    );
     crate::reduce::sum_per_channel(d_y, s.n, s.c_out, geom.h_out * geom.w_out, d_b);
 }
 
-fn debug_check(geom: &Conv2dGeometry, x_len: usize, w_len: usize, y_len: usize) {
-    debug_assert_eq!(
-        x_len,
-        geom.input_shape().iter().product::<usize>(),
-        "conv2d: x length"
-    );
-    debug_assert_eq!(
-        w_len,
-        geom.weight_shape().iter().product::<usize>(),
-        "conv2d: w length"
-    );
-    debug_assert_eq!(
-        y_len,
-        geom.output_shape().iter().product::<usize>(),
-        "conv2d: y length"
+/// Every conv2d kernel's boundary check: the input-side, weight-side and output-side slices
+/// (x or d_x, w or d_w, y or d_y) must have exactly the geometry's sizes.
+#[track_caller]
+pub(crate) fn check_lens(
+    geom: &Conv2dGeometry,
+    kernel: &str,
+    x_len: usize,
+    w_len: usize,
+    y_len: usize,
+) {
+    let len = |s: [usize; 4]| s.iter().product::<usize>();
+    crate::check_lens(
+        kernel,
+        &[
+            ("the input side", x_len, len(geom.input_shape())),
+            ("the weight side", w_len, len(geom.weight_shape())),
+            ("the output side", y_len, len(geom.output_shape())),
+        ],
     );
 }
 

@@ -61,6 +61,7 @@ fn store(out: &mut [f32], acc: Vec<f64>) {
 
 /// y[n, co, oh, ow] = b[co] + Σ_{ci, i, j} x[n, ci, oh·s − p + i, ow·s − p + j] · w[co, ci, i, j]
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    super::check_lens(geom, "conv2d::naive::forward", x.len(), w.len(), y.len());
     let plane = geom.h_out() * geom.w_out();
     let c_out = geom.spec().c_out;
     let mut acc: Vec<f64> = (0..y.len())
@@ -73,6 +74,13 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
 /// d_x[n, ci, ih, iw] = Σ over every (co, oh, ow, i, j) whose window reads x[n, ci, ih, iw]
 /// of w[co, ci, i, j] · d_y[n, co, oh, ow].
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
+    super::check_lens(
+        geom,
+        "conv2d::naive::backward_input",
+        d_x.len(),
+        w.len(),
+        d_y.len(),
+    );
     let mut acc = vec![0.0f64; d_x.len()];
     for_each_tap(geom, |t| acc[t.x] += w[t.w] as f64 * d_y[t.y] as f64);
     store(d_x, acc);
@@ -80,6 +88,13 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
 
 /// d_w[co, ci, i, j] = Σ_{n, oh, ow} x[n, ci, oh·s − p + i, ow·s − p + j] · d_y[n, co, oh, ow]
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
+    super::check_lens(
+        geom,
+        "conv2d::naive::backward_weight",
+        x.len(),
+        d_w.len(),
+        d_y.len(),
+    );
     let mut acc = vec![0.0f64; d_w.len()];
     for_each_tap(geom, |t| acc[t.w] += x[t.x] as f64 * d_y[t.y] as f64);
     store(d_w, acc);

@@ -52,6 +52,14 @@ pub fn forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
+    super::check_lens(
+        geom,
+        "conv_transpose2d::naive::forward",
+        x.len(),
+        w.len(),
+        y.len(),
+    );
+    super::check_bias(geom.spec().c_out, b);
     let mut acc = vec![0.0f64; y.len()];
     for_each_pair(geom, |ci, co, i, j, xi, yi| {
         acc[yi] += x[xi] as f64 * w[weight_index(geom, ci, co, i, j)] as f64;
@@ -65,6 +73,13 @@ pub fn forward(
 
 /// d_x[n, ci, ih, iw] = Σ w[ci, co, i, j] · d_y[n, co, ih·s − p + i, iw·s − p + j]
 pub fn backward_input(geom: &ConvTranspose2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
+    super::check_lens(
+        geom,
+        "conv_transpose2d::naive::backward_input",
+        d_x.len(),
+        w.len(),
+        d_y.len(),
+    );
     let mut acc = vec![0.0f64; d_x.len()];
     for_each_pair(geom, |ci, co, i, j, xi, yi| {
         acc[xi] += d_y[yi] as f64 * w[weight_index(geom, ci, co, i, j)] as f64;
@@ -76,6 +91,13 @@ pub fn backward_input(geom: &ConvTranspose2dGeometry, d_y: &[f32], w: &[f32], d_
 
 /// d_w[ci, co, i, j] = Σ_{n, ih, iw} x[n, ci, ih, iw] · d_y[n, co, ih·s − p + i, iw·s − p + j]
 pub fn backward_weight(geom: &ConvTranspose2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
+    super::check_lens(
+        geom,
+        "conv_transpose2d::naive::backward_weight",
+        x.len(),
+        d_w.len(),
+        d_y.len(),
+    );
     let mut acc = vec![0.0f64; d_w.len()];
     for_each_pair(geom, |ci, co, i, j, xi, yi| {
         acc[weight_index(geom, ci, co, i, j)] += x[xi] as f64 * d_y[yi] as f64;
