@@ -21,13 +21,7 @@ fn bench_activations(c: &mut Criterion) {
     group.bench_function("copy (ceiling)", |b| {
         b.iter(|| y.copy_from_slice(black_box(&x)))
     });
-    for act in [
-        Activation::Relu,
-        Activation::LeakyRelu { slope: 0.01 },
-        Activation::Selu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-    ] {
+    for act in Activation::ALL {
         group.bench_function(BenchmarkId::new("forward", act.name()), |b| {
             b.iter(|| elementwise::forward(act, black_box(&x), &mut y))
         });

@@ -5,9 +5,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use handgrad::autodiff::{Graph, Reduction};
-use handgrad::models::{Autoencoder, RunConfig};
+use handgrad::models::Autoencoder;
 use handgrad::nn::Module;
 use handgrad::optim::{Adam, Optimizer};
+use handgrad::train::RunConfig;
 use ndarray::{ArrayD, IxDyn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -56,9 +56,9 @@ fn main() -> Result<()> {
                 h = g.linear(h, w, Some(b))?;
                 // ReLU between layers, sigmoid at the end so pixels land in (0, 1).
                 h = if layer + 1 < sizes.len() {
-                    g.relu(h)
+                    g.relu(h)?
                 } else {
-                    g.sigmoid(h)
+                    g.sigmoid(h)?
                 };
             }
             let loss = g.mse(h, x, Reduction::Mean)?;

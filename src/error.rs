@@ -48,12 +48,20 @@ pub enum Error {
         /// What is wrong with it.
         detail: String,
     },
-    /// The loss became NaN or infinite: training stops and keeps the last good checkpoint.
-    NonFiniteLoss {
+    /// The loss or a gradient became NaN or infinite: training stops before the bad step
+    /// changes any weight.
+    NonFinite {
+        /// `"loss"` or `"gradient"`.
+        what: &'static str,
         /// The epoch it happened in (from 1).
         epoch: usize,
         /// The batch within that epoch (from 1).
         batch: usize,
+        /// Where the first non-finite value appeared, when found: "the forward pass of layer
+        /// encoder.7 (Linear, tape node %41)".
+        origin: Option<String>,
+        /// What was kept on disk, when a caller that writes checkpoints knows it.
+        kept: Option<String>,
     },
     /// A gradient check found an analytic gradient that disagrees with finite differences.
     GradientMismatch {
@@ -82,11 +90,23 @@ impl fmt::Display for Error {
             Error::Graph { detail } => write!(f, "{detail}"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Dataset { path, detail } => write!(f, "{}: {detail}", path.display()),
-            Error::NonFiniteLoss { epoch, batch } => write!(
-                f,
-                "the loss became NaN or infinite at epoch {epoch}, batch {batch}; try a lower learning rate \
-                 (the last good checkpoint was kept)"
-            ),
+            Error::NonFinite {
+                what,
+                epoch,
+                batch,
+                origin,
+                kept,
+            } => {
+                write!(f, "the {what} became NaN or infinite at epoch {epoch}, batch {batch}")?;
+                if let Some(origin) = origin {
+                    write!(f, "; the first non-finite value appeared in {origin}")?;
+                }
+                write!(f, "; try a lower learning rate")?;
+                if let Some(kept) = kept {
+                    write!(f, " ({kept})")?;
+                }
+                Ok(())
+            }
             Error::GradientMismatch { op, input, index, analytic, numeric } => write!(
                 f,
                 "gradient check of {op}: input {input}, element {index}: backward gives {analytic:.6e}, \

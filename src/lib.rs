@@ -12,11 +12,18 @@
 //! 4. [`nn`]: layers with named parameters (Linear, Conv2d, ConvTranspose2d, BatchNorm, …)
 //!    and the initialisers that decide where training starts.
 //! 5. [`optim`]: SGD, Adam and AdaGrad, the learning-rate schedules and early stopping.
-//! 6. [`data`]: MNIST's IDX files, finding and downloading datasets, splits and batches.
-//! 7. [`models`]: an autoencoder described as data, built layer by layer, shapes checked.
-//! 8. [`train`]: the training loop, checkpoints, and the pictures a run leaves behind.
+//! 6. [`data`]: MNIST's IDX files, finding and downloading datasets, splits and batches, and
+//!    the corruptions a denoising autoencoder learns to undo.
+//! 7. [`models`]: an autoencoder described as data, planned layer by layer with every shape
+//!    checked, then built — plain, convolutional or variational.
+//! 8. [`train`]: what a model minimises, the training loop, checkpoints, and the run folder.
+//! 9. [`viz`]: the pictures — labelled image grids, loss curves, scatter plots.
+//! 10. [`experiments`]: what each `handgrad` command does, on top of all the above.
 //!
-//! The `handgrad` binary (`src/main.rs`) is a thin command line over [`train::run`].
+//! Helpers used throughout: [`names`] (the one list of every named choice), [`machine`]
+//! (memory and processor facts), [`error`].
+//!
+//! The `handgrad` binary (`src/main.rs`) is a thin command line over [`experiments`].
 //!
 //! Every fallible function returns [`Result`], with one [`Error`] type for the crate.
 
@@ -25,9 +32,13 @@
 pub mod autodiff;
 pub mod data;
 pub mod error;
+pub mod experiments;
+pub mod machine;
 pub mod models;
+pub mod names;
 pub mod nn;
 pub mod optim;
 pub mod train;
+pub mod viz;
 
 pub use error::{Error, Result};

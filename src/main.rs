@@ -1,17 +1,23 @@
 //! The `handgrad` command: parses arguments, calls the library, prints results and errors.
-//! All the work lives in the library (`handgrad::train::run` for the commands below).
+//! All the work lives in the library ([`handgrad::experiments`]); this file only turns
+//! arguments into calls and results into lines, and draws progress bars.
 
 use clap::{Args, Parser, Subcommand};
 use handgrad::data::batches::Amount;
+use handgrad::data::corrupt::Corruption;
 use handgrad::data::download::{download, Fetched, Source};
 use handgrad::data::mnist::{DatasetName, Lookup};
-use handgrad::models::{ActName, ConvLayer, LossName, OptimizerName, PlateauSpec, RunConfig};
+use handgrad::experiments::eval::{eval_run, reconstruct_run, MAX_SHOWN};
+use handgrad::experiments::train::{train_new, train_resume, RunReport};
+use handgrad::experiments::RunOptions;
+use handgrad::models::ConvLayer;
+use handgrad::names::{self, parse_activation, parse_optional_activation, Named};
 use handgrad::nn::Init;
-use handgrad::train::run::{
-    eval_run, fresh_run_dir, reconstruct_run, train_new, train_resume, RunOptions, RunReport,
-};
-use handgrad::train::Outcome;
+use handgrad::train::fit::Outcome;
+use handgrad::train::run_dir::fresh_run_dir;
+use handgrad::train::{Event, LossName, Observer, OptimizerName, PlateauSpec, Preset, RunConfig};
 use handgrad::{Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,36 +35,18 @@ struct Cli {
 enum Command {
     /// Train an autoencoder (default: the conv-selu preset on MNIST).
     Train(Box<TrainArgs>),
-    /// Print the test loss of a trained run.
-    Eval {
-        /// The run folder.
-        #[arg(long)]
-        run: PathBuf,
-        #[command(flatten)]
-        data: DataArgs,
-    },
-    /// Save a picture of test images (top) and their reconstructions (bottom).
-    Reconstruct {
-        /// The run folder.
-        #[arg(long)]
-        run: PathBuf,
-        /// Where to write the PNG.
-        #[arg(long)]
-        out: PathBuf,
-        /// How many test images.
-        #[arg(long, default_value_t = 16)]
-        count: usize,
-        #[command(flatten)]
-        data: DataArgs,
-    },
+    /// Print a trained run's test loss, clean and under corruptions, next to doing nothing.
+    Eval(EvalArgs),
+    /// Save a picture of test images and their reconstructions.
+    Reconstruct(ReconstructArgs),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
     Download {
-        /// `mnist` or `fashion-mnist`.
+        /// mnist or fashion-mnist.
         dataset: String,
-        /// Target folder (default: data/<dataset>/).
+        /// Target folder [default: data/<dataset>/].
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Use this mirror (base URL) instead of the public ones.
+        /// Use this mirror (base URL) instead of the public ones; repeat for several.
         #[arg(long)]
         mirror: Vec<String>,
     },
@@ -66,41 +54,64 @@ enum Command {
 
 #[derive(Args, Debug, Clone)]
 struct DataArgs {
-    /// A folder holding dataset folders (`<dir>/mnist/`, `<dir>/fashion-mnist/`); checked first.
+    /// A folder holding dataset folders (<dir>/mnist/, <dir>/fashion-mnist/); looked in first.
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
 
+impl DataArgs {
+    fn options(&self, interrupt: Arc<AtomicBool>) -> RunOptions {
+        RunOptions {
+            lookup: Lookup::from_env(self.data_dir.clone()),
+            interrupt,
+        }
+    }
+}
+
+/// "[default: …]" for a setting, from the one preset table.
+fn preset_default(f: impl Fn(&RunConfig) -> String) -> String {
+    format!("[default: the preset's: {}]", Preset::defaults_of(f))
+}
+
+fn preset_help() -> String {
+    let list: Vec<String> = handgrad::train::PRESETS
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.describe))
+        .collect();
+    format!(
+        "The model and recipe to start from: {} [default: conv-selu]",
+        list.join("; ")
+    )
+}
+
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 struct TrainArgs {
-    /// conv-selu, conv-small, mlp4, mlp1-K or mlp3-K.
-    #[arg(long, default_value = "conv-selu")]
+    #[arg(long, default_value = "conv-selu", help = preset_help())]
     preset: String,
-    /// A TOML or JSON run configuration (replaces the preset; options below still override it).
+    /// A TOML or JSON run configuration; fields it leaves out come from the preset it names
+    /// (or --preset). Options below override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// mnist, fashion-mnist, or a folder with IDX files.
+    /// mnist, fashion-mnist, or a folder with IDX files [default: mnist].
     #[arg(long)]
     dataset: Option<String>,
     #[command(flatten)]
     data: DataArgs,
-    /// The run folder (default: runs/<preset>-<dataset>, numbered if taken).
+    /// The run folder [default: runs/<preset>-<dataset>, numbered if taken].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, conflicts_with_all = ["config", "out"])]
+    /// Continue the run in this folder from its checkpoint, with the settings it was started
+    /// with (only --epochs may change: to train a run longer).
+    #[arg(long)]
     resume: Option<PathBuf>,
-    /// Passes over the training set.
-    #[arg(long)]
+    #[arg(long, help = format!("Passes over the training set {}", preset_default(|c| c.train.epochs.to_string())))]
     epochs: Option<usize>,
-    /// Images per step.
-    #[arg(long)]
+    #[arg(long, help = format!("Images per step {}", preset_default(|c| c.train.batch_size.to_string())))]
     batch_size: Option<usize>,
-    /// Learning rate.
-    #[arg(long)]
+    #[arg(long, help = format!("Learning rate {}", preset_default(|c| c.train.lr.to_string())))]
     lr: Option<f32>,
-    /// Size of the code.
-    #[arg(long)]
+    #[arg(long, help = format!("Size of the code {}", preset_default(|c| c.model.latent.to_string())))]
     latent: Option<usize>,
     /// Encoder convolutions as channels:kernel:stride:padding, comma-separated, e.g.
     /// 8:3:2:1,16:3:2:1 ("none" for an MLP). The decoder mirrors them.
@@ -109,55 +120,70 @@ struct TrainArgs {
     /// Hidden linear sizes between the features and the code, e.g. 145,98,52 ("none" for none).
     #[arg(long)]
     hidden: Option<String>,
-    /// The decoder's last activation: sigmoid, tanh, relu, … or none.
+    #[arg(long, help = format!("The activation between layers: {} {}", names::list::<kernels::elementwise::Activation>(), preset_default(|c| c.model.activation.to_string())))]
+    activation: Option<String>,
+    /// The decoder's last activation, or none [default: sigmoid].
     #[arg(long)]
     output_activation: Option<String>,
-    /// An activation applied to the code itself, or none.
+    /// An activation applied to the code itself, or none [default: the preset's: none, sigmoid for mlp1-K and mlp3-K].
     #[arg(long)]
     code_activation: Option<String>,
-    /// mse or bce.
+    /// Batch normalisation after every convolution and hidden linear layer.
     #[arg(long)]
+    batch_norm: bool,
+    /// Train a variational autoencoder (the encoder gives a mean and a log-variance per code
+    /// dimension; the loss adds beta·KL).
+    #[arg(long)]
+    variational: bool,
+    /// A VAE's weight on the KL term [default: 1].
+    #[arg(long)]
+    beta: Option<f32>,
+    /// Train a denoising autoencoder: corrupt every input this way and ask for the clean image:
+    /// gaussian:F, occlusion:S, occlusion:S@R,C, salt-pepper:P, joined by + [default: none].
+    #[arg(long)]
+    corrupt: Option<String>,
+    #[arg(long, help = format!("The reconstruction loss: {} [default: mse]", names::list::<LossName>()))]
     loss: Option<String>,
-    /// relu, leaky_relu, selu, sigmoid or tanh.
-    #[arg(long)]
-    activation: Option<String>,
-    /// adam, sgd or adagrad.
-    #[arg(long)]
+    #[arg(long, help = format!("The optimiser: {} [default: adam]", names::list::<OptimizerName>()))]
     optimizer: Option<String>,
-    /// SGD momentum.
+    /// SGD momentum, in [0, 1) [default: 0].
     #[arg(long)]
     momentum: Option<f32>,
-    /// L2 weight decay.
+    /// L2 weight decay [default: 0].
     #[arg(long)]
     weight_decay: Option<f32>,
-    /// Weight initialisation: pytorch, lecun_normal, xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal.
-    #[arg(long)]
+    #[arg(long, help = format!("Weight initialisation: {} {}", names::list::<Init>(), preset_default(|c| c.model.init.to_string())))]
     init: Option<String>,
-    /// Seed for initialisation, splits and shuffling.
+    /// Seed of initialisation, splits, shuffles and corruptions [default: 0].
     #[arg(long)]
     seed: Option<u64>,
-    /// Validation set: a fraction (0.1) or a count (5000).
+    /// Validation set: a fraction (0.1) or a count (5000) of the training pool [default: 0.1].
     #[arg(long)]
     validation: Option<String>,
-    /// Test set when split from a test-only dataset: a fraction or a count.
+    /// Test set carved from a dataset that has test files only, like the shipped MNIST test
+    /// set: a fraction or a count [default: 0.2]. Refused for a dataset with its own test set.
     #[arg(long)]
     test: Option<String>,
-    /// Keep only these classes, e.g. 0,1,2,4,7.
+    /// Keep only these classes, e.g. 0,1,2,4,7 [default: all].
     #[arg(long, value_delimiter = ',')]
     classes: Option<Vec<u8>>,
-    /// Use at most this many training images.
+    /// Use at most this many images for training and validation together (the test set is
+    /// never cut) [default: all].
     #[arg(long)]
     max_samples: Option<usize>,
-    /// Stop after this many epochs without validation improvement (best weights restored).
+    /// Stop after this many epochs without validation improvement, restoring the best weights
+    /// [default: no early stopping].
     #[arg(long)]
     early_stopping: Option<usize>,
-    /// Halve the learning rate after this many epochs without validation improvement.
+    /// Multiply the learning rate by --plateau-factor after this many epochs without
+    /// validation improvement [default: the preset's: mlp4 3, others off].
     #[arg(long)]
     plateau_patience: Option<usize>,
-    /// The factor ReduceLROnPlateau multiplies the rate by (with --plateau-patience).
-    #[arg(long, default_value_t = 0.5)]
-    plateau_factor: f64,
-    /// Epochs after which to save a reconstruction grid, e.g. 1,5,10 (the last always is).
+    /// The factor ReduceLROnPlateau multiplies the rate by (with --plateau-patience) [default: 0.5].
+    #[arg(long)]
+    plateau_factor: Option<f64>,
+    /// Epochs after which to save a reconstruction picture, e.g. 1,5,10; the last epoch
+    /// always gets one [default: 1,2,5,10,20,50,100].
     #[arg(long, value_delimiter = ',')]
     snapshot_epochs: Option<Vec<usize>>,
     /// No progress bars or per-epoch lines.
@@ -166,45 +192,73 @@ struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The flags that set a training setting, by name, and whether each was given.
+    fn settings_given(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            ("--config", self.config.is_some()),
+            ("--preset", self.preset != "conv-selu"),
+            ("--dataset", self.dataset.is_some()),
+            ("--out", self.out.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--latent", self.latent.is_some()),
+            ("--conv", self.conv.is_some()),
+            ("--hidden", self.hidden.is_some()),
+            ("--activation", self.activation.is_some()),
+            ("--output-activation", self.output_activation.is_some()),
+            ("--code-activation", self.code_activation.is_some()),
+            ("--batch-norm", self.batch_norm),
+            ("--variational", self.variational),
+            ("--beta", self.beta.is_some()),
+            ("--corrupt", self.corrupt.is_some()),
+            ("--loss", self.loss.is_some()),
+            ("--optimizer", self.optimizer.is_some()),
+            ("--momentum", self.momentum.is_some()),
+            ("--weight-decay", self.weight_decay.is_some()),
+            ("--init", self.init.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--validation", self.validation.is_some()),
+            ("--test", self.test.is_some()),
+            ("--classes", self.classes.is_some()),
+            ("--max-samples", self.max_samples.is_some()),
+            ("--early-stopping", self.early_stopping.is_some()),
+            ("--plateau-patience", self.plateau_patience.is_some()),
+            ("--plateau-factor", self.plateau_factor.is_some()),
+            ("--snapshot-epochs", self.snapshot_epochs.is_some()),
+        ]
+    }
+
     /// The preset or config file, with every option given on the command line applied.
     fn config(&self) -> Result<RunConfig> {
         let mut cfg = match &self.config {
-            Some(path) => RunConfig::from_file(path)?,
+            Some(path) => RunConfig::from_file(path, &self.preset)?,
             None => RunConfig::preset(&self.preset)?,
         };
         if let Some(d) = &self.dataset {
             cfg.dataset = d.clone();
         }
         let (m, t, s) = (&mut cfg.model, &mut cfg.train, &mut cfg.split);
-        if let Some(v) = self.epochs {
-            t.epochs = v;
-        }
-        if let Some(v) = self.batch_size {
-            t.batch_size = v;
-        }
-        if let Some(v) = self.lr {
-            t.lr = v;
-        }
-        if let Some(v) = self.latent {
-            m.latent = v;
-        }
+        set(&mut t.epochs, self.epochs);
+        set(&mut t.batch_size, self.batch_size);
+        set(&mut t.lr, self.lr);
+        set(&mut m.latent, self.latent);
+        set(&mut t.momentum, self.momentum);
+        set(&mut t.weight_decay, self.weight_decay);
+        set(&mut t.beta, self.beta);
         if let Some(v) = &self.loss {
-            t.loss = match v.as_str() {
-                "mse" => LossName::Mse,
-                "bce" => LossName::Bce,
-                other => {
-                    return Err(Error::config(
-                        "loss",
-                        format!("unknown {other:?} (mse, bce)"),
-                    ))
-                }
-            };
+            t.loss = v.parse()?;
+        }
+        if let Some(v) = &self.optimizer {
+            t.optimizer = v.parse()?;
+        }
+        if let Some(v) = &self.init {
+            m.init = v.parse()?;
         }
         if let Some(v) = &self.activation {
-            m.activation = ActName::parse(v)?;
+            m.activation = parse_activation(v)?;
         }
         if let Some(v) = &self.conv {
-            m.conv = parse_list(v, parse_conv)?;
+            m.conv = parse_list(v, ConvLayer::parse)?;
         }
         if let Some(v) = &self.hidden {
             m.hidden = parse_list(v, |t| {
@@ -213,42 +267,25 @@ impl TrainArgs {
             })?;
         }
         if let Some(v) = &self.output_activation {
-            m.output_activation = optional_activation(v)?;
+            m.output_activation = parse_optional_activation(v)?;
         }
         if let Some(v) = &self.code_activation {
-            m.code_activation = optional_activation(v)?;
+            m.code_activation = parse_optional_activation(v)?;
         }
-        if let Some(v) = &self.optimizer {
-            t.optimizer = match v.as_str() {
-                "adam" => OptimizerName::Adam,
-                "sgd" => OptimizerName::Sgd,
-                "adagrad" => OptimizerName::Adagrad,
-                other => {
-                    return Err(Error::config(
-                        "optimizer",
-                        format!("unknown {other:?} (adam, sgd, adagrad)"),
-                    ))
-                }
-            };
-        }
-        if let Some(v) = self.momentum {
-            t.momentum = v;
-        }
-        if let Some(v) = self.weight_decay {
-            t.weight_decay = v;
-        }
-        if let Some(v) = &self.init {
-            m.init = Init::parse(v)?;
+        m.batch_norm |= self.batch_norm;
+        m.variational |= self.variational;
+        if let Some(v) = &self.corrupt {
+            t.corrupt = Some(v.parse::<Corruption>()?);
         }
         if let Some(v) = self.seed {
             t.seed = v;
+            s.seed = v;
         }
-        s.seed = t.seed;
         if let Some(v) = &self.validation {
             s.validation = Amount::parse(v)?;
         }
         if let Some(v) = &self.test {
-            s.test = Amount::parse(v)?;
+            s.test = Some(Amount::parse(v)?);
         }
         if let Some(v) = &self.classes {
             s.classes = v.clone();
@@ -259,11 +296,23 @@ impl TrainArgs {
         if let Some(v) = self.early_stopping {
             t.early_stopping = Some(v);
         }
-        if let Some(patience) = self.plateau_patience {
-            t.plateau = Some(PlateauSpec {
-                factor: self.plateau_factor,
-                patience,
-            });
+        match (self.plateau_patience, self.plateau_factor) {
+            (Some(patience), factor) => {
+                t.plateau = Some(PlateauSpec {
+                    factor: factor.unwrap_or(0.5),
+                    patience,
+                })
+            }
+            (None, Some(factor)) => match t.plateau.as_mut() {
+                Some(p) => p.factor = factor,
+                None => {
+                    return Err(Error::config(
+                        "plateau factor",
+                        "--plateau-factor needs --plateau-patience (this preset has no plateau schedule)",
+                    ))
+                }
+            },
+            (None, None) => {}
         }
         if let Some(v) = &self.snapshot_epochs {
             t.snapshot_epochs = v.clone();
@@ -273,50 +322,58 @@ impl TrainArgs {
     }
 }
 
+/// Overwrites `slot` when the option was given.
+fn set<T>(slot: &mut T, given: Option<T>) {
+    if let Some(v) = given {
+        *slot = v;
+    }
+}
+
 /// A comma-separated list (or `none` for an empty one), each item parsed by `item`.
 fn parse_list<T>(text: &str, item: impl Fn(&str) -> Result<T>) -> Result<Vec<T>> {
-    if text == "none" || text.is_empty() {
+    if text.trim() == "none" || text.is_empty() {
         return Ok(Vec::new());
     }
     text.split(',').map(|t| item(t.trim())).collect()
 }
 
-/// `channels:kernel:stride:padding` (padding may be left out: 0).
-fn parse_conv(text: &str) -> Result<ConvLayer> {
-    let bad = || {
-        Error::config(
-            "conv layer",
-            format!("{text:?} is not channels:kernel:stride[:padding], e.g. 16:3:2:1"),
-        )
-    };
-    let parts: Vec<usize> = text
-        .split(':')
-        .map(|p| p.parse::<usize>().map_err(|_| bad()))
-        .collect::<Result<_>>()?;
-    match parts[..] {
-        [channels, kernel, stride] => Ok(ConvLayer {
-            channels,
-            kernel,
-            stride,
-            padding: 0,
-        }),
-        [channels, kernel, stride, padding] => Ok(ConvLayer {
-            channels,
-            kernel,
-            stride,
-            padding,
-        }),
-        _ => Err(bad()),
-    }
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct EvalArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Measure on every test image of this dataset (mnist, fashion-mnist or a folder of IDX
+    /// files) instead of the run's own test split.
+    #[arg(long)]
+    dataset: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Also measure with inputs damaged this way (repeat for several): gaussian:F,
+    /// occlusion:S, occlusion:S@R,C, salt-pepper:P, joined by +.
+    #[arg(long)]
+    corrupt: Vec<String>,
 }
 
-/// An activation name, or `none`.
-fn optional_activation(text: &str) -> Result<Option<ActName>> {
-    if text == "none" {
-        Ok(None)
-    } else {
-        ActName::parse(text).map(Some)
-    }
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct ReconstructArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Where to write the PNG [default: <run>/reconstruct.png].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value_t = 16, help = format!("How many test images, 1 to {MAX_SHOWN}"))]
+    count: usize,
+    /// Use every test image of this dataset instead of the run's test split.
+    #[arg(long)]
+    dataset: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Ctrl-C sets the flag (training saves a checkpoint and stops after the current batch); a
@@ -336,76 +393,249 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
-fn report(r: &RunReport) {
-    match r.outcome {
-        Outcome::Interrupted => println!(
-            "stopped after epoch {}; outputs so far in {}",
-            r.epochs,
-            r.dir.display()
-        ),
-        Outcome::Completed | Outcome::StoppedEarly { .. } => {
-            if let Outcome::StoppedEarly { best_epoch } = r.outcome {
-                println!(
-                    "early stopping after epoch {}: restored the weights of epoch {best_epoch}",
-                    r.epochs
-                );
-            }
-            if let Some(loss) = r.test_loss {
-                println!("test loss {loss:.6}");
-            }
-            println!("outputs in {}: config.json, metrics.csv, loss.png, model.safetensors, reconstructions.png", r.dir.display());
+/// Prints events: lines as they come, a progress bar per epoch.
+struct Console {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Console {
+    fn new(quiet: bool) -> Self {
+        Console { quiet, bar: None }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) if !bar.is_hidden() => bar.println(text),
+            _ => println!("{text}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Train(args) => {
-            let opts = RunOptions {
-                lookup: Lookup::from_env(args.data.data_dir.clone()),
-                quiet: args.quiet,
-                interrupt: interrupt_flag(),
-            };
-            let r = match &args.resume {
-                Some(dir) => train_resume(dir, &opts)?,
-                None => {
-                    let cfg = args.config()?;
-                    let stem = format!(
-                        "{}-{}",
-                        cfg.preset,
-                        DatasetName::parse(&cfg.dataset).map_or("custom", DatasetName::as_str)
-                    );
-                    let dir = args
-                        .out
-                        .clone()
-                        .unwrap_or_else(|| fresh_run_dir(&PathBuf::from("runs"), &stem));
-                    println!("training {} into {}", cfg.preset, dir.display());
-                    train_new(cfg, &dir, &opts)?
+impl Observer for Console {
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            // Printed even when quiet: the user pressed Ctrl-C and should learn what was kept.
+            Event::Interrupted {
+                epoch,
+                batch,
+                batches,
+                dir,
+            } => {
+                self.finish();
+                let when = if batch == 0 {
+                    format!("after epoch {}", epoch - 1)
+                } else {
+                    format!("during epoch {epoch}, after batch {batch} of {batches}")
+                };
+                println!(
+                    "interrupted: checkpoint saved {when}; continue with --resume {}",
+                    dir.display()
+                );
+            }
+            _ if self.quiet => {}
+            Event::Info(line) => self.line(line),
+            Event::Progress { done, total, what } => self.line(&format!("[{done}/{total}] {what}")),
+            Event::Batch(p) => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new(p.batches as u64);
+                    let style = ProgressStyle::with_template(
+                        "{prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    bar.set_style(style.progress_chars("=> "));
+                    bar
+                });
+                bar.set_length(p.batches as u64);
+                bar.set_prefix(format!("epoch {}/{}", p.epoch, p.epochs));
+                bar.set_position(p.batch as u64);
+                bar.set_message(format!(
+                    "loss {:.5}  {:.0} img/s",
+                    p.loss, p.images_per_second
+                ));
+            }
+            Event::Epoch {
+                metrics: m,
+                epochs,
+                terms,
+            } => {
+                if let Some(bar) = &self.bar {
+                    bar.reset();
                 }
-            };
-            report(&r);
+                let mut line = format!(
+                    "epoch {:>3}/{epochs}  train {:.5}  val {:.5}",
+                    m.epoch, m.train_loss, m.val_loss
+                );
+                for (k, name) in terms.iter().enumerate() {
+                    let (tr, va) = (m.train_terms.get(k), m.val_terms.get(k));
+                    if let (Some(tr), Some(va)) = (tr, va) {
+                        line.push_str(&format!("  {name} {tr:.4}/{va:.4}"));
+                    }
+                }
+                line.push_str(&format!("  lr {:.2e}  {:.1}s", m.lr, m.seconds));
+                self.line(&line);
+            }
         }
-        Command::Eval { run, data } => {
-            let opts = RunOptions {
-                lookup: Lookup::from_env(data.data_dir),
-                ..Default::default()
-            };
-            let (loss, n) = eval_run(&run, &opts)?;
-            println!("test loss {loss:.6} over {n} images");
+    }
+}
+
+/// Prints how a training run ended; the exit status says whether it finished.
+fn report(r: &RunReport) -> ExitCode {
+    if let Outcome::StoppedEarly { best_epoch } = r.outcome {
+        println!(
+            "early stopping after epoch {}: restored the weights of epoch {best_epoch}",
+            r.epochs
+        );
+    }
+    if let Some(test) = &r.test {
+        println!(
+            "test loss ({}) {:.6} over {} images",
+            r.objective, test.loss, r.test_images
+        );
+    }
+    println!("outputs in {}: {}", r.dir.display(), r.outputs.join(", "));
+    if r.outcome == Outcome::Interrupted {
+        // 130 = 128 + SIGINT, as shells report a program stopped by Ctrl-C: scripts can
+        // tell an interrupted run from a finished one.
+        return ExitCode::from(130);
+    }
+    let page = r.dir.join("report.html");
+    if page.is_file() {
+        println!("report: {}", page.display());
+    }
+    ExitCode::SUCCESS
+}
+
+fn train(args: &TrainArgs) -> Result<ExitCode> {
+    let opts = args.data.options(interrupt_flag());
+    let mut console = Console::new(args.quiet);
+    let r = match &args.resume {
+        Some(dir) => {
+            let given: Vec<&str> = args
+                .settings_given()
+                .into_iter()
+                .filter_map(|(name, given)| given.then_some(name))
+                .collect();
+            if !given.is_empty() {
+                return Err(Error::config(
+                    "resume",
+                    format!(
+                        "--resume continues a run with the settings it was started with; {} cannot be given with it (only --epochs, --quiet and --data-dir can)",
+                        given.join(", ")
+                    ),
+                ));
+            }
+            train_resume(dir, args.epochs, &opts, &mut console)
         }
-        Command::Reconstruct {
-            run,
-            out,
-            count,
-            data,
-        } => {
-            let opts = RunOptions {
-                lookup: Lookup::from_env(data.data_dir),
-                ..Default::default()
-            };
-            reconstruct_run(&run, &out, count, &opts)?;
+        None => {
+            let cfg = args.config()?;
+            let stem = format!(
+                "{}-{}",
+                cfg.preset,
+                DatasetName::parse(&cfg.dataset).map_or("custom", DatasetName::as_str)
+            );
+            let dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| fresh_run_dir(&PathBuf::from("runs"), &stem));
+            train_new(cfg, &dir, &opts, &mut console)
+        }
+    };
+    console.finish();
+    Ok(report(&r?))
+}
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    let corruptions = args
+        .corrupt
+        .iter()
+        .map(|c| c.parse::<Corruption>())
+        .collect::<Result<Vec<_>>>()?;
+    let opts = args.data.options(Arc::default());
+    let r = eval_run(&args.run, args.dataset.as_deref(), &corruptions, &opts)?;
+    println!("{}: {}", args.run.display(), r.source);
+    println!(
+        "the run's own objective ({}): {:.6}",
+        r.objective.0, r.objective.1
+    );
+    println!();
+    println!(
+        "{:<28} {:>14} {:>22}",
+        "input",
+        format!("model {}", short(&r.loss)),
+        "identity (input itself)"
+    );
+    for row in &r.rows {
+        let identity = row.identity.map_or("—".to_string(), |v| format!("{v:.6}"));
+        println!("{:<28} {:>14.6} {:>22}", row.condition, row.model, identity);
+    }
+    println!();
+    println!(
+        "model: the {} between the model's output and the clean image;",
+        r.loss
+    );
+    println!("identity: the same loss for handing back the (corrupted) input unchanged.");
+    Ok(())
+}
+
+/// "MSE per pixel" → "MSE".
+fn short(loss: &str) -> &str {
+    loss.split(' ').next().unwrap_or(loss)
+}
+
+fn download_cmd(dataset: &str, dir: Option<PathBuf>, mirror: Vec<String>) -> Result<()> {
+    let name: DatasetName = names::parse(dataset).map_err(|_| {
+        Error::config(
+            "dataset",
+            format!(
+                "{dataset:?} cannot be downloaded ({})",
+                names::list::<DatasetName>()
+            ),
+        )
+    })?;
+    let mut source = Source::of(name);
+    if !mirror.is_empty() {
+        source.mirrors = mirror
+            .into_iter()
+            .map(|m| if m.ends_with('/') { m } else { format!("{m}/") })
+            .collect();
+    }
+    let dir = dir.unwrap_or_else(|| PathBuf::from("data").join(name.name()));
+    let fetched = download(&source, &dir, |line| println!("{line}"))?;
+    let new = fetched
+        .iter()
+        .filter(|f| matches!(f, Fetched::Downloaded { .. }))
+        .count();
+    println!(
+        "{name} is in {} ({new} files downloaded, {} already there)",
+        dir.display(),
+        fetched.len() - new
+    );
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Train(args) => return train(&args),
+        Command::Eval(args) => eval(&args)?,
+        Command::Reconstruct(args) => {
+            let opts = args.data.options(Arc::default());
+            let out = reconstruct_run(
+                &args.run,
+                args.out.as_deref(),
+                args.count,
+                args.dataset.as_deref(),
+                args.force,
+                &opts,
+            )?;
             println!(
-                "wrote {} (originals above, reconstructions below)",
+                "wrote {} (test images above their reconstructions)",
                 out.display()
             );
         }
@@ -413,44 +643,25 @@ fn run(cli: Cli) -> Result<()> {
             dataset,
             dir,
             mirror,
-        } => {
-            let name = DatasetName::parse(&dataset).ok_or_else(|| {
-                Error::config(
-                    "dataset",
-                    format!("{dataset:?} cannot be downloaded (mnist, fashion-mnist)"),
-                )
-            })?;
-            let mut source = Source::of(name);
-            if !mirror.is_empty() {
-                source.mirrors = mirror
-                    .into_iter()
-                    .map(|m| if m.ends_with('/') { m } else { format!("{m}/") })
-                    .collect();
-            }
-            let dir = dir.unwrap_or_else(|| PathBuf::from("data").join(name.as_str()));
-            let fetched = download(&source, &dir, |line| println!("{line}"))?;
-            let new = fetched
-                .iter()
-                .filter(|f| matches!(f, Fetched::Downloaded { .. }))
-                .count();
-            println!(
-                "{name} is in {} ({new} files downloaded, {} already there)",
-                dir.display(),
-                fetched.len() - new
-            );
-        }
+        } => download_cmd(&dataset, dir, mirror)?,
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            let message = e.to_string();
+            eprintln!("error: {message}");
             let mut source = std::error::Error::source(&e);
             while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
+                // The message often quotes its cause already ("…: No such file or directory"):
+                // say it once.
+                let text = cause.to_string();
+                if !message.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                }
                 source = cause.source();
             }
             ExitCode::FAILURE

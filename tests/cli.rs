@@ -1,5 +1,6 @@
 //! The `handgrad` binary as a user runs it: train, eval, reconstruct, resume after Ctrl-C,
-//! and clear errors (exit code 1, an `error:` line, no panic) for bad input.
+//! and for every bad input a user might give, one sentence (`error: …`, exit status 1, no
+//! panic, nothing half-written).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -34,25 +35,98 @@ fn is_png(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn train_then_eval_then_reconstruct() {
-    let dir = temp_dir("flow");
-    let runs = dir.join("run");
-    let out = run(handgrad()
+/// Runs `args` in `dir` and checks it is refused: exit status 1, an `error:` line containing
+/// `expect`, no panic. Returns everything it printed.
+fn refused(dir: &Path, args: &[&str], expect: &str) -> String {
+    let out = run(handgrad().current_dir(dir).args(args));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {all}");
+    assert!(
+        all.contains("error:") && all.contains(expect),
+        "{args:?}: {all}"
+    );
+    assert!(!all.contains("panicked"), "{args:?}: {all}");
+    all
+}
+
+/// A tiny dataset folder with its own train and test files (`n_train` and `n_test` images
+/// cut from the shipped MNIST test set).
+fn tiny_dataset(dir: &Path, n_train: usize, n_test: usize) -> PathBuf {
+    use handgrad::data::idx::{encode, read_images_and_labels};
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-t10k");
+    let (images, labels) = read_images_and_labels(
+        &shipped.join("t10k-images-idx3-ubyte.gz"),
+        &shipped.join("t10k-labels-idx1-ubyte.gz"),
+    )
+    .expect("the shipped MNIST test set");
+    let out = dir.join("tiny");
+    std::fs::create_dir_all(&out).expect("dir");
+    let px = 28 * 28;
+    for (prefix, range) in [("train", 0..n_train), ("t10k", n_train..n_train + n_test)] {
+        let n = range.len();
+        let pixels = &images.data[range.start * px..range.end * px];
+        std::fs::write(
+            out.join(format!("{prefix}-images-idx3-ubyte")),
+            encode(&[n, 28, 28], pixels),
+        )
+        .expect("write");
+        std::fs::write(
+            out.join(format!("{prefix}-labels-idx1-ubyte")),
+            encode(&[n], &labels[range]),
+        )
+        .expect("write");
+    }
+    out
+}
+
+fn train_quick(dir: &Path, out: &str, extra: &[&str]) -> Output {
+    run(handgrad()
+        .current_dir(dir)
         .args([
             "train",
             "--epochs",
-            "2",
+            "1",
             "--max-samples",
-            "400",
+            "300",
             "--batch-size",
             "64",
             "--quiet",
             "--out",
+            out,
         ])
-        .arg(&runs));
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("test loss"), "{}", text(&out));
+        .args(extra))
+}
+
+#[test]
+fn train_then_eval_then_reconstruct() {
+    let dir = temp_dir("flow");
+    let out = run(handgrad().current_dir(&dir).args([
+        "train",
+        "--epochs",
+        "2",
+        "--max-samples",
+        "400",
+        "--batch-size",
+        "64",
+        "--out",
+        "run",
+    ]));
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    // The layer table names each activation; the closing lines name the loss and every output.
+    assert!(
+        all.contains("SELU") && all.contains("Linear 648→145"),
+        "{all}"
+    );
+    assert!(all.contains("test loss (MSE per pixel)"), "{all}");
+    for file in [
+        "checkpoint.safetensors",
+        "model.safetensors",
+        "reconstructions/ (2 snapshots)",
+    ] {
+        assert!(all.contains(file), "{file}: {all}");
+    }
+    let runs = dir.join("run");
     let metrics = std::fs::read_to_string(runs.join("metrics.csv")).expect("metrics.csv");
     assert_eq!(
         metrics.lines().next(),
@@ -74,26 +148,25 @@ fn train_then_eval_then_reconstruct() {
     assert_eq!(config["model"]["latent"], 6);
 
     // Architecture fields from the command line: two convolutions, one hidden layer, code 4.
-    let custom = dir.join("custom");
-    let args = [
-        "train",
-        "--conv",
-        "4:3:2:1,8:3:2:1",
-        "--hidden",
-        "32",
-        "--latent",
-        "4",
-        "--code-activation",
-        "tanh",
-    ];
-    let out = run(handgrad()
-        .args(args)
-        .args(["--epochs", "1", "--max-samples", "200", "--quiet", "--out"])
-        .arg(&custom));
+    let out = train_quick(
+        &dir,
+        "custom",
+        &[
+            "--conv",
+            "4:3:2:1,8:3:2:1",
+            "--hidden",
+            "32",
+            "--latent",
+            "4",
+            "--code-activation",
+            "tanh",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(custom.join("config.json")).expect("config"))
-            .expect("json");
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("custom/config.json")).expect("config"),
+    )
+    .expect("json");
     assert_eq!(config["model"]["conv"][1]["channels"], 8);
     assert_eq!(
         (
@@ -104,11 +177,26 @@ fn train_then_eval_then_reconstruct() {
     );
 
     let out = run(handgrad().args(["eval", "--run"]).arg(&runs));
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
     assert!(
-        out.status.success() && text(&out).contains("test loss"),
+        all.contains("MSE per pixel") && all.contains("2,000 images"),
+        "{all}"
+    );
+
+    // eval on other data: every test image of another IDX folder.
+    let tiny = tiny_dataset(&dir, 30, 20);
+    let out = run(handgrad()
+        .args(["eval", "--run"])
+        .arg(&runs)
+        .arg("--dataset")
+        .arg(&tiny));
+    assert!(
+        out.status.success() && text(&out).contains("all 20 test images"),
         "{}",
         text(&out)
     );
+
     let picture = dir.join("recon.png");
     let out = run(handgrad()
         .args(["reconstruct", "--count", "5", "--run"])
@@ -116,75 +204,265 @@ fn train_then_eval_then_reconstruct() {
         .arg("--out")
         .arg(&picture));
     assert!(out.status.success() && is_png(&picture), "{}", text(&out));
+    // An existing picture is replaced only when asked.
+    let again = || {
+        let mut c = handgrad();
+        c.args(["reconstruct", "--run"])
+            .arg(&runs)
+            .arg("--out")
+            .arg(&picture);
+        c
+    };
+    let out = run(&mut again());
+    assert!(
+        text(&out).contains("--force") && out.status.code() == Some(1),
+        "{}",
+        text(&out)
+    );
+    assert!(run(again().arg("--force")).status.success());
 }
 
 #[test]
-fn bad_input_gives_an_error_line_not_a_panic() {
+fn every_bad_input_gets_a_sentence() {
     let dir = temp_dir("errors");
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let nowhere = dir.join("nowhere").display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["train".into(), "--preset".into(), "conv-huge".into()],
+            vec!["train", "--preset", "conv-huge"],
             "unknown \"conv-huge\"",
         ),
         (
-            vec![
-                "train".into(),
-                "--dataset".into(),
-                dir.join("nowhere").display().to_string(),
-            ],
-            "no such folder",
+            vec!["train", "--dataset", &nowhere],
+            "neither a dataset name",
+        ),
+        // The names and folders are listed for a misspelt dataset.
+        (
+            vec!["train", "--dataset", "fmnist"],
+            "(mnist, fashion-mnist)",
+        ),
+        // A negative number reaches our own check, which names the setting.
+        (
+            vec!["train", "--lr", "-1"],
+            "learning rate: -1 must be a positive number",
+        ),
+        (vec!["train", "--latent", "0"], "latent size"),
+        // Sizes are checked against memory before anything is allocated.
+        (
+            vec!["train", "--latent", "10000000000"],
+            "the model is too large",
+        ),
+        (vec!["train", "--classes", "3,11"], "11 is not a class"),
+        (vec!["train", "--test", "0"], "empty test set"),
+        (
+            vec!["train", "--conv", "8:3:2"],
+            "channels:kernel:stride:padding",
+        ),
+        (vec!["train", "--activation", "none"], "unknown \"none\""),
+        (
+            vec!["train", "--loss", "bce", "--output-activation", "none"],
+            "sigmoid output",
+        ),
+        (vec!["train", "--corrupt", "gauss:0.3"], "gaussian:F"),
+        (
+            vec!["train", "--early-stopping", "3", "--validation", "0"],
+            "validation set is empty",
+        ),
+        (vec!["eval", "--run", &nowhere], "does not exist"),
+        (vec!["eval", "--run", "."], "is not a run folder"),
+        (vec!["download", "cifar"], "cannot be downloaded"),
+        (
+            vec!["reconstruct", "--run", ".", "--count", "0"],
+            "show between 1 and 100",
         ),
         (
-            vec![
-                "train".into(),
-                "--lr=-1".into(),
-                "--out".into(),
-                dir.join("r1").display().to_string(),
-            ],
-            "learning rate",
+            vec!["reconstruct", "--run", ".", "--count", "5000"],
+            "show between 1 and 100",
         ),
         (
-            vec!["train".into(), "--latent".into(), "0".into()],
-            "latent size",
-        ),
-        (
-            vec![
-                "eval".into(),
-                "--run".into(),
-                dir.join("missing-run").display().to_string(),
-            ],
-            "config.json",
-        ),
-        (
-            vec!["download".into(), "cifar".into()],
-            "cannot be downloaded",
+            vec!["reconstruct", "--run", ".", "--out", "r.jpg"],
+            "does not end in .png",
         ),
     ];
     for (args, expect) in cases {
         // Run inside the temporary folder: a refused run must not leave a runs/ folder behind.
-        let out = run(handgrad().current_dir(&dir).args(&args));
-        let all = text(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {all}");
-        assert!(
-            all.contains("error:") && all.contains(expect),
-            "{args:?}: {all}"
-        );
-        assert!(!all.contains("panicked"), "{args:?}: {all}");
+        refused(&dir, &args, expect);
     }
     assert!(!dir.join("runs").exists(), "a refused run created a folder");
+
+    // A missing file is reported once, not as a message and again as its cause.
+    let all = refused(&dir, &["train", "--config", "missing.toml"], "missing.toml");
+    assert_eq!(all.matches("No such file").count(), 1, "{all}");
+
     // A config file with a typo'd field is refused with the parser's message.
     let cfg = dir.join("bad.toml");
-    std::fs::write(&cfg, "preset = \"x\"\ndataset = \"mnist\"\n[model]\nlatent = 4\nactivation = \"relu\"\nlayers = 3\n").expect("write");
-    let out = run(handgrad().args(["train", "--config"]).arg(&cfg));
-    assert!(
-        text(&out).contains("layers") && out.status.code() == Some(1),
-        "{}",
-        text(&out)
+    std::fs::write(&cfg, "preset = \"x\"\n[model]\nlatent = 4\nlayers = 3\n").expect("write");
+    refused(
+        &dir,
+        &["train", "--config", cfg.to_str().expect("utf-8")],
+        "layers",
+    );
+
+    // The decoder part of a config is checked like the encoder.
+    let cfg = dir.join("decoder.toml");
+    std::fs::write(
+        &cfg,
+        "[model]\ndecoder = { hidden = [32], deconv = [{ channels = 0, kernel = 3, stride = 2, padding = 1 }] }\n",
+    )
+    .expect("write");
+    refused(
+        &dir,
+        &["train", "--config", cfg.to_str().expect("utf-8")],
+        "deconv 0",
+    );
+
+    // A test size for a dataset that has its own test set is refused, not ignored.
+    let tiny = tiny_dataset(&dir, 60, 20);
+    refused(
+        &dir,
+        &[
+            "train",
+            "--dataset",
+            tiny.to_str().expect("utf-8"),
+            "--test",
+            "0.5",
+        ],
+        "its own test set",
     );
 }
 
 #[test]
-fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
+fn a_partial_config_is_completed_from_its_preset() {
+    let dir = temp_dir("partial");
+    let cfg = dir.join("partial.json");
+    std::fs::write(
+        &cfg,
+        r#"{"model": {"conv": [{"channels": 4, "kernel": 3, "stride": 2, "padding": 1}], "hidden": [32], "latent": 4}}"#,
+    )
+    .expect("write");
+    let out = train_quick(&dir, "run", &["--config", cfg.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("run/config.json")).expect("config"),
+    )
+    .expect("json");
+    // Given fields are kept; the rest comes from the default preset (conv-selu).
+    assert_eq!(config["model"]["latent"], 4);
+    assert_eq!(config["model"]["activation"], "selu");
+    assert_eq!(config["model"]["init"], "lecun_normal");
+}
+
+#[test]
+fn max_samples_cuts_training_not_the_test_set() {
+    let dir = temp_dir("max");
+    assert!(train_quick(&dir, "run", &[]).status.success());
+    // The shipped test set: 2,000 of its 10,000 images are the test split, whatever the cap
+    // on training images (300 here).
+    let eval = run(handgrad().args(["eval", "--run"]).arg(dir.join("run")));
+    assert!(text(&eval).contains("2,000 images"), "{}", text(&eval));
+}
+
+#[test]
+fn a_diverging_first_epoch_says_where_and_that_no_checkpoint_exists() {
+    let dir = temp_dir("nan");
+    let out = train_quick(&dir, "run", &["--optimizer", "sgd", "--lr", "1e6"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("NaN or infinite at epoch 1"), "{all}");
+    assert!(
+        all.contains("the first non-finite value appeared in"),
+        "{all}"
+    );
+    assert!(all.contains("no checkpoint exists"), "{all}");
+    assert!(!all.contains("was kept"), "{all}");
+}
+
+#[test]
+fn resume_extends_a_finished_run_and_refuses_what_it_would_ignore() {
+    let dir = temp_dir("extend");
+    assert!(train_quick(&dir, "run", &[]).status.success());
+    let run_dir = dir.join("run");
+    let rows = || {
+        std::fs::read_to_string(run_dir.join("metrics.csv"))
+            .expect("metrics")
+            .lines()
+            .count()
+            - 1
+    };
+    assert_eq!(rows(), 1);
+    // A finished run and no more epochs asked for: nothing to do, said so.
+    refused(&dir, &["train", "--resume", "run"], "--epochs");
+    // Settings the run was started with cannot be changed on resume; the flag is named.
+    refused(
+        &dir,
+        &["train", "--resume", "run", "--lr", "0.1"],
+        "--lr cannot be given",
+    );
+    refused(
+        &dir,
+        &["train", "--resume", "run", "--epochs", "0"],
+        "would undo",
+    );
+    // Extending: the metrics, the schedule and the checkpoint continue.
+    let out = run(handgrad()
+        .current_dir(&dir)
+        .args(["train", "--resume", "run", "--epochs", "3", "--quiet"]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(rows(), 3);
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("config.json")).expect("config"),
+    )
+    .expect("json");
+    assert_eq!(config["train"]["epochs"], 3);
+}
+
+#[test]
+fn help_shows_every_default() {
+    let out = run(handgrad().args(["train", "--help"]));
+    let help = text(&out);
+    for want in [
+        "Passes over the training set [default: the preset's: 20]",
+        "Images per step [default: the preset's: conv-selu 512, conv-small 128, mlp4 2048, mlp1-K 32, mlp3-K 32]",
+        "Learning rate [default: the preset's: conv-selu 0.001, conv-small 0.002",
+        "[default: mnist]",
+        "[default: 0.1]",
+        "Seed of initialisation, splits, shuffles and corruptions [default: 0]",
+        "[default: 1,2,5,10,20,50,100]",
+        "Multiply the learning rate by --plateau-factor",
+    ] {
+        assert!(help.contains(want), "missing {want:?} in:\n{help}");
+    }
+    assert!(!help.contains("Halve"), "{help}");
+}
+
+#[test]
+fn download_without_a_network_says_so_once_and_leaves_nothing() {
+    let dir = temp_dir("offline");
+    let target = dir.join("mnist");
+    // Port 9 on 127.0.0.1 (discard) refuses connections on a machine that runs no such service.
+    let all = refused(
+        &dir,
+        &[
+            "download",
+            "mnist",
+            "--mirror",
+            "http://127.0.0.1:9/",
+            "--dir",
+            target.to_str().expect("utf-8"),
+        ],
+        "no mirror delivered",
+    );
+    assert_eq!(
+        all.matches("http://127.0.0.1:9/train-images-idx3-ubyte.gz")
+            .count(),
+        1,
+        "{all}"
+    );
+    assert!(all.contains("training still works"), "{all}");
+    assert!(!target.exists(), "an empty folder was left behind");
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_exits_130_and_resume_finishes_the_run() {
     let dir = temp_dir("sigint").join("run");
     let child = handgrad()
         .args([
@@ -218,11 +496,13 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
         .expect("kill runs");
     assert!(killed.success());
     let out = child.wait_with_output().expect("exits");
-    assert!(out.status.success(), "{}", text(&out));
+    let all = text(&out);
+    // 130: a script can tell an interrupted run from a finished one.
+    assert_eq!(out.status.code(), Some(130), "{all}");
     assert!(
-        text(&out).contains("interrupted: checkpoint saved"),
-        "{}",
-        text(&out)
+        all.contains("interrupted: checkpoint saved during epoch 2, after batch")
+            || all.contains("interrupted: checkpoint saved after epoch"),
+        "{all}"
     );
     let epochs_done = |d: &Path| {
         std::fs::read_to_string(d.join("metrics.csv"))
@@ -232,14 +512,6 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
             - 1
     };
     assert!(epochs_done(&dir) < 5, "interrupted before the end");
-
-    // --resume takes no other settings (the run's own configuration is used) ...
-    let out = run(handgrad()
-        .args(["train", "--resume"])
-        .arg(&dir)
-        .args(["--out", "elsewhere"]));
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    // ... and finishes the remaining epochs.
     let out = run(handgrad().args(["train", "--quiet", "--resume"]).arg(&dir));
     assert!(
         out.status.success() && text(&out).contains("test loss"),

@@ -155,7 +155,16 @@ fn a_missing_dataset_says_how_to_get_it() {
     };
     let folder = Dataset::find(empty.join("nothing").to_str().expect("utf-8"), &lookup)
         .expect_err("no folder");
-    assert!(folder.to_string().contains("no such folder"), "{folder}");
+    // Neither a name nor a folder: the names and every folder looked in are listed.
+    let text = folder.to_string();
+    assert!(
+        text.contains("neither a dataset name (mnist, fashion-mnist)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&empty.join("mnist").display().to_string()),
+        "{text}"
+    );
     // A folder with train files but no test files.
     write_dataset(&empty, "train", 5);
     let err = Dataset::find(empty.to_str().expect("utf-8"), &lookup).expect_err("no t10k files");
@@ -175,7 +184,7 @@ fn splits_are_seeded_disjoint_and_respect_classes() {
     let ds = Dataset::load_dir("tiny", &dir, None).expect("loads");
     let spec = SplitSpec {
         validation: Amount::Fraction(0.1),
-        test: Amount::Count(40),
+        test: Some(Amount::Count(40)),
         classes: vec![],
         max_samples: None,
         seed: 3,
@@ -201,7 +210,7 @@ fn splits_are_seeded_disjoint_and_respect_classes() {
         &ds,
         &SplitSpec {
             classes: vec![1, 7],
-            test: Amount::Fraction(0.2),
+            test: Some(Amount::Fraction(0.2)),
             ..spec.clone()
         },
     )

@@ -16,8 +16,8 @@ fn a_value_used_twice_gets_both_gradients() -> Result<()> {
     // y = x·3 + x·5 → dy/dx = 8
     let mut g = Graph::new();
     let x = g.leaf(arr1(&[2.0f32]).into_dyn(), true);
-    let a = g.mul_scalar(x, 3.0);
-    let b = g.mul_scalar(x, 5.0);
+    let a = g.mul_scalar(x, 3.0)?;
+    let b = g.mul_scalar(x, 5.0)?;
     let y = g.add(a, b)?;
     let l = g.sum(y)?;
     g.backward(l)?;
@@ -31,7 +31,7 @@ fn diamonds_multiply_along_each_path() -> Result<()> {
     let mut g = Graph::new();
     let x = g.leaf(arr1(&[0.7f32]).into_dyn(), true);
     let u = g.mul(x, x)?;
-    let v = g.exp(x);
+    let v = g.exp(x)?;
     let y = g.mul(u, v)?;
     let l = g.sum(y)?;
     g.backward(l)?;
@@ -74,7 +74,7 @@ fn recording_off_computes_values_but_refuses_backward() -> Result<()> {
 fn backward_needs_a_scalar() {
     let mut g = Graph::new();
     let x = g.leaf(arr1(&[1.0f32, 2.0]).into_dyn(), true);
-    let y = g.mul_scalar(x, 2.0);
+    let y = g.mul_scalar(x, 2.0).expect("an op");
     let err = g.backward(y).expect_err("a vector is not a loss");
     assert!(err.to_string().contains("scalar"), "{err}");
 }
@@ -202,7 +202,7 @@ fn after_the_first_step_buffers_are_recycled_not_reallocated() -> Result<()> {
 fn dump_lists_every_node() -> Result<()> {
     let mut g = Graph::new();
     let x = g.leaf(arr1(&[1.0f32]).into_dyn(), true);
-    let y = g.sigmoid(x);
+    let y = g.sigmoid(x)?;
     let _ = g.sum(y)?;
     let text = g.dump();
     assert_eq!(text.lines().count(), 3);
@@ -210,5 +210,35 @@ fn dump_lists_every_node() -> Result<()> {
         text.contains("Sigmoid") && text.contains("leaf (requires grad)"),
         "{text}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_var_kept_across_reset_is_an_error_not_another_value() -> Result<()> {
+    let mut g = Graph::new();
+    let x = g.leaf(arr1(&[1.0f32, 2.0]).into_dyn(), true);
+    let y = g.relu(x)?;
+    g.reset();
+    // The tape of the next step reuses positions 0 and 1 for other values.
+    let _other = g.leaf(arr1(&[5.0f32, 6.0, 7.0]).into_dyn(), true);
+    let err = g.relu(x).expect_err("x belongs to the previous step");
+    assert!(
+        err.to_string().contains("before the graph was reset"),
+        "{err}"
+    );
+    assert!(g.backward(y).is_err());
+    assert!(g.scalar(y).is_err());
+    assert!(g.grad(x).is_none());
+    Ok(())
+}
+
+#[test]
+fn a_var_of_another_graph_is_an_error() -> Result<()> {
+    let mut a = Graph::new();
+    let mut b = Graph::new();
+    let x = a.leaf(arr1(&[1.0f32]).into_dyn(), true);
+    let _ = b.leaf(arr1(&[1.0f32]).into_dyn(), true);
+    let err = b.exp(x).expect_err("x is a's");
+    assert!(err.to_string().contains("another graph"), "{err}");
     Ok(())
 }

@@ -4,9 +4,10 @@
 mod common;
 
 use handgrad::autodiff::{Graph, Reduction};
-use handgrad::models::{Autoencoder, ConvLayer, DecoderSpec, DeconvLayer, RunConfig};
+use handgrad::models::{Autoencoder, ConvLayer, DecoderSpec, DeconvLayer};
 use handgrad::nn::{load_state_dict, parameter_count, state_dict, Module};
 use handgrad::train::checkpoint;
+use handgrad::train::RunConfig;
 use handgrad::{Error, Result};
 use ndarray::ArrayD;
 use rand::rngs::StdRng;
@@ -220,7 +221,7 @@ fn the_readme_config_example_builds_a_model() -> Result<()> {
         .expect("README has a toml example");
     let path = std::env::temp_dir().join(format!("handgrad-readme-{}.toml", std::process::id()));
     std::fs::write(&path, block).map_err(Error::io(&path))?;
-    let cfg = RunConfig::from_file(&path)?;
+    let cfg = RunConfig::from_file(&path, "conv-selu")?;
     assert_eq!(
         (
             cfg.model.latent,

@@ -91,7 +91,10 @@ fn initialisers_draw_the_documented_spread() {
         .bias(5, &shape, &mut rng)
         .iter()
         .all(|&b| b == 0.0));
-    assert!(matches!(Init::parse("glorot"), Err(Error::Config { .. })));
+    assert!(matches!(
+        "glorot".parse::<Init>(),
+        Err(Error::Config { .. })
+    ));
 }
 
 #[test]

@@ -214,11 +214,13 @@ fn op_case(op: &str, case: &Value) -> CaseResult {
         "linear" => g
             .linear(input("x")?, input("w")?, Some(input("b")?))
             .map_err(e)?,
-        "relu" => g.relu(input("x")?),
-        "leaky_relu" => g.leaky_relu(input("x")?, param_f64(case, "negative_slope", 0.01) as f32),
-        "selu" => g.selu(input("x")?),
-        "sigmoid" => g.sigmoid(input("x")?),
-        "tanh" => g.activation(input("x")?, Activation::Tanh),
+        "relu" => g.relu(input("x")?).map_err(e)?,
+        "leaky_relu" => g
+            .leaky_relu(input("x")?, param_f64(case, "negative_slope", 0.01) as f32)
+            .map_err(e)?,
+        "selu" => g.selu(input("x")?).map_err(e)?,
+        "sigmoid" => g.sigmoid(input("x")?).map_err(e)?,
+        "tanh" => g.activation(input("x")?, Activation::Tanh).map_err(e)?,
         "softmax" | "log_softmax" => {
             let x = input("x")?;
             let dim = param_usize(case, "dim")?;

@@ -23,7 +23,6 @@
 
 use super::graph::{Graph, Var};
 use crate::error::{Error, Result};
-use crate::nn::Module;
 use ndarray::ArrayD;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -101,85 +100,9 @@ pub fn grad_check(
     Ok(())
 }
 
-/// Checks the gradients of a whole module — with respect to its input `x` (input 0) and to
-/// every trainable parameter (inputs 1, 2, … in visiting order) — against finite differences.
-///
-/// The module must be deterministic (no dropout in training mode): it is run once per probe.
-///
-/// # Errors
-/// The first mismatch as [`Error::GradientMismatch`] (its `op` names the parameter), or any
-/// error of the forward pass.
-pub fn grad_check_module(
-    name: &str,
-    module: &mut dyn Module,
-    x: &ArrayD<f32>,
-    tol: Tolerance,
-) -> Result<()> {
-    let mut g = Graph::new();
-    let xv = g.leaf(x.clone(), true);
-    let y = module.forward(&mut g, xv)?;
-    let r = seed_like(g.value(y));
-    g.backward_from(y, r.clone())?;
-    let mut analytic = vec![(
-        format!("{name} input"),
-        g.grad(xv)
-            .cloned()
-            .unwrap_or_else(|| ArrayD::zeros(x.shape())),
-    )];
-    module.visit("", &mut |pname, p| {
-        if p.is_trainable() {
-            let grad = g
-                .param_grad(p.id())
-                .cloned()
-                .unwrap_or_else(|| ArrayD::zeros(p.value.shape()));
-            analytic.push((pname.to_string(), grad));
-        }
-    });
-
-    let mut eval = Graph::new();
-    eval.set_recording(false);
-    let mut x_probe = x.clone();
-    for (i, (pname, grad)) in analytic.iter().enumerate() {
-        compare(&format!("{name}: {pname}"), i, grad, tol, |k, delta| {
-            // Input 0 is x; the others are the module's parameters, found by name. `shift`
-            // adds δ and returns the old value, which is then written back exactly.
-            let shift = |module: &mut dyn Module,
-                         x_probe: &mut ArrayD<f32>,
-                         d: Option<f32>,
-                         restore: f32|
-             -> f32 {
-                let touch = |t: &mut ArrayD<f32>| match d {
-                    Some(d) => add_flat(t, k, d),
-                    None => {
-                        set_flat(t, k, restore);
-                        restore
-                    }
-                };
-                if i == 0 {
-                    return touch(x_probe);
-                }
-                let mut old = 0.0;
-                module.visit_mut("", &mut |n, p| {
-                    if n == pname {
-                        old = touch(&mut p.value);
-                    }
-                });
-                old
-            };
-            let original = shift(module, &mut x_probe, Some(delta), 0.0);
-            eval.reset();
-            let xc = eval.constant(x_probe.clone());
-            let out = module.forward(&mut eval, xc);
-            shift(module, &mut x_probe, None, original);
-            Ok(weighted_sum(eval.value(out?), &r))
-        })?;
-    }
-    Ok(())
-}
-
-/// The core of both checks: for each element k of one input, compares the analytic gradient
+/// The core of every check (this file's and [`crate::nn::grad_check_module`]'s): for each element k of one input, compares the analytic gradient
 /// with (L(+h) − L(−h)) / 2h, where `loss_at(k, δ)` evaluates L with element k moved by δ.
-fn compare(
+pub(crate) fn compare(
     name: &str,
     input: usize,
     analytic: &ArrayD<f32>,
@@ -205,13 +128,13 @@ fn compare(
 }
 
 /// The fixed random r of L = Σ r ⊙ y, uniform in [−1, 1).
-fn seed_like(y: &ArrayD<f32>) -> ArrayD<f32> {
+pub(crate) fn seed_like(y: &ArrayD<f32>) -> ArrayD<f32> {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     y.mapv(|_| rng.random_range(-1.0f32..1.0))
 }
 
 /// Σ r ⊙ y in f64.
-fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
+pub(crate) fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
     y.iter()
         .zip(r.iter())
         .map(|(&a, &b)| a as f64 * b as f64)
@@ -219,7 +142,7 @@ fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
 }
 
 /// Adds δ to the k-th element (row-major order), returning its old value.
-fn add_flat(x: &mut ArrayD<f32>, k: usize, delta: f32) -> f32 {
+pub(crate) fn add_flat(x: &mut ArrayD<f32>, k: usize, delta: f32) -> f32 {
     let mut old = 0.0;
     if let Some(e) = x.iter_mut().nth(k) {
         old = *e;
@@ -228,7 +151,7 @@ fn add_flat(x: &mut ArrayD<f32>, k: usize, delta: f32) -> f32 {
     old
 }
 
-fn set_flat(x: &mut ArrayD<f32>, k: usize, v: f32) {
+pub(crate) fn set_flat(x: &mut ArrayD<f32>, k: usize, v: f32) {
     if let Some(e) = x.iter_mut().nth(k) {
         *e = v;
     }

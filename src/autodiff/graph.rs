@@ -12,7 +12,10 @@
 //! returned gradients into its inputs' slots. A value read by two ops therefore receives both
 //! contributions — that sum *is* the multivariate chain rule.
 //!
-//! A [`Var`] is just an index into the list (`Copy`, no reference counting). Parameters enter
+//! A [`Var`] is an index into the list (`Copy`, no reference counting), stamped with the
+//! graph it belongs to and the step it was made in: after [`Graph::reset`] the list is reused
+//! for the next step, and an old `Var` would silently name some other value, so ops refuse it
+//! with an error instead. Parameters enter
 //! the tape through [`Graph::param`], which remembers their [`ParamId`] so the optimiser can
 //! ask for ∂L/∂θ afterwards. [`Graph::reset`] clears the list for the next step and keeps the
 //! buffers (see [`super::pool`]).
@@ -26,14 +29,19 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A value on the tape: an index into the graph's node list.
+/// A value on the tape: an index into the graph's node list, with the graph's identity and
+/// the step (the number of resets so far) it was created in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Var(pub(crate) usize);
+pub struct Var {
+    index: usize,
+    graph: u32,
+    step: u32,
+}
 
 impl Var {
     /// Position on the tape (creation order).
     pub fn index(self) -> usize {
-        self.0
+        self.index
     }
 }
 
@@ -134,6 +142,11 @@ impl<'a> BackwardCtx<'a> {
     }
 }
 
+/// Whether every number of `a` is finite.
+fn all_finite(a: &ArrayD<f32>) -> bool {
+    a.iter().all(|v| v.is_finite())
+}
+
 /// The flat, row-major data of a tape value.
 pub(crate) fn as_slice(a: &ArrayD<f32>) -> &[f32] {
     // Invariant: every value on the tape is created in standard layout (by the pool, or
@@ -155,6 +168,54 @@ struct Node {
     /// `None` for leaves (data, parameters) and for anything recorded without gradients.
     op: Option<Box<dyn Backward>>,
     requires_grad: bool,
+    /// The layer that recorded it, as an index into `Graph::scopes`.
+    scope: usize,
+}
+
+/// Which pass of a step a value belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// The forward pass: an op's output.
+    Forward,
+    /// The backward pass: the gradient an op's backward returned for one of its inputs.
+    Backward,
+}
+
+/// Where on the tape something happened: which node, which op, which layer, which pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The node's position on the tape.
+    pub node: usize,
+    /// The op, as `Debug` prints it (`Linear { n: 64, d_in: 145, d_out: 98 }`), or `leaf`.
+    pub op: String,
+    /// The layer that recorded it (`encoder.7`), empty outside any layer.
+    pub scope: String,
+    /// Forward or backward.
+    pub pass: Pass,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pass = match self.pass {
+            Pass::Forward => "forward pass",
+            Pass::Backward => "backward pass",
+        };
+        let op = self.op.split([' ', '{', '(']).next().unwrap_or("op");
+        match (op, self.scope.is_empty()) {
+            ("leaf", true) => write!(f, "the input data (tape node %{})", self.node),
+            ("leaf", false) => write!(
+                f,
+                "a parameter of layer {} (tape node %{}): the weights themselves already held it",
+                self.scope, self.node
+            ),
+            (_, true) => write!(f, "the {pass} of {op} (tape node %{})", self.node),
+            (_, false) => write!(
+                f,
+                "the {pass} of layer {} ({op}, tape node %{})",
+                self.scope, self.node
+            ),
+        }
+    }
 }
 
 /// The tape of one forward pass, and the gradients of one backward pass.
@@ -173,12 +234,21 @@ struct Node {
 /// # Ok(()) }
 /// ```
 pub struct Graph {
+    /// This graph's identity, stamped into its `Var`s.
+    id: u32,
+    /// How many times the tape was reset: `Var`s of earlier steps are stale.
+    step: u32,
     nodes: Vec<Node>,
     grads: Vec<Option<ArrayD<f32>>>,
     params: HashMap<ParamId, Var>,
     pool: BufferPool,
     recording: bool,
     conv_algo: kernels::conv2d::Conv2dAlgo,
+    /// Layer names seen so far (index 0 is "", outside any layer); kept across resets, so a
+    /// step names its layers without allocating.
+    scopes: Vec<String>,
+    /// The scope new nodes are recorded in.
+    scope: usize,
 }
 
 impl Default for Graph {
@@ -190,13 +260,18 @@ impl Default for Graph {
 impl Graph {
     /// An empty tape that records gradients and convolves with im2col + GEMM.
     pub fn new() -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         Graph {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            step: 0,
             nodes: Vec::new(),
             grads: Vec::new(),
             params: HashMap::new(),
             pool: BufferPool::default(),
             recording: true,
             conv_algo: kernels::conv2d::Conv2dAlgo::default(),
+            scopes: vec![String::new()],
+            scope: 0,
         }
     }
 
@@ -216,13 +291,35 @@ impl Graph {
         self.recording = on;
     }
 
+    /// Records the nodes that follow as belonging to layer `name` (a [`crate::nn::Sequential`]
+    /// calls this around each child), so errors and diagnostics can name the layer. Returns
+    /// the scope to restore with [`Graph::leave_scope`].
+    pub fn enter_scope(&mut self, name: &str) -> usize {
+        let previous = self.scope;
+        self.scope = match self.scopes.iter().position(|s| s == name) {
+            Some(i) => i,
+            None => {
+                self.scopes.push(name.to_string());
+                self.scopes.len() - 1
+            }
+        };
+        previous
+    }
+
+    /// Goes back to the scope [`Graph::enter_scope`] returned.
+    pub fn leave_scope(&mut self, previous: usize) {
+        self.scope = previous.min(self.scopes.len() - 1);
+    }
+
     /// Whether ops are being recorded for backward.
     pub fn is_recording(&self) -> bool {
         self.recording
     }
 
-    /// Clears the tape for the next step, keeping every buffer for reuse.
+    /// Clears the tape for the next step, keeping every buffer for reuse. Every `Var` made so
+    /// far becomes stale: ops refuse it.
     pub fn reset(&mut self) {
+        self.step = self.step.wrapping_add(1);
         for node in self.nodes.drain(..) {
             self.pool.recycle(node.value);
         }
@@ -251,6 +348,17 @@ impl Graph {
     /// A data tensor that never gets a gradient (inputs, targets, noise).
     pub fn constant(&mut self, value: ArrayD<f32>) -> Var {
         self.leaf(value, false)
+    }
+
+    /// A constant that takes `value` as it is, without copying: for buffers that came from
+    /// [`Graph::alloc`], so they return to the pool with the rest of the step's values.
+    pub fn constant_owned(&mut self, value: ArrayD<f32>) -> Var {
+        let value = if value.is_standard_layout() {
+            value
+        } else {
+            self.pool.copy_of(&value.view())
+        };
+        self.push_leaf(value, false)
     }
 
     /// A copy of borrowed data as a constant, in a recycled buffer.
@@ -286,8 +394,60 @@ impl Graph {
             inputs: Vec::new(),
             op: None,
             requires_grad: requires_grad && self.recording,
+            scope: self.scope,
         });
-        Var(self.nodes.len() - 1)
+        self.var(self.nodes.len() - 1)
+    }
+
+    /// A handle to node `index` of this step.
+    fn var(&self, index: usize) -> Var {
+        Var {
+            index,
+            graph: self.id,
+            step: self.step,
+        }
+    }
+
+    /// Why `v` cannot be used on this graph now, if it cannot.
+    fn stale(&self, v: Var) -> Option<String> {
+        if v.graph != self.id {
+            Some(format!(
+                "%{} belongs to another graph; a Var can only be used on the graph that made it",
+                v.index
+            ))
+        } else if v.step != self.step || v.index >= self.nodes.len() {
+            Some(format!(
+                "%{} was made before the graph was reset; a Var is only valid within the step \
+                 (between two resets) that made it",
+                v.index
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Checks that every `Var` an op was given is a value of this graph's current step. Every
+    /// op calls it first, so a stale handle is an error, never a read of some other value.
+    ///
+    /// # Errors
+    /// [`Error::Graph`] naming the first stale handle.
+    pub fn live(&self, vars: &[Var]) -> Result<()> {
+        match vars.iter().find_map(|&v| self.stale(v)) {
+            Some(detail) => Err(Error::Graph { detail }),
+            None => Ok(()),
+        }
+    }
+
+    /// The node behind `v`.
+    ///
+    /// # Panics
+    /// If `v` is stale (see [`Graph::live`]), with a message saying so: reading a value
+    /// through a stale handle is a bug in the calling code, as indexing past a slice's end is.
+    fn node(&self, v: Var) -> &Node {
+        if let Some(why) = self.stale(v) {
+            panic!("{why}");
+        }
+        &self.nodes[v.index]
     }
 
     /// Appends the result of an op: its value, the inputs it read and its backward.
@@ -304,7 +464,7 @@ impl Graph {
             value.is_standard_layout(),
             "{op:?} produced a non-contiguous value"
         );
-        let requires_grad = self.recording && inputs.iter().any(|v| self.nodes[v.0].requires_grad);
+        let requires_grad = self.recording && inputs.iter().any(|&v| self.node(v).requires_grad);
         let (op, inputs): (Option<Box<dyn Backward>>, Vec<Var>) = if requires_grad {
             (Some(Box::new(op)), inputs.to_vec())
         } else {
@@ -315,28 +475,41 @@ impl Graph {
             inputs,
             op,
             requires_grad,
+            scope: self.scope,
         });
-        Var(self.nodes.len() - 1)
+        self.var(self.nodes.len() - 1)
     }
 
     /// The value of `v`.
+    ///
+    /// # Panics
+    /// If `v` is stale (made before the last [`Graph::reset`], or by another graph).
     pub fn value(&self, v: Var) -> &ArrayD<f32> {
-        &self.nodes[v.0].value
+        &self.node(v).value
     }
 
     /// The value of `v` as a flat row-major slice.
+    ///
+    /// # Panics
+    /// As [`Graph::value`].
     pub fn data(&self, v: Var) -> &[f32] {
-        as_slice(&self.nodes[v.0].value)
+        as_slice(&self.node(v).value)
     }
 
     /// The shape of `v`.
+    ///
+    /// # Panics
+    /// As [`Graph::value`].
     pub fn shape(&self, v: Var) -> &[usize] {
-        self.nodes[v.0].value.shape()
+        self.node(v).value.shape()
     }
 
     /// Whether gradients flow back into `v`.
+    ///
+    /// # Panics
+    /// As [`Graph::value`].
     pub fn requires_grad(&self, v: Var) -> bool {
-        self.nodes[v.0].requires_grad
+        self.node(v).requires_grad
     }
 
     /// The single number held by a scalar (or one-element) value.
@@ -344,6 +517,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when `v` holds more than one number.
     pub fn scalar(&self, v: Var) -> Result<f32> {
+        self.live(&[v])?;
         match self.data(v) {
             [x] => Ok(*x),
             other => Err(Error::shape(
@@ -369,7 +543,8 @@ impl Graph {
     /// [`Error::Graph`] if `loss` is not a single number or does not depend on anything that
     /// requires a gradient (recorded without gradients, say); errors from an op's backward.
     pub fn backward(&mut self, loss: Var) -> Result<()> {
-        if self.nodes[loss.0].value.len() != 1 {
+        self.live(&[loss])?;
+        if self.node(loss).value.len() != 1 {
             return Err(Error::Graph {
                 detail: format!(
                     "backward needs a scalar loss, this value has shape {:?}",
@@ -377,7 +552,8 @@ impl Graph {
                 ),
             });
         }
-        let mut seed = self.pool.alloc(self.nodes[loss.0].value.shape());
+        let shape = self.node(loss).value.raw_dim();
+        let mut seed = self.pool.alloc(ndarray::Dimension::slice(&shape));
         seed.fill(1.0);
         self.backward_from(loss, seed)
     }
@@ -388,6 +564,13 @@ impl Graph {
     /// # Errors
     /// As [`Graph::backward`], and [`Error::Shape`] if the seed's shape differs from `y`'s.
     pub fn backward_from(&mut self, y: Var, seed: ArrayD<f32>) -> Result<()> {
+        self.backward_pass(y, seed, false).map(|_| ())
+    }
+
+    /// Backward from `y` as [`Graph::backward_from`], but checking every gradient an op
+    /// returns; stops at the first op that turns finite gradients into NaN or infinity.
+    fn backward_pass(&mut self, y: Var, seed: ArrayD<f32>, check: bool) -> Result<Option<Place>> {
+        self.live(&[y])?;
         if seed.shape() != self.shape(y) {
             return Err(Error::shape(
                 "backward",
@@ -398,7 +581,7 @@ impl Graph {
                 ),
             ));
         }
-        if !self.nodes[y.0].requires_grad {
+        if !self.node(y).requires_grad {
             return Err(Error::Graph {
                 detail:
                     "backward: this value does not depend on anything that requires a gradient \
@@ -409,9 +592,9 @@ impl Graph {
         for old in self.grads.drain(..).flatten() {
             self.pool.recycle(old);
         }
-        self.grads.resize_with(y.0 + 1, || None);
-        self.grads[y.0] = Some(seed);
-        for i in (0..=y.0).rev() {
+        self.grads.resize_with(y.index + 1, || None);
+        self.grads[y.index] = Some(seed);
+        for i in (0..=y.index).rev() {
             let Some(op) = self.nodes[i].op.as_ref() else {
                 continue;
             };
@@ -420,17 +603,27 @@ impl Graph {
             };
             let node = &self.nodes[i];
             let mut ctx = BackwardCtx {
-                inputs: node.inputs.iter().map(|v| &self.nodes[v.0].value).collect(),
+                inputs: node
+                    .inputs
+                    .iter()
+                    .map(|v| &self.nodes[v.index].value)
+                    .collect(),
                 needs: node
                     .inputs
                     .iter()
-                    .map(|v| self.nodes[v.0].requires_grad)
+                    .map(|v| self.nodes[v.index].requires_grad)
                     .collect(),
                 output: &node.value,
                 d_y: &d_y,
                 pool: &mut self.pool,
             };
             let input_grads = op.backward(&mut ctx)?;
+            if check && all_finite(&d_y) {
+                let bad = input_grads.iter().flatten().any(|g| !all_finite(g));
+                if bad {
+                    return Ok(Some(self.place(i, Pass::Backward)));
+                }
+            }
             let inputs = node.inputs.clone();
             for (input, grad) in inputs.into_iter().zip(input_grads) {
                 if let Some(grad) = grad {
@@ -440,12 +633,46 @@ impl Graph {
             // An intermediate's gradient is not needed once passed on: recycle it.
             self.pool.recycle(d_y);
         }
-        Ok(())
+        Ok(None)
+    }
+
+    fn place(&self, node: usize, pass: Pass) -> Place {
+        let n = &self.nodes[node];
+        Place {
+            node,
+            op: n
+                .op
+                .as_ref()
+                .map_or_else(|| "leaf".to_string(), |op| format!("{op:?}")),
+            scope: self.scopes[n.scope].clone(),
+            pass,
+        }
+    }
+
+    /// The first value on the tape, in creation order, that holds a NaN or an infinity: where
+    /// a diverging forward pass went wrong. `None` if every value is finite.
+    pub fn first_non_finite_value(&self) -> Option<Place> {
+        let i = self.nodes.iter().position(|n| !all_finite(&n.value))?;
+        Some(self.place(i, Pass::Forward))
+    }
+
+    /// Runs backward from the scalar `loss` again, checking every gradient as it is made, and
+    /// names the first op whose backward turned finite gradients into NaN or infinity. For
+    /// diagnosing a step whose parameter gradients came out non-finite; costs one backward.
+    ///
+    /// # Errors
+    /// As [`Graph::backward`].
+    pub fn first_non_finite_gradient(&mut self, loss: Var) -> Result<Option<Place>> {
+        self.live(&[loss])?;
+        let shape = self.node(loss).value.raw_dim();
+        let mut seed = self.pool.alloc(ndarray::Dimension::slice(&shape));
+        seed.fill(1.0);
+        self.backward_pass(loss, seed, true)
     }
 
     /// grads[input] += grad: the one place where gradients are summed.
     fn accumulate(&mut self, from: usize, input: Var, grad: ArrayD<f32>) -> Result<()> {
-        let want = self.nodes[input.0].value.shape();
+        let want = self.nodes[input.index].value.shape();
         if grad.shape() != want {
             return Err(Error::Graph {
                 detail: format!(
@@ -456,11 +683,11 @@ impl Graph {
                 ),
             });
         }
-        if !self.nodes[input.0].requires_grad {
+        if !self.nodes[input.index].requires_grad {
             self.pool.recycle(grad);
             return Ok(());
         }
-        match &mut self.grads[input.0] {
+        match &mut self.grads[input.index] {
             Some(existing) => {
                 *existing += &grad;
                 self.pool.recycle(grad);
@@ -471,9 +698,13 @@ impl Graph {
     }
 
     /// ∂L/∂v after [`Graph::backward`], for a leaf that requires a gradient (`None` if no path
-    /// leads from `v` to the loss). Intermediate values' gradients are recycled during the pass.
+    /// leads from `v` to the loss, or if `v` is stale). Intermediate values' gradients are
+    /// recycled during the pass.
     pub fn grad(&self, v: Var) -> Option<&ArrayD<f32>> {
-        self.grads.get(v.0).and_then(Option::as_ref)
+        if self.stale(v).is_some() {
+            return None;
+        }
+        self.grads.get(v.index).and_then(Option::as_ref)
     }
 
     /// ∂L/∂θ for the parameter with this id, if it was used in this step.
@@ -491,7 +722,11 @@ impl Graph {
                 None if node.requires_grad => "leaf (requires grad)".to_string(),
                 None => "leaf".to_string(),
             };
-            let inputs: Vec<String> = node.inputs.iter().map(|v| format!("%{}", v.0)).collect();
+            let inputs: Vec<String> = node
+                .inputs
+                .iter()
+                .map(|v| format!("%{}", v.index))
+                .collect();
             out.push_str(&format!(
                 "%{i} = {what}({}) : {:?}\n",
                 inputs.join(", "),

@@ -7,7 +7,7 @@ pub mod graph;
 pub mod ops;
 pub mod pool;
 
-pub use grad_check::{grad_check, grad_check_module, Tolerance};
-pub use graph::{Backward, BackwardCtx, Graph, ParamId, Var};
+pub use grad_check::{grad_check, Tolerance};
+pub use graph::{Backward, BackwardCtx, Graph, ParamId, Pass, Place, Var};
 pub use ops::activation::Activation;
 pub use ops::loss::Reduction;

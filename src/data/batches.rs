@@ -50,28 +50,64 @@ impl Amount {
 
 /// How to cut a dataset into train, validation and test sets.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SplitSpec {
     /// Validation images, carved from the training pool.
     pub validation: Amount,
-    /// Test images, carved from the pool only when the dataset has no separate training files.
-    pub test: Amount,
+    /// Test images carved from the pool, for a dataset with test files only (like the shipped
+    /// MNIST test set); [`DEFAULT_TEST`] when not given. A dataset with its own training files
+    /// uses its own test set, and refuses this setting.
+    #[serde(default)]
+    pub test: Option<Amount>,
     /// Keep only these classes (e.g. digits 0, 1, 2, 4, 7); all if empty.
+    #[serde(default)]
     pub classes: Vec<u8>,
-    /// At most this many images in the training pool (and in a separate test set).
+    /// At most this many images in the pool that training and validation images are drawn
+    /// from (before validation is carved out). The test set is never cut.
+    #[serde(default)]
     pub max_samples: Option<usize>,
     /// Seed of the split's shuffle.
+    #[serde(default)]
     pub seed: u64,
 }
+
+/// The test share carved from a dataset that has test files only.
+pub const DEFAULT_TEST: Amount = Amount::Fraction(0.2);
 
 impl Default for SplitSpec {
     fn default() -> Self {
         SplitSpec {
             validation: Amount::Fraction(0.1),
-            test: Amount::Fraction(0.2),
+            test: None,
             classes: Vec::new(),
             max_samples: None,
             seed: 0,
         }
+    }
+}
+
+impl SplitSpec {
+    /// Checks what can be checked without the data: classes are 0–9, sizes are not 0.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(&c) = self.classes.iter().find(|&&c| c > 9) {
+            return Err(Error::config(
+                "classes",
+                format!("{c} is not a class; MNIST and Fashion-MNIST have classes 0 to 9"),
+            ));
+        }
+        if self.max_samples == Some(0) {
+            return Err(Error::config("max samples", "must be at least 1"));
+        }
+        if matches!(self.test, Some(Amount::Count(0))) || self.test == Some(Amount::Fraction(0.0)) {
+            return Err(Error::config(
+                "test split",
+                "an empty test set leaves nothing to measure the model on; give a positive size",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -84,6 +120,39 @@ pub struct Splits {
     pub val: ImageSet,
     /// Images never seen during training, for the final numbers.
     pub test: ImageSet,
+}
+
+/// Anything training draws batches from: images (with their labels), or feature vectors
+/// made from them.
+pub trait Samples: Sync {
+    /// How many samples.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Every sample's label.
+    fn labels(&self) -> &[u8];
+    /// The shape of a batch of `n` samples: (n, 1, rows, cols) for images, (n, features) for
+    /// vectors.
+    fn batch_dims(&self, n: usize) -> ndarray::IxDyn;
+    /// Writes samples `indices`, one after another, as f32 into `out` (cleared first).
+    fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>);
+}
+
+impl Samples for ImageSet {
+    fn len(&self) -> usize {
+        ImageSet::len(self)
+    }
+    fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+    fn batch_dims(&self, n: usize) -> ndarray::IxDyn {
+        ndarray::IxDyn(&self.batch_shape(n))
+    }
+    fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>) {
+        ImageSet::batch_into(self, indices, out)
+    }
 }
 
 impl ImageSet {
@@ -108,56 +177,59 @@ impl ImageSet {
             .filter(|&i| classes.is_empty() || classes.contains(&self.labels[i]))
             .collect()
     }
-
-    /// Writes images `indices` as f32 in [0, 1] into `out`, laid out (B, 1, rows, cols).
-    pub fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>) {
-        let pixels = self.rows * self.cols;
-        out.clear();
-        for &i in indices {
-            out.extend(
-                self.images[i * pixels..(i + 1) * pixels]
-                    .iter()
-                    .map(|&p| p as f32 / 255.0),
-            );
-        }
-    }
-
-    /// The shape of a batch of `b` images: (b, 1, rows, cols).
-    pub fn batch_shape(&self, b: usize) -> [usize; 4] {
-        [b, 1, self.rows, self.cols]
-    }
 }
 
 /// Cuts a dataset into train, validation and test sets.
 ///
 /// # Errors
-/// [`Error::Config`] when a class subset leaves nothing, or the requested validation and test
-/// sizes leave no training images.
+/// [`Error::Config`] when a requested class has no image, a test size is given for a dataset
+/// with its own test set, the test set would be empty, or the validation and test sizes
+/// leave no training images.
 pub fn split(ds: &Dataset, spec: &SplitSpec) -> Result<Splits> {
+    spec.validate()?;
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let pool_set = ds.train.as_ref().unwrap_or(&ds.test);
-    let mut pool = pool_set.indices_of(&spec.classes);
-    if pool.is_empty() {
+    if let Some(&missing) = spec
+        .classes
+        .iter()
+        .find(|&&c| !pool_set.labels.contains(&c))
+    {
         return Err(Error::config(
             "classes",
-            format!("no image of classes {:?} in {}", spec.classes, ds.name),
+            format!("{} has no image of class {missing}", ds.name),
         ));
     }
+    let mut pool = pool_set.indices_of(&spec.classes);
     pool.shuffle(&mut rng);
-    let test = match &ds.train {
-        Some(_) => {
-            let mut test_idx = ds.test.indices_of(&spec.classes);
-            if let Some(max) = spec.max_samples {
-                test_idx.truncate(max);
-            }
-            ds.test.subset(&test_idx)
+    let test = match (&ds.train, spec.test) {
+        (Some(_), Some(_)) => {
+            return Err(Error::config(
+                "test split",
+                format!(
+                    "{} has its own test set ({} images), which is always the test set; a test size applies only to a dataset with test files only",
+                    ds.name,
+                    ds.test.len()
+                ),
+            ))
         }
-        None => {
-            let n_test = spec.test.of(pool.len()).min(pool.len());
+        (Some(_), None) => ds.test.subset(&ds.test.indices_of(&spec.classes)),
+        (None, amount) => {
+            let n_test = amount.unwrap_or(DEFAULT_TEST).of(pool.len()).min(pool.len());
             let test_idx: Vec<usize> = pool.drain(..n_test).collect();
             pool_set.subset(&test_idx)
         }
     };
+    if test.is_empty() {
+        return Err(Error::config(
+            "test split",
+            format!(
+                "the test set would be empty ({} test images of classes {:?} in {})",
+                test.len(),
+                spec.classes,
+                ds.name
+            ),
+        ));
+    }
     if let Some(max) = spec.max_samples {
         pool.truncate(max);
     }

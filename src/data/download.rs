@@ -106,14 +106,33 @@ pub enum Fetched {
     },
 }
 
-/// Fetches every file of `source` into `dir` (created if needed).
+/// What to tell someone whose download failed: training does not need the network.
+pub const OFFLINE_HINT: &str = "without a network, training still works: the MNIST test set ships in data/mnist-t10k/, and Fashion-MNIST installs with `apt-get install dataset-fashion-mnist`";
+
+/// Fetches every file of `source` into `dir` (created if needed, and removed again if this
+/// call created it and nothing could be fetched).
 ///
 /// # Errors
 /// [`Error::Io`] when the folder cannot be written; [`Error::Dataset`] naming the file and
 /// every mirror's failure (unreachable, HTTP error, checksum mismatch) when no mirror
 /// delivers a good copy.
 pub fn download(source: &Source, dir: &Path, mut log: impl FnMut(&str)) -> Result<Vec<Fetched>> {
+    let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let result = fetch_all(source, dir, &mut log);
+    let empty = || {
+        std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)
+    };
+    if result.is_err() && created && empty() {
+        // Best effort: the folder was ours and holds nothing.
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
+
+fn fetch_all(source: &Source, dir: &Path, log: &mut impl FnMut(&str)) -> Result<Vec<Fetched>> {
     let mut done = Vec::new();
     for file in &source.files {
         let path = dir.join(&file.name);
@@ -126,9 +145,9 @@ pub fn download(source: &Source, dir: &Path, mut log: impl FnMut(&str)) -> Resul
         let mut fetched = None;
         for mirror in &source.mirrors {
             let url = format!("{mirror}{}", file.name);
-            log(&format!("fetching {url}"));
             match fetch_verified(&url, &path, &file.md5) {
                 Ok(()) => {
+                    log(&format!("downloaded {url}, checksum ok"));
                     fetched = Some(url);
                     break;
                 }
@@ -140,7 +159,10 @@ pub fn download(source: &Source, dir: &Path, mut log: impl FnMut(&str)) -> Resul
             None => {
                 return Err(Error::Dataset {
                     path,
-                    detail: format!("no mirror delivered a good copy ({})", failures.join("; ")),
+                    detail: format!(
+                        "no mirror delivered a good copy ({}); {OFFLINE_HINT}",
+                        failures.join("; ")
+                    ),
                 })
             }
         }
@@ -156,7 +178,12 @@ fn fetch_verified(url: &str, path: &Path, want_md5: &str) -> std::result::Result
         let response = ureq::get(url)
             .timeout(std::time::Duration::from_secs(60))
             .call()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                // ureq's message starts with the URL, which the caller prints already.
+                let text = e.to_string();
+                text.strip_prefix(&format!("{url}: "))
+                    .map_or(text.clone(), str::to_string)
+            })?;
         let mut reader = response.into_reader();
         let mut out = std::fs::File::create(&part)
             .map_err(|e| format!("cannot write {}: {e}", part.display()))?;

@@ -19,35 +19,26 @@
 
 use super::idx;
 use crate::error::{Error, Result};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The datasets handgrad knows by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetName {
-    /// Handwritten digits 0–9.
-    Mnist,
-    /// Zalando's clothing photos, a harder drop-in replacement for MNIST.
-    FashionMnist,
+crate::named_enum! {
+    /// The datasets handgrad knows by name.
+    pub enum DatasetName: "dataset" {
+        Mnist = "mnist", "handwritten digits 0–9",
+        FashionMnist = "fashion-mnist", "Zalando's clothing photos, a harder drop-in replacement for MNIST",
+    }
 }
 
 impl DatasetName {
     /// The name as the CLI and folders spell it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            DatasetName::Mnist => "mnist",
-            DatasetName::FashionMnist => "fashion-mnist",
-        }
+        crate::names::Named::name(self)
     }
 
-    /// Parses `mnist` or `fashion-mnist`; `None` for anything else (taken as a path).
+    /// `mnist` or `fashion-mnist` (`_` for `-` too); `None` for anything else, which callers
+    /// take as a folder path.
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "mnist" => Some(DatasetName::Mnist),
-            "fashion-mnist" | "fashion" | "fashion_mnist" => Some(DatasetName::FashionMnist),
-            _ => None,
-        }
+        crate::names::parse(name).ok()
     }
 
     /// The ten class names, for plots and confusion matrices.
@@ -67,12 +58,6 @@ impl DatasetName {
                 "Ankle boot",
             ],
         }
-    }
-}
-
-impl fmt::Display for DatasetName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -104,6 +89,24 @@ impl ImageSet {
     /// Whether there are no images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// The images at `indices` as f32 in [0, 1] into `out`, laid out (B, 1, rows, cols).
+    pub fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>) {
+        let pixels = self.rows * self.cols;
+        out.clear();
+        for &i in indices {
+            out.extend(
+                self.images[i * pixels..(i + 1) * pixels]
+                    .iter()
+                    .map(|&p| p as f32 / 255.0),
+            );
+        }
+    }
+
+    /// The shape of a batch of `b` images: (b, 1, rows, cols).
+    pub fn batch_shape(&self, b: usize) -> [usize; 4] {
+        [b, 1, self.rows, self.cols]
     }
 
     fn from_files(images: &Path, labels: &Path) -> Result<Self> {
@@ -197,6 +200,21 @@ impl Dataset {
     /// reading the files.
     pub fn find(name: &str, lookup: &Lookup) -> Result<Self> {
         let Some(kind) = DatasetName::parse(name) else {
+            if !Path::new(name).exists() {
+                let tried: Vec<String> = [DatasetName::Mnist, DatasetName::FashionMnist]
+                    .iter()
+                    .flat_map(|&d| lookup.candidates(d))
+                    .map(|p| p.display().to_string())
+                    .collect();
+                return Err(Error::Dataset {
+                    path: PathBuf::from(name),
+                    detail: format!(
+                        "neither a dataset name ({}) nor an existing folder; named datasets are looked for in {}",
+                        crate::names::list::<DatasetName>(),
+                        tried.join(", ")
+                    ),
+                });
+            }
             return Self::load_dir(name, Path::new(name), None);
         };
         let candidates = lookup.candidates(kind);

@@ -2,14 +2,14 @@
 //! from the code, and training asks for the rebuilt image to equal the original. Whatever the
 //! code keeps is what the network found worth keeping.
 //!
-//! Reading order: [`config`] (a model described as data, and the presets) → [`autoencoder`]
-//! (building the layers from that description, checking every shape before training).
+//! Reading order: [`spec`] (a model described as data) → [`plan`] (every layer's shapes worked
+//! out and checked before any weight exists) → [`autoencoder`] (the layers, and the
+//! variational variant).
 
 pub mod autoencoder;
-pub mod config;
+pub mod plan;
+pub mod spec;
 
-pub use autoencoder::Autoencoder;
-pub use config::{
-    ActName, ConvLayer, DecoderSpec, DeconvLayer, LossName, ModelSpec, OptimizerName, PlateauSpec,
-    RunConfig, TrainSpec,
-};
+pub use autoencoder::{Autoencoder, Encoded};
+pub use plan::{Layer, LayerPlan, ModelPlan};
+pub use spec::{ConvLayer, DecoderSpec, DeconvLayer, ModelSpec};

@@ -16,53 +16,25 @@
 //! makes fan_in = C_out·KH·KW — PyTorch's convention, kept so results compare.
 //! Biases start at U(±1/√fan_in) under the PyTorch default and at 0 otherwise.
 
-use crate::error::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
-/// A weight initialisation scheme.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Init {
-    /// PyTorch's default for Linear and Conv layers.
-    #[default]
-    #[serde(rename = "pytorch")]
-    PyTorchDefault,
-    /// N(0, 1/fan_in), for SELU.
-    LecunNormal,
-    /// U(±√(6/(fan_in + fan_out))).
-    XavierUniform,
-    /// N(0, 2/(fan_in + fan_out)).
-    XavierNormal,
-    /// U(±√(6/fan_in)), for ReLU.
-    KaimingUniform,
-    /// N(0, 2/fan_in), for ReLU.
-    KaimingNormal,
+crate::named_enum! {
+    /// A weight initialisation scheme.
+    #[derive(Default)]
+    pub enum Init: "initialisation" {
+        #[default]
+        PyTorchDefault = "pytorch", "PyTorch's default for Linear and Conv layers: U(±1/√fan_in)",
+        LecunNormal = "lecun_normal", "N(0, 1/fan_in), for SELU",
+        XavierUniform = "xavier_uniform", "U(±√(6/(fan_in + fan_out))), for tanh and sigmoid",
+        XavierNormal = "xavier_normal", "N(0, 2/(fan_in + fan_out)), for tanh and sigmoid",
+        KaimingUniform = "kaiming_uniform", "U(±√(6/fan_in)), for ReLU",
+        KaimingNormal = "kaiming_normal", "N(0, 2/fan_in), for ReLU",
+    }
 }
 
 impl Init {
-    /// Parses a scheme by name (`pytorch`, `lecun_normal`, `xavier_uniform`, …).
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an unknown name.
-    pub fn parse(name: &str) -> Result<Self> {
-        Ok(match name {
-            "pytorch" | "default" => Init::PyTorchDefault,
-            "lecun_normal" | "lecun" => Init::LecunNormal,
-            "xavier_uniform" | "xavier" => Init::XavierUniform,
-            "xavier_normal" => Init::XavierNormal,
-            "kaiming_uniform" | "kaiming" | "he" => Init::KaimingUniform,
-            "kaiming_normal" => Init::KaimingNormal,
-            other => {
-                return Err(Error::config(
-                    "initialisation",
-                    format!("unknown scheme {other:?} (pytorch, lecun_normal, xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal)"),
-                ))
-            }
-        })
-    }
-
     /// A weight tensor of `shape` drawn from this scheme.
     pub fn weight(self, shape: &[usize], rng: &mut impl Rng) -> ArrayD<f32> {
         let (fan_in, fan_out) = fans(shape);

@@ -10,6 +10,7 @@
 //! [`sequential`].
 
 pub mod conv;
+pub mod grad_check;
 pub mod init;
 pub mod linear;
 pub mod norm;
@@ -17,6 +18,7 @@ pub mod sequential;
 pub mod shape;
 
 pub use conv::{Conv2d, ConvTranspose2d, Kernel};
+pub use grad_check::grad_check_module;
 pub use init::Init;
 pub use linear::Linear;
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, Dropout};

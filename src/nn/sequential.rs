@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub struct Sequential {
     name: String,
     layers: Vec<Box<dyn Module>>,
+    /// `name.0`, `name.1`, …: each child's full name, made once (not on every step).
+    child_names: Vec<String>,
 }
 
 impl Sequential {
@@ -21,18 +23,26 @@ impl Sequential {
         Sequential {
             name: name.into(),
             layers: Vec::new(),
+            child_names: Vec::new(),
         }
     }
 
     /// Appends a layer (builder style).
     pub fn with(mut self, layer: impl Module + 'static) -> Self {
-        self.layers.push(Box::new(layer));
+        self.push(Box::new(layer));
         self
     }
 
     /// Appends a layer.
     pub fn push(&mut self, layer: Box<dyn Module>) {
+        self.child_names
+            .push(join_name(&self.name, &self.layers.len().to_string()));
         self.layers.push(layer);
+    }
+
+    /// The full name of layer `i` (`encoder.3`), as errors and checkpoints spell it.
+    pub fn child_name(&self, i: usize) -> Option<&str> {
+        self.child_names.get(i).map(String::as_str)
     }
 
     /// Number of layers.
@@ -52,21 +62,25 @@ impl Sequential {
 }
 
 impl Sequential {
-    /// Runs layer `i` alone; a shape error comes back naming the layer.
+    /// Runs layer `i` alone, its nodes recorded in the layer's scope (so diagnostics can name
+    /// it); a shape error comes back naming the layer.
     ///
     /// # Errors
     /// [`Error::Architecture`] for shape errors, others unchanged.
     pub fn forward_layer(&mut self, i: usize, g: &mut Graph, x: Var) -> Result<Var> {
-        let input_shape = g.shape(x).to_vec();
-        let Some(layer) = self.layers.get_mut(i) else {
+        g.live(&[x])?;
+        let (Some(layer), Some(name)) = (self.layers.get_mut(i), self.child_names.get(i)) else {
             return Err(Error::Graph {
                 detail: format!("{} has no layer {i}", self.name),
             });
         };
-        layer.forward(g, x).map_err(|e| match e {
+        let previous = g.enter_scope(name);
+        let y = layer.forward(g, x);
+        g.leave_scope(previous);
+        y.map_err(|e| match e {
             Error::Shape { op, detail } => Error::Architecture {
-                layer: join_name(&self.name, &i.to_string()),
-                detail: format!("{op} on input {input_shape:?}: {detail}"),
+                layer: name.clone(),
+                detail: format!("{op} on input {:?}: {detail}", g.shape(x)),
             },
             other => other,
         })

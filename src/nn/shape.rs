@@ -11,7 +11,7 @@ pub struct Act(pub Activation);
 
 impl Module for Act {
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
-        Ok(g.activation(x, self.0))
+        g.activation(x, self.0)
     }
 }
 

@@ -3,33 +3,34 @@
 //! One step, the heart of everything in this crate:
 //!
 //! ```text
-//! x (a batch of images) → model → x̂ → loss(x̂, x) → backward → optimiser step → reset tape
+//! x (a batch) → [corrupt] → model → loss → backward → optimiser step → reset tape
 //! ```
 //!
-//! An epoch visits every training image once, in a fresh seeded order; after it, the
+//! An epoch visits every training sample once, in a fresh seeded order; after it, the
 //! validation loss decides early stopping and the learning-rate schedule. A [`Hooks`]
-//! implementation watches from outside — progress bars, metrics files, checkpoints, pictures —
-//! so this file stays the loop and nothing else.
+//! implementation watches from outside — progress, metrics files, checkpoints, pictures — so
+//! this file stays the loop and nothing else. What the loss is belongs to the model
+//! ([`super::task::Task`]).
 //!
 //! Everything a resumed run needs is in [`TrainState`] plus the model and optimiser tensors:
-//! shuffles are derived from (seed, epoch) alone, so a run stopped after batch b of epoch e
-//! and resumed replays exactly the batches an uninterrupted run would have seen, and ends with
-//! the same weights.
+//! shuffles are derived from (seed, epoch), and the randomness of a step (its corruption, a
+//! VAE's samples) from (seed, epoch, batch), so a run stopped after batch b of epoch e and
+//! resumed replays exactly the steps an uninterrupted run would have taken, and ends with the
+//! same weights.
 
 use super::checkpoint::{self, Tensors};
-use crate::autodiff::{Graph, Reduction, Var};
-use crate::data::batches::epoch_order;
-use crate::data::mnist::ImageSet;
-use crate::data::Splits;
+use super::config::{OptimizerName, TrainSpec};
+use super::task::{Batch, Task, Terms};
+use crate::autodiff::Graph;
+use crate::data::batches::{epoch_order, Samples};
+use crate::data::corrupt::Corruption;
 use crate::error::{Error, Result};
-use crate::models::{Autoencoder, LossName, OptimizerName, RunConfig};
-use crate::nn::{load_state_dict, state_dict, Module};
+use crate::nn::{load_state_dict, state_dict};
 use crate::optim::{AdaGrad, Adam, EarlyStopping, Optimizer, ReduceLrOnPlateau, Sgd, Verdict};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Instant;
 
 /// One row of `metrics.csv`.
@@ -43,6 +44,12 @@ pub struct EpochMetrics {
     /// stored as `null` in JSON, which has no NaN).
     #[serde(with = "nan_as_null")]
     pub val_loss: f64,
+    /// The task's other terms over the epoch's batches ([`Task::term_names`] names them).
+    #[serde(default)]
+    pub train_terms: Vec<f64>,
+    /// The same terms on the validation set.
+    #[serde(default)]
+    pub val_terms: Vec<f64>,
     /// Learning rate used during the epoch.
     pub lr: f64,
     /// Wall-clock seconds the epoch's training took.
@@ -58,7 +65,10 @@ pub struct TrainState {
     pub batch: usize,
     /// Σ batch loss × batch size so far in the epoch under way.
     pub epoch_loss_sum: f64,
-    /// Images seen so far in the epoch under way.
+    /// Σ batch term × batch size so far in the epoch under way, per term.
+    #[serde(default)]
+    pub epoch_term_sums: Vec<f64>,
+    /// Samples seen so far in the epoch under way.
     pub epoch_images: usize,
     /// Seconds spent so far in the epoch under way.
     pub epoch_seconds: f64,
@@ -101,19 +111,19 @@ pub struct BatchProgress {
     pub batches: usize,
     /// This batch's loss.
     pub loss: f64,
-    /// Training images per second so far this epoch.
+    /// Training samples per second so far this epoch.
     pub images_per_second: f64,
 }
 
 /// Observers of a run. Every method has a default that does nothing.
-pub trait Hooks {
+pub trait Hooks<M: Task> {
     /// After every training step.
     fn on_batch(&mut self, _progress: &BatchProgress) {}
     /// After every epoch, with its metrics; `trainer.state` is already up to date.
     ///
     /// # Errors
     /// Stops training with this error (a full disk, say).
-    fn on_epoch(&mut self, _trainer: &mut Trainer, _metrics: &EpochMetrics) -> Result<()> {
+    fn on_epoch(&mut self, _trainer: &mut Trainer<M>, _metrics: &EpochMetrics) -> Result<()> {
         Ok(())
     }
     /// Checked after every step: returning true stops training ([`Outcome::Interrupted`]).
@@ -124,20 +134,20 @@ pub trait Hooks {
     ///
     /// # Errors
     /// Returned from [`Trainer::fit`].
-    fn on_interrupt(&mut self, _trainer: &Trainer) -> Result<()> {
+    fn on_interrupt(&mut self, _trainer: &Trainer<M>) -> Result<()> {
         Ok(())
     }
 }
 
 /// No hooks at all.
-impl Hooks for () {}
+impl<M: Task> Hooks<M> for () {}
 
 /// A model, its optimiser and schedules, and the state of their training.
-pub struct Trainer {
-    /// The run's configuration.
-    pub cfg: RunConfig,
+pub struct Trainer<M: Task> {
+    /// How to train.
+    pub spec: TrainSpec,
     /// The model being trained.
-    pub model: Autoencoder,
+    pub model: M,
     /// The optimiser.
     pub opt: Box<dyn Optimizer>,
     /// Where training stands.
@@ -147,21 +157,21 @@ pub struct Trainer {
     plateau: Option<ReduceLrOnPlateau>,
     early: Option<EarlyStopping>,
     graph: Graph,
-    batch: Vec<f32>,
+    clean: Vec<f32>,
+    corrupted: Vec<f32>,
 }
 
-impl std::fmt::Debug for Trainer {
+impl<M: Task> std::fmt::Debug for Trainer<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
-            .field("cfg", &self.cfg)
+            .field("spec", &self.spec)
             .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
 
-/// The optimiser a configuration asks for.
-fn build_optimizer(cfg: &RunConfig) -> Result<Box<dyn Optimizer>> {
-    let t = &cfg.train;
+/// The optimiser a training spec asks for.
+fn build_optimizer(t: &TrainSpec) -> Result<Box<dyn Optimizer>> {
     Ok(match t.optimizer {
         OptimizerName::Adam => Box::new(Adam::new(t.lr)?.with_weight_decay(t.weight_decay)?),
         OptimizerName::Sgd => Box::new(
@@ -173,82 +183,160 @@ fn build_optimizer(cfg: &RunConfig) -> Result<Box<dyn Optimizer>> {
     })
 }
 
-/// The reconstruction loss between a model output and its target.
-///
-/// # Errors
-/// Shape errors if they differ.
-pub fn reconstruction_loss(g: &mut Graph, loss: LossName, output: Var, target: Var) -> Result<Var> {
-    match loss {
-        LossName::Mse => g.mse(output, target, Reduction::Mean),
-        LossName::Bce => g.bce(output, target, Reduction::Mean),
-    }
+/// The generator for everything random in one step (its corruption, a VAE's samples), derived
+/// from the run's seed, the epoch and the batch alone: what makes resuming exact.
+pub fn step_rng(seed: u64, epoch: usize, batch: usize) -> StdRng {
+    // SplitMix64's multipliers decorrelate neighbouring (epoch, batch) pairs.
+    let mix = (epoch as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((batch as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    StdRng::seed_from_u64(seed ^ mix)
 }
 
-/// Mean reconstruction loss of `model` over `set`, without recording, in batches.
+/// The seed of evaluation passes: one fixed generator, so a model's validation and test
+/// losses (with corruption) are the same every time they are measured.
+const EVAL_SEED: u64 = 0xE7A1;
+
+/// A model's mean loss and terms over a set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The task's loss, averaged over samples.
+    pub loss: f64,
+    /// Its other terms, averaged over samples.
+    pub terms: Vec<f64>,
+}
+
+/// Writes the batch `indices` of `set` into `clean`, and — with a corruption — a damaged copy
+/// into `corrupted`. Returns the (N, …) shape.
+fn load_batch(
+    set: &dyn Samples,
+    indices: &[usize],
+    corrupt: Option<&Corruption>,
+    rng: &mut StdRng,
+    clean: &mut Vec<f32>,
+    corrupted: &mut Vec<f32>,
+) -> Result<ndarray::IxDyn> {
+    set.batch_into(indices, clean);
+    let dims = set.batch_dims(indices.len());
+    if let Some(c) = corrupt {
+        let (h, w) = match *ndarray::Dimension::slice(&dims) {
+            [_, _, h, w] => (h, w),
+            _ => {
+                return Err(Error::config(
+                    "corruption",
+                    "only images can be corrupted, not feature vectors",
+                ))
+            }
+        };
+        corrupted.clear();
+        corrupted.extend_from_slice(clean);
+        c.apply(corrupted, h, w, rng)?;
+    }
+    Ok(dims)
+}
+
+/// Puts a loaded batch on the tape: input (corrupted if it was) and target (clean).
+fn batch_on_tape<'a>(
+    g: &mut Graph,
+    dims: &ndarray::IxDyn,
+    clean: &[f32],
+    corrupted: Option<&[f32]>,
+    labels: &'a [u8],
+) -> Result<Batch<'a>> {
+    let view = |data| {
+        ndarray::ArrayViewD::from_shape(dims.clone(), data)
+            .map_err(|e| Error::shape("batch", e.to_string()))
+    };
+    let target = g.constant_view(view(clean)?);
+    let input = match corrupted {
+        Some(c) => g.constant_view(view(c)?),
+        None => target,
+    };
+    Ok(Batch {
+        input,
+        target,
+        labels,
+    })
+}
+
+/// Mean loss and terms of `model` over `set`, without recording, in batches of
+/// [`EVAL_BATCH`], with inputs damaged by `corrupt` (from a fixed seed) if given.
 ///
 /// # Errors
-/// Shape errors from the model.
-pub fn evaluate(
-    model: &mut Autoencoder,
-    set: &ImageSet,
-    loss: LossName,
-    batch_size: usize,
-) -> Result<f64> {
+/// Shape errors from the model; a corruption that does not fit the images.
+pub fn evaluate<M: Task>(
+    model: &mut M,
+    set: &dyn Samples,
+    spec: &TrainSpec,
+    corrupt: Option<&Corruption>,
+) -> Result<Evaluation> {
+    let names = model.term_names().len();
     if set.is_empty() {
-        return Ok(f64::NAN);
+        return Ok(Evaluation {
+            loss: f64::NAN,
+            terms: vec![f64::NAN; names],
+        });
     }
     model.set_training(false);
-    let mut g = Graph::new();
-    g.set_recording(false);
-    let mut buf = Vec::new();
-    let (mut total, indices): (f64, Vec<usize>) = (0.0, (0..set.len()).collect());
-    for chunk in indices.chunks(batch_size.max(1)) {
-        g.reset();
-        set.batch_into(chunk, &mut buf);
-        let x = g.constant_view(
-            ndarray::ArrayViewD::from_shape(set.batch_shape(chunk.len()).to_vec(), &buf)
-                .map_err(|e| Error::shape("batch", e.to_string()))?,
-        );
-        let y = model.forward(&mut g, x)?;
-        let l = reconstruction_loss(&mut g, loss, y, x)?;
-        total += g.scalar(l)? as f64 * chunk.len() as f64;
-    }
+    let result = (|| {
+        let mut g = Graph::new();
+        g.set_recording(false);
+        let mut rng = StdRng::seed_from_u64(EVAL_SEED);
+        let (mut clean, mut corrupted) = (Vec::new(), Vec::new());
+        let (mut total, mut term_totals) = (0.0, vec![0.0; names]);
+        let indices: Vec<usize> = (0..set.len()).collect();
+        for chunk in indices.chunks(EVAL_BATCH) {
+            g.reset();
+            let dims = load_batch(set, chunk, corrupt, &mut rng, &mut clean, &mut corrupted)?;
+            let labels: Vec<u8> = chunk.iter().map(|&i| set.labels()[i]).collect();
+            let damaged = corrupt.map(|_| corrupted.as_slice());
+            let batch = batch_on_tape(&mut g, &dims, &clean, damaged, &labels)?;
+            let (loss, terms) = model.loss(&mut g, &batch, spec, false, &mut rng)?;
+            let weight = chunk.len() as f64;
+            total += g.scalar(loss)? as f64 * weight;
+            for (acc, v) in term_totals.iter_mut().zip(terms.as_slice()) {
+                *acc += v * weight;
+            }
+        }
+        let n = set.len() as f64;
+        Ok(Evaluation {
+            loss: total / n,
+            terms: term_totals.iter().map(|t| t / n).collect(),
+        })
+    })();
     model.set_training(true);
-    Ok(total / set.len() as f64)
+    result
 }
 
-impl Trainer {
-    /// A fresh trainer: the model initialised from the configuration's seed.
+impl<M: Task> Trainer<M> {
+    /// A trainer for `model`, starting from scratch.
     ///
     /// # Errors
-    /// Invalid settings or an inconsistent architecture.
-    pub fn new(cfg: RunConfig) -> Result<Self> {
-        cfg.validate()?;
-        let mut rng = StdRng::seed_from_u64(cfg.train.seed);
-        let model = Autoencoder::new(&cfg.model, &mut rng)?;
-        let opt = build_optimizer(&cfg)?;
-        let plateau = match cfg.train.plateau {
+    /// Invalid optimiser or schedule settings.
+    pub fn new(model: M, spec: TrainSpec) -> Result<Self> {
+        let opt = build_optimizer(&spec)?;
+        let plateau = match spec.plateau {
             Some(p) => Some(ReduceLrOnPlateau::new(p.factor, p.patience)?),
             None => None,
         };
-        let early = cfg
-            .train
+        let early = spec
             .early_stopping
             .map(|patience| EarlyStopping::new(patience, 0.0));
         let state = TrainState {
             epoch: 0,
             batch: 0,
             epoch_loss_sum: 0.0,
+            epoch_term_sums: vec![0.0; model.term_names().len()],
             epoch_images: 0,
             epoch_seconds: 0.0,
-            lr: cfg.train.lr,
+            lr: spec.lr,
             plateau: plateau.as_ref().map(ReduceLrOnPlateau::counters),
             early: None,
             history: Vec::new(),
             stopped_early: false,
         };
         Ok(Trainer {
-            cfg,
+            spec,
             model,
             opt,
             state,
@@ -256,17 +344,20 @@ impl Trainer {
             plateau,
             early,
             graph: Graph::new(),
-            batch: Vec::new(),
+            clean: Vec::new(),
+            corrupted: Vec::new(),
         })
     }
 
     /// Everything needed to resume, as safetensors: model tensors under `model.`, optimiser
-    /// state under `optim.<parameter>.<key>`, and the state and configuration as JSON metadata.
+    /// state under `optim.<parameter>.<key>`, extra tensors under their own names, and the
+    /// state as JSON metadata (`handgrad.state`), next to `meta` (the caller's description of
+    /// the run, e.g. its configuration).
     ///
     /// # Errors
     /// Serialisation errors (none expected).
-    pub fn checkpoint_bytes(&self) -> Result<Vec<u8>> {
-        let mut tensors = Tensors::new();
+    pub fn checkpoint_bytes(&self, meta: &[(&str, String)], extra: &Tensors) -> Result<Vec<u8>> {
+        let mut tensors = extra.clone();
         for (name, t) in state_dict(&self.model) {
             tensors.insert(format!("model.{name}"), t);
         }
@@ -278,40 +369,42 @@ impl Trainer {
                 );
             }
         }
-        let meta = HashMap::from([
-            ("handgrad.state".to_string(), to_json(&self.state)?),
-            ("handgrad.config".to_string(), to_json(&self.cfg)?),
-        ]);
-        checkpoint::to_bytes(&tensors, &meta)
+        let mut metadata: HashMap<String, String> = meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        metadata.insert("handgrad.state".into(), to_json(&self.state)?);
+        checkpoint::to_bytes(&tensors, &metadata)
     }
 
-    /// Rebuilds a trainer from a checkpoint written by [`Trainer::checkpoint_bytes`].
+    /// Restores model, optimiser and training state from a checkpoint written by
+    /// [`Trainer::checkpoint_bytes`] (for the same model); `path` names it in errors.
     ///
     /// # Errors
-    /// [`Error::Dataset`] naming the file if it is not a handgrad checkpoint; shape errors if
-    /// its tensors do not fit its configuration.
-    pub fn resume(path: &Path) -> Result<Self> {
-        let (tensors, meta) = checkpoint::load(path)?;
+    /// [`Error::Dataset`] naming the file if its state is missing or its tensors do not fit
+    /// the model.
+    pub fn restore(
+        &mut self,
+        path: &std::path::Path,
+        tensors: &Tensors,
+        meta: &HashMap<String, String>,
+    ) -> Result<()> {
         let bad = |detail: String| Error::Dataset {
             path: path.to_path_buf(),
             detail,
         };
-        let field = |key: &str| {
-            meta.get(key)
-                .ok_or_else(|| bad(format!("not a handgrad checkpoint (no {key} metadata)")))
-        };
-        let cfg: RunConfig = serde_json::from_str(field("handgrad.config")?)
-            .map_err(|e| bad(format!("bad configuration: {e}")))?;
-        let state: TrainState = serde_json::from_str(field("handgrad.state")?)
-            .map_err(|e| bad(format!("bad state: {e}")))?;
-        let mut trainer = Trainer::new(cfg)?;
+        let state: TrainState = serde_json::from_str(
+            meta.get("handgrad.state")
+                .ok_or_else(|| bad("not a handgrad checkpoint (no training state)".into()))?,
+        )
+        .map_err(|e| bad(format!("bad training state: {e}")))?;
         let model_tensors: Tensors = tensors
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.clone())))
             .collect();
-        load_state_dict(&mut trainer.model, &model_tensors)?;
+        load_state_dict(&mut self.model, &model_tensors).map_err(|e| bad(e.to_string()))?;
         let mut opt_state = crate::optim::State::new();
-        for (k, v) in &tensors {
+        for (k, v) in tensors {
             if let Some(rest) = k.strip_prefix("optim.") {
                 let (param, key) = rest
                     .rsplit_once('.')
@@ -322,35 +415,39 @@ impl Trainer {
                     .insert(key.to_string(), v.iter().copied().collect());
             }
         }
-        trainer.opt.load_state(&opt_state)?;
-        let sizes = crate::nn::state_dict(&trainer.model);
-        trainer
-            .opt
+        self.opt.load_state(&opt_state)?;
+        let sizes = state_dict(&self.model);
+        self.opt
             .common()
             .slots
             .check_sizes(|name| sizes.get(name).map(|t| t.len()))
             .map_err(|e| bad(e.to_string()))?;
-        trainer.opt.set_lr(state.lr);
-        if let (Some(p), Some(counters)) = (trainer.plateau.as_mut(), state.plateau) {
+        self.opt.set_lr(state.lr);
+        if let (Some(p), Some(counters)) = (self.plateau.as_mut(), state.plateau) {
             p.set_counters(counters);
         }
-        if let (Some(e), Some((best, best_epoch, bad_epochs))) =
-            (trainer.early.as_mut(), state.early)
+        if let (Some(e), Some((best, best_epoch, bad_epochs))) = (self.early.as_mut(), state.early)
         {
             e.restore(best, best_epoch, bad_epochs);
         }
-        trainer.state = state;
-        Ok(trainer)
+        self.state = state;
+        Ok(())
     }
 
     /// Trains until the configured number of epochs, early stopping, or an interruption.
     ///
     /// # Errors
-    /// [`Error::NonFiniteLoss`] if the loss diverges (the model is left as it was before the
-    /// bad step's update); errors from hooks or the model.
-    pub fn fit(&mut self, data: &Splits, hooks: &mut dyn Hooks) -> Result<Outcome> {
-        let t = self.cfg.train.clone();
-        let n = data.train.len();
+    /// [`Error::NonFinite`] if the loss or a gradient becomes NaN or infinite (naming where it
+    /// first appeared; the model is left as it was before the bad step); errors from hooks or
+    /// the model.
+    pub fn fit(
+        &mut self,
+        train: &dyn Samples,
+        val: &dyn Samples,
+        hooks: &mut dyn Hooks<M>,
+    ) -> Result<Outcome> {
+        let t = self.spec.clone();
+        let n = train.len();
         let batches = n.div_ceil(t.batch_size);
         self.model.set_training(true);
         while self.state.epoch < t.epochs && !self.state.stopped_early {
@@ -363,32 +460,39 @@ impl Trainer {
                 .enumerate()
                 .skip(self.state.batch)
             {
-                let loss = self.step(&data.train, chunk, t.loss).map_err(|e| match e {
-                    Error::NonFiniteLoss { .. } => Error::NonFiniteLoss {
+                let mut rng = step_rng(t.seed, epoch, b);
+                let (loss, terms) = self.step(train, chunk, &mut rng).map_err(|e| match e {
+                    Error::NonFinite { what, origin, .. } => Error::NonFinite {
+                        what,
                         epoch,
                         batch: b + 1,
+                        origin,
+                        kept: None,
                     },
                     other => other,
                 })?;
-                self.state.batch = b + 1;
-                self.state.epoch_loss_sum += loss * chunk.len() as f64;
-                self.state.epoch_images += chunk.len();
-                self.state.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
+                let s = &mut self.state;
+                s.batch = b + 1;
+                s.epoch_loss_sum += loss * chunk.len() as f64;
+                for (acc, v) in s.epoch_term_sums.iter_mut().zip(terms.as_slice()) {
+                    *acc += v * chunk.len() as f64;
+                }
+                s.epoch_images += chunk.len();
+                s.epoch_seconds = seconds_before + started.elapsed().as_secs_f64();
                 hooks.on_batch(&BatchProgress {
                     epoch,
                     epochs: t.epochs,
                     batch: b + 1,
                     batches,
                     loss,
-                    images_per_second: self.state.epoch_images as f64
-                        / self.state.epoch_seconds.max(1e-9),
+                    images_per_second: s.epoch_images as f64 / s.epoch_seconds.max(1e-9),
                 });
                 if hooks.interrupted() && b + 1 < batches {
                     hooks.on_interrupt(self)?;
                     return Ok(Outcome::Interrupted);
                 }
             }
-            let metrics = self.finish_epoch(data)?;
+            let metrics = self.finish_epoch(val)?;
             hooks.on_epoch(self, &metrics)?;
             if hooks.interrupted() && self.state.epoch < t.epochs && !self.state.stopped_early {
                 hooks.on_interrupt(self)?;
@@ -409,49 +513,67 @@ impl Trainer {
         Ok(Outcome::Completed)
     }
 
-    /// One optimisation step on the images at `indices`; returns the batch loss.
-    fn step(&mut self, set: &ImageSet, indices: &[usize], loss: LossName) -> Result<f64> {
+    /// One optimisation step on the samples at `indices`; returns the batch loss and terms.
+    fn step(
+        &mut self,
+        set: &dyn Samples,
+        indices: &[usize],
+        rng: &mut StdRng,
+    ) -> Result<(f64, Terms)> {
         let g = &mut self.graph;
         g.reset();
-        set.batch_into(indices, &mut self.batch);
-        let view =
-            ndarray::ArrayViewD::from_shape(set.batch_shape(indices.len()).to_vec(), &self.batch)
-                .map_err(|e| Error::shape("batch", e.to_string()))?;
-        let x = g.constant_view(view);
-        let y = self.model.forward(g, x)?;
-        let l = reconstruction_loss(g, loss, y, x)?;
-        let value = g.scalar(l)?;
+        let corrupt = self.spec.corrupt.as_ref();
+        let dims = load_batch(
+            set,
+            indices,
+            corrupt,
+            rng,
+            &mut self.clean,
+            &mut self.corrupted,
+        )?;
+        let labels: Vec<u8> = indices.iter().map(|&i| set.labels()[i]).collect();
+        let damaged = corrupt.map(|_| self.corrupted.as_slice());
+        let batch = batch_on_tape(g, &dims, &self.clean, damaged, &labels)?;
+        let (loss, terms) = self.model.loss(g, &batch, &self.spec, true, rng)?;
+        let value = g.scalar(loss)?;
         if !value.is_finite() {
-            return Err(Error::NonFiniteLoss { epoch: 0, batch: 0 });
+            return Err(non_finite("loss", g.first_non_finite_value()));
         }
-        g.backward(l)?;
+        g.backward(loss)?;
+        if !gradients_finite(&self.model, g) {
+            let origin = g.first_non_finite_gradient(loss)?;
+            return Err(non_finite("gradient", origin));
+        }
         self.opt.step(&mut self.model, g);
-        Ok(value as f64)
+        Ok((value as f64, terms))
     }
 
     /// Validation, schedules and bookkeeping at the end of an epoch.
-    fn finish_epoch(&mut self, data: &Splits) -> Result<EpochMetrics> {
-        let t = &self.cfg.train;
-        let val_loss = evaluate(&mut self.model, &data.val, t.loss, EVAL_BATCH)?;
+    fn finish_epoch(&mut self, val: &dyn Samples) -> Result<EpochMetrics> {
+        let valid = evaluate(&mut self.model, val, &self.spec, self.spec.corrupt.as_ref())?;
         let s = &mut self.state;
+        let seen = s.epoch_images.max(1) as f64;
         let metrics = EpochMetrics {
             epoch: s.epoch + 1,
-            train_loss: s.epoch_loss_sum / s.epoch_images.max(1) as f64,
-            val_loss,
+            train_loss: s.epoch_loss_sum / seen,
+            val_loss: valid.loss,
+            train_terms: s.epoch_term_sums.iter().map(|v| v / seen).collect(),
+            val_terms: valid.terms,
             lr: s.lr as f64,
             seconds: s.epoch_seconds,
         };
         s.epoch += 1;
         (s.batch, s.epoch_loss_sum, s.epoch_images, s.epoch_seconds) = (0, 0.0, 0, 0.0);
+        s.epoch_term_sums.iter_mut().for_each(|v| *v = 0.0);
         s.history.push(metrics.clone());
-        if val_loss.is_finite() {
+        if valid.loss.is_finite() {
             if let Some(p) = self.plateau.as_mut() {
-                s.lr = p.step(val_loss, s.lr as f64) as f32;
+                s.lr = p.step(valid.loss, s.lr as f64) as f32;
                 self.opt.set_lr(s.lr);
                 s.plateau = Some(p.counters());
             }
             if let Some(e) = self.early.as_mut() {
-                match e.update(s.epoch, val_loss) {
+                match e.update(s.epoch, valid.loss) {
                     Verdict::Improved => self.best = Some(state_dict(&self.model)),
                     Verdict::Wait => {}
                     Verdict::Stop => s.stopped_early = true,
@@ -463,6 +585,29 @@ impl Trainer {
         }
         Ok(metrics)
     }
+}
+
+/// The error for a NaN or infinite `what`, with where it first appeared.
+fn non_finite(what: &'static str, origin: Option<crate::autodiff::Place>) -> Error {
+    Error::NonFinite {
+        what,
+        epoch: 0,
+        batch: 0,
+        origin: origin.map(|p| p.to_string()),
+        kept: None,
+    }
+}
+
+/// Whether every parameter gradient on `g` is finite (a few hundred thousand numbers: cheap
+/// next to the step that made them).
+fn gradients_finite<M: Task>(model: &M, g: &Graph) -> bool {
+    let mut finite = true;
+    model.visit("", &mut |_, p| {
+        if let Some(grad) = g.param_grad(p.id()) {
+            finite &= grad.iter().all(|v| v.is_finite());
+        }
+    });
+    finite
 }
 
 /// Serde for an f64 that may be NaN: JSON has no NaN, so it is written as `null`.
@@ -487,6 +632,6 @@ mod nan_as_null {
 pub const EVAL_BATCH: usize = 500;
 
 /// A value as JSON, for checkpoint metadata.
-fn to_json<T: Serialize>(value: &T) -> Result<String> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::config("checkpoint metadata", e.to_string()))
 }

@@ -1,14 +1,25 @@
-//! Training: the epoch loop, checkpoints, metrics and the pictures a run leaves behind.
+//! Training: the configuration of a run, the epoch loop, checkpoints, and the files a run
+//! folder holds.
 //!
-//! Reading order: [`checkpoint`] (saving tensors safely) → [`fit`] (the loop: batches,
-//! loss, backward, optimiser step, validation, early stopping, learning-rate schedule) →
-//! [`images`] (reconstruction grids) → [`plot`] (loss curves) → [`run`] (a run folder from
-//! start to finish, as `handgrad train` uses it).
+//! Reading order: [`config`] (a run described as data, the presets) → [`task`] (what a model
+//! is trained to minimise: reconstruction, denoising, the VAE's two terms) → [`fit`] (the
+//! loop: batches, loss, backward, optimiser step, validation, early stopping, learning-rate
+//! schedule) → [`checkpoint`] (saving tensors safely) → [`run_dir`] (a run folder's files) →
+//! [`writer`] (writing them as training goes) → [`observe`] (telling the user, without
+//! printing).
 
 pub mod checkpoint;
+pub mod config;
 pub mod fit;
+pub mod observe;
+pub mod run_dir;
+pub mod task;
+pub mod writer;
 
-pub use fit::{evaluate, EpochMetrics, Hooks, Outcome, TrainState, Trainer};
-pub mod images;
-pub mod plot;
-pub mod run;
+pub use config::{LossName, OptimizerName, PlateauSpec, Preset, RunConfig, TrainSpec, PRESETS};
+pub use fit::{
+    evaluate, EpochMetrics, Evaluation, Hooks, Outcome, TrainState, Trainer, EVAL_BATCH,
+};
+pub use observe::{Event, Observer, Silent};
+pub use run_dir::RunDir;
+pub use task::{Batch, Task, Terms};

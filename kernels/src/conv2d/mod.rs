@@ -568,3 +568,35 @@ pub(crate) mod tests {
         assert_eq!(d_b, [36.0, 360.0]);
     }
 }
+
+#[cfg(test)]
+mod boundary_tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(
+        expected = "conv2d::forward: the output side holds 10 values, the sizes need 12"
+    )]
+    fn a_wrong_sized_output_is_refused_in_release_builds_too() {
+        let spec = Conv2dSpec {
+            n: 1,
+            c_in: 1,
+            h_in: 4,
+            w_in: 5,
+            c_out: 1,
+            kh: 2,
+            kw: 2,
+            stride: 1,
+            pad: 0,
+        };
+        let geom = Conv2dGeometry::new(spec).unwrap();
+        forward(
+            &geom,
+            Conv2dAlgo::Im2colGemm,
+            &[0.0; 20],
+            &[0.0; 4],
+            None,
+            &mut [0.0; 10],
+        );
+    }
+}

@@ -20,30 +20,34 @@ pub struct ActivationOp {
 
 impl Graph {
     /// Applies `act` element by element.
-    pub fn activation(&mut self, x: Var, act: Activation) -> Var {
+    ///
+    /// # Errors
+    /// [`Error::Graph`] if `x` is stale; so do the shorthands below.
+    pub fn activation(&mut self, x: Var, act: Activation) -> Result<Var> {
+        self.live(&[x])?;
         let shape = self.shape(x).to_vec();
         let mut y = self.alloc(&shape);
         kernels::elementwise::forward(act, self.data(x), as_slice_mut(&mut y));
-        self.record(ActivationOp { act }, &[x], y)
+        Ok(self.record(ActivationOp { act }, &[x], y))
     }
     /// max(0, x).
-    pub fn relu(&mut self, x: Var) -> Var {
+    pub fn relu(&mut self, x: Var) -> Result<Var> {
         self.activation(x, Activation::Relu)
     }
     /// x if x > 0 else slope·x.
-    pub fn leaky_relu(&mut self, x: Var, slope: f32) -> Var {
+    pub fn leaky_relu(&mut self, x: Var, slope: f32) -> Result<Var> {
         self.activation(x, Activation::LeakyRelu { slope })
     }
     /// SELU with PyTorch's α and λ.
-    pub fn selu(&mut self, x: Var) -> Var {
+    pub fn selu(&mut self, x: Var) -> Result<Var> {
         self.activation(x, Activation::Selu)
     }
     /// 1 / (1 + e⁻ˣ).
-    pub fn sigmoid(&mut self, x: Var) -> Var {
+    pub fn sigmoid(&mut self, x: Var) -> Result<Var> {
         self.activation(x, Activation::Sigmoid)
     }
     /// tanh x.
-    pub fn tanh(&mut self, x: Var) -> Var {
+    pub fn tanh(&mut self, x: Var) -> Result<Var> {
         self.activation(x, Activation::Tanh)
     }
 }
@@ -90,6 +94,7 @@ impl Graph {
     }
 
     fn softmax_impl(&mut self, x: Var, log: bool) -> Result<Var> {
+        self.live(&[x])?;
         let shape = self.shape(x).to_vec();
         let cols = match shape.last() {
             Some(&c) if c > 0 => c,

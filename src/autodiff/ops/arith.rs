@@ -68,6 +68,7 @@ pub struct Binary {
 
 impl Graph {
     fn binary(&mut self, kind: BinaryKind, a: Var, b: Var) -> Result<Var> {
+        self.live(&[a, b])?;
         let shape = broadcast_shape(kind.name(), self.shape(a), self.shape(b))?;
         let mut y = self.alloc(&shape);
         if self.shape(a) == self.shape(b) {
@@ -210,37 +211,45 @@ pub struct Unary {
 
 impl Graph {
     /// Applies an element-wise unary op.
-    pub fn unary(&mut self, kind: UnaryKind, x: Var) -> Var {
+    ///
+    /// # Errors
+    /// [`crate::Error::Graph`] if `x` is stale.
+    pub fn unary(&mut self, kind: UnaryKind, x: Var) -> Result<Var> {
+        self.live(&[x])?;
         let mut y = self.alloc(self.value(x).shape().to_vec().as_slice());
         map(self.data(x), as_slice_mut(&mut y), move |v| kind.apply(v));
-        self.record(Unary { kind }, &[x], y)
+        Ok(self.record(Unary { kind }, &[x], y))
     }
     /// eˣ.
-    pub fn exp(&mut self, x: Var) -> Var {
+    ///
+    /// # Errors
+    /// As [`Graph::unary`]; so do the other unary ops below.
+    pub fn exp(&mut self, x: Var) -> Result<Var> {
         self.unary(UnaryKind::Exp, x)
     }
     /// ln x.
-    pub fn log(&mut self, x: Var) -> Var {
+    #[allow(clippy::missing_errors_doc)]
+    pub fn log(&mut self, x: Var) -> Result<Var> {
         self.unary(UnaryKind::Log, x)
     }
     /// √x.
-    pub fn sqrt(&mut self, x: Var) -> Var {
+    pub fn sqrt(&mut self, x: Var) -> Result<Var> {
         self.unary(UnaryKind::Sqrt, x)
     }
     /// xᵖ.
-    pub fn pow(&mut self, x: Var, p: f32) -> Var {
+    pub fn pow(&mut self, x: Var, p: f32) -> Result<Var> {
         self.unary(UnaryKind::Pow(p), x)
     }
     /// x + c.
-    pub fn add_scalar(&mut self, x: Var, c: f32) -> Var {
+    pub fn add_scalar(&mut self, x: Var, c: f32) -> Result<Var> {
         self.unary(UnaryKind::AddScalar(c), x)
     }
     /// c·x.
-    pub fn mul_scalar(&mut self, x: Var, c: f32) -> Var {
+    pub fn mul_scalar(&mut self, x: Var, c: f32) -> Result<Var> {
         self.unary(UnaryKind::MulScalar(c), x)
     }
     /// −x.
-    pub fn neg(&mut self, x: Var) -> Var {
+    pub fn neg(&mut self, x: Var) -> Result<Var> {
         self.unary(UnaryKind::MulScalar(-1.0), x)
     }
 }

@@ -41,6 +41,7 @@ impl Graph {
         w: Var,
         w_axis: usize,
     ) -> Result<([usize; 4], [usize; 4])> {
+        self.live(&[x, w])?;
         rank(op, "the input x", self.shape(x), 4)?;
         rank(op, "the weight w", self.shape(w), 4)?;
         let (xs, ws) = (self.shape(x), self.shape(w));
@@ -60,6 +61,7 @@ impl Graph {
     fn record_conv<G: ConvLike>(&mut self, geom: G, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
         let [c_out] = geom.bias_shape();
         if let Some(b) = b {
+            self.live(&[b])?;
             if self.shape(b) != [c_out] {
                 return Err(Error::shape(
                     G::OP,

@@ -33,6 +33,10 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when x is not (N, in), w not (out, in), or b not (out).
     pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        self.live(&[x, w])?;
+        if let Some(b) = b {
+            self.live(&[b])?;
+        }
         rank("linear", "the input x", self.shape(x), 2)?;
         rank("linear", "the weight w", self.shape(w), 2)?;
         let (n, d_in) = (self.shape(x)[0], self.shape(x)[1]);
@@ -117,6 +121,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] unless a is (m, k) and b is (k, n).
     pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.live(&[a, b])?;
         rank("matmul", "a", self.shape(a), 2)?;
         rank("matmul", "b", self.shape(b), 2)?;
         let (m, k, k2, n) = (

@@ -119,6 +119,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when the shapes differ or are empty.
     pub fn pair_loss(&mut self, kind: PairLoss, a: Var, b: Var, scale: f32) -> Result<Var> {
+        self.live(&[a, b])?;
         same_shape(kind.name(), self.shape(a), self.shape(b))?;
         if self.value(a).is_empty() {
             return Err(Error::shape(kind.name(), "the inputs are empty"));
@@ -137,6 +138,7 @@ impl Graph {
         target: Var,
         reduction: Reduction,
     ) -> Result<Var> {
+        self.live(&[pred, target])?;
         let scale = match reduction {
             Reduction::Mean => 1.0 / self.value(pred).len().max(1) as f32,
             Reduction::Sum => 1.0,
@@ -179,6 +181,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] unless μ and logvar are the same (N, Z) shape.
     pub fn kl_gaussian(&mut self, mu: Var, logvar: Var) -> Result<Var> {
+        self.live(&[mu, logvar])?;
         rank("kl_gaussian", "μ", self.shape(mu), 2)?;
         let n = self.shape(mu)[0].max(1);
         self.pair_loss(PairLoss::KlGaussian, mu, logvar, 1.0 / n as f32)
@@ -221,6 +224,7 @@ impl Graph {
     /// [`Error::Shape`] when log_probs is not (N, C), there are not N targets, or a target is
     /// not a class index below C.
     pub fn nll(&mut self, log_probs: Var, targets: &[usize], reduction: Reduction) -> Result<Var> {
+        self.live(&[log_probs])?;
         rank("nll", "log_probs", self.shape(log_probs), 2)?;
         let (n, c) = (self.shape(log_probs)[0], self.shape(log_probs)[1]);
         if targets.len() != n {
@@ -267,6 +271,7 @@ impl Graph {
         targets: &[usize],
         reduction: Reduction,
     ) -> Result<Var> {
+        self.live(&[logits])?;
         rank("cross_entropy", "logits", self.shape(logits), 2)?;
         let log_probs = self.log_softmax(logits)?;
         self.nll(log_probs, targets, reduction)

@@ -37,6 +37,7 @@ pub struct BatchStats {
 
 impl Graph {
     fn batch_norm_dims(&self, x: Var, gamma: Var, beta: Var) -> Result<Channels> {
+        self.live(&[x, gamma, beta])?;
         let s = self.shape(x);
         if s.len() < 2 {
             return Err(Error::shape(
@@ -175,6 +176,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Config`] unless 0 ≤ p < 1.
     pub fn dropout(&mut self, x: Var, p: f32, rng: &mut impl Rng) -> Result<Var> {
+        self.live(&[x])?;
         if !(0.0..1.0).contains(&p) {
             return Err(Error::config(
                 "dropout probability",

@@ -26,6 +26,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when x is not 4-D or the window does not fit.
     pub fn max_pool2d(&mut self, x: Var, kernel: usize, stride: usize) -> Result<Var> {
+        self.live(&[x])?;
         rank("max_pool2d", "the input x", self.shape(x), 4)?;
         let s = self.shape(x).to_vec();
         let geom = MaxPool2dGeometry::new(s[0] * s[1], s[2], s[3], kernel, stride)?;
@@ -63,6 +64,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when x is not 4-D or the scale is 0.
     pub fn upsample_nearest2d(&mut self, x: Var, scale: usize) -> Result<Var> {
+        self.live(&[x])?;
         rank("upsample_nearest2d", "the input x", self.shape(x), 4)?;
         if scale == 0 {
             return Err(Error::shape(

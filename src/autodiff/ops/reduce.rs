@@ -33,6 +33,7 @@ impl Graph {
     }
 
     fn reduce_all(&mut self, x: Var, mean: bool) -> Result<Var> {
+        self.live(&[x])?;
         let count = self.value(x).len();
         if count == 0 {
             return Err(Error::shape("sum", "cannot reduce an empty tensor"));
@@ -64,6 +65,7 @@ impl Graph {
     }
 
     fn reduce_axis(&mut self, x: Var, axis: usize, keep_dim: bool, mean: bool) -> Result<Var> {
+        self.live(&[x])?;
         let shape = self.shape(x).to_vec();
         if axis >= shape.len() {
             return Err(Error::shape(

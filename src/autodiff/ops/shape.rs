@@ -22,6 +22,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when the element counts differ.
     pub fn reshape(&mut self, x: Var, shape: &[usize]) -> Result<Var> {
+        self.live(&[x])?;
         let from = self.shape(x).to_vec();
         if from.iter().product::<usize>() != shape.iter().product::<usize>() {
             return Err(Error::shape(
@@ -39,6 +40,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when `x` has no axes.
     pub fn flatten(&mut self, x: Var) -> Result<Var> {
+        self.live(&[x])?;
         let shape = self.shape(x).to_vec();
         let Some((&n, rest)) = shape.split_first() else {
             return Err(Error::shape("flatten", "cannot flatten a scalar"));
@@ -72,6 +74,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when the axis or range is out of bounds or empty.
     pub fn slice(&mut self, x: Var, axis: usize, start: usize, end: usize) -> Result<Var> {
+        self.live(&[x])?;
         let shape = self.shape(x).to_vec();
         if axis >= shape.len() || start >= end || end > shape[axis] {
             return Err(Error::shape(
@@ -117,6 +120,7 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] for an empty list, or shapes that differ off the axis.
     pub fn concat(&mut self, xs: &[Var], axis: usize) -> Result<Var> {
+        self.live(xs)?;
         let Some(&first) = xs.first() else {
             return Err(Error::shape("concat", "nothing to concatenate"));
         };

@@ -1,0 +1,273 @@
+//! `handgrad eval` and `handgrad reconstruct`: how well a trained model rebuilds images it
+//! never saw — clean, or damaged by a corruption — next to the loss of doing nothing at all
+//! (handing back the damaged input unchanged), which is what a denoiser has to beat.
+
+use super::{check_image_size, check_output, RunOptions};
+use crate::autodiff::{Graph, Reduction};
+use crate::data::batches::split;
+use crate::data::corrupt::Corruption;
+use crate::data::mnist::{Dataset, DatasetName, ImageSet};
+use crate::error::{Error, Result};
+use crate::machine::human_count;
+use crate::names::Named;
+use crate::train::fit::{evaluate, step_rng};
+use crate::train::run_dir::load_run;
+use crate::train::task::reconstruction_loss;
+use crate::train::{LossName, RunConfig};
+use crate::viz::{Cell, ImageGrid};
+use ndarray::ArrayViewD;
+use std::path::{Path, PathBuf};
+
+/// The images a command measures a run on.
+#[derive(Debug)]
+pub struct TestImages {
+    /// The images.
+    pub set: ImageSet,
+    /// Where they come from, for people: "the run's test split of mnist (2,000 images)".
+    pub source: String,
+    /// Class names, when the dataset is a named one.
+    pub class_names: Option<[&'static str; 10]>,
+}
+
+/// A run's test images: its own test split, or with `dataset` every test image of another
+/// dataset (a named one or a folder of IDX files), checked to have the model's image size.
+///
+/// # Errors
+/// Dataset errors; images of another size than the model's input.
+pub fn test_images(
+    cfg: &RunConfig,
+    dataset: Option<&str>,
+    opts: &RunOptions,
+) -> Result<TestImages> {
+    let name = dataset.unwrap_or(&cfg.dataset);
+    let ds = Dataset::find(name, &opts.lookup)?;
+    check_image_size(&ds, cfg.model.input)?;
+    let class_names = ds.kind.map(DatasetName::class_names);
+    match dataset {
+        Some(_) => Ok(TestImages {
+            source: format!(
+                "all {} test images of {} ({})",
+                human_count(ds.test.len() as u128),
+                name,
+                ds.dir.display()
+            ),
+            set: ds.test,
+            class_names,
+        }),
+        None => {
+            let splits = split(&ds, &cfg.split)?;
+            Ok(TestImages {
+                source: format!(
+                    "the run's test split of {name} ({} images)",
+                    human_count(splits.test.len() as u128)
+                ),
+                set: splits.test,
+                class_names,
+            })
+        }
+    }
+}
+
+/// The mean per-pixel loss between two arrays of images, computed by the same code as
+/// training's loss.
+///
+/// # Errors
+/// Shape errors if the arrays differ in length.
+pub fn pixel_loss(kind: LossName, output: &[f32], target: &[f32]) -> Result<f64> {
+    let mut g = Graph::new();
+    g.set_recording(false);
+    let (a, b) = (
+        g.constant_view(flat(output)?),
+        g.constant_view(flat(target)?),
+    );
+    let l = reconstruction_loss(&mut g, kind, a, b, Reduction::Mean)?;
+    Ok(g.scalar(l)? as f64)
+}
+
+/// A flat array as a 1-D view.
+fn flat(d: &[f32]) -> Result<ArrayViewD<'_, f32>> {
+    ArrayViewD::from_shape(vec![d.len()], d).map_err(|e| Error::shape("loss", e.to_string()))
+}
+
+/// A copy of `clean` damaged by `c`, from a fixed seed (the same damage every time).
+///
+/// # Errors
+/// A corruption that does not fit the images.
+pub fn corrupted(
+    c: &Corruption,
+    clean: &[f32],
+    rows: usize,
+    cols: usize,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    let mut damaged = clean.to_vec();
+    c.apply(&mut damaged, rows, cols, &mut step_rng(seed, usize::MAX, 0))?;
+    Ok(damaged)
+}
+
+/// One line of the evaluation table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalRow {
+    /// "clean" or the corruption's spec.
+    pub condition: String,
+    /// The model's per-pixel loss: its output (from the damaged input) against the clean image.
+    pub model: f64,
+    /// The loss of handing back the damaged input unchanged (`None` for clean inputs).
+    pub identity: Option<f64>,
+}
+
+/// What `handgrad eval` found.
+#[derive(Clone, Debug)]
+pub struct EvalReport {
+    /// The per-pixel loss the table is in: "MSE per pixel".
+    pub loss: String,
+    /// Where the images came from.
+    pub source: String,
+    /// The run's own training objective on these images (with its own corruption, for a
+    /// denoising run): (what it is, value).
+    pub objective: (String, f64),
+    /// Clean first, then each corruption.
+    pub rows: Vec<EvalRow>,
+}
+
+/// Measures a run on clean test images and on each corruption.
+///
+/// # Errors
+/// As [`load_run`] and [`test_images`]; a corruption that does not fit the images.
+pub fn eval_run(
+    dir: &Path,
+    dataset: Option<&str>,
+    corruptions: &[Corruption],
+    opts: &RunOptions,
+) -> Result<EvalReport> {
+    let (cfg, mut model) = load_run(dir)?;
+    let images = test_images(&cfg, dataset, opts)?;
+    let set = &images.set;
+    let mut clean = Vec::new();
+    set.batch_into(&(0..set.len()).collect::<Vec<_>>(), &mut clean);
+    let kind = cfg.train.loss;
+    let objective = evaluate(&mut model, set, &cfg.train, cfg.train.corrupt.as_ref())?.loss;
+    let mut rows = vec![EvalRow {
+        condition: "clean".into(),
+        model: pixel_loss(kind, &model.reconstruct(&clean)?, &clean)?,
+        identity: None,
+    }];
+    for c in corruptions {
+        let damaged = corrupted(c, &clean, set.rows, set.cols, cfg.train.seed)?;
+        rows.push(EvalRow {
+            condition: c.to_string(),
+            model: pixel_loss(kind, &model.reconstruct(&damaged)?, &clean)?,
+            identity: Some(pixel_loss(kind, &damaged, &clean)?),
+        });
+    }
+    let own = match &cfg.train.corrupt {
+        Some(c) => format!("{}, inputs corrupted by {c}", cfg.objective()),
+        None => cfg.objective(),
+    };
+    Ok(EvalReport {
+        loss: format!("{} per pixel", kind.name().to_uppercase()),
+        source: images.source,
+        objective: (own, objective),
+        rows,
+    })
+}
+
+/// Image `k` of an array of images of `len` values each.
+pub fn image(data: &[f32], k: usize, len: usize) -> &[f32] {
+    &data[k * len..][..len]
+}
+
+/// The most images `reconstruct` shows: beyond this a picture stops being readable.
+pub const MAX_SHOWN: usize = 100;
+
+/// Images per row of pairs in `reconstruct`'s picture.
+const PER_ROW: usize = 10;
+
+/// Checks a count of images to show against [`MAX_SHOWN`].
+///
+/// # Errors
+/// [`Error::Config`] for 0 or more than [`MAX_SHOWN`].
+pub fn check_count(count: usize) -> Result<()> {
+    if count == 0 || count > MAX_SHOWN {
+        return Err(Error::config(
+            "count",
+            format!("{count} images: show between 1 and {MAX_SHOWN}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `handgrad reconstruct`: a picture of `count` test images and their reconstructions, ten
+/// per row pair, written to `out` (default `<run>/reconstruct.png`). Returns the path written.
+///
+/// # Errors
+/// A count outside 1..=[`MAX_SHOWN`], an output path that is not a new `.png` (unless
+/// `replace`), and as [`eval_run`].
+pub fn reconstruct_run(
+    dir: &Path,
+    out: Option<&Path>,
+    count: usize,
+    dataset: Option<&str>,
+    replace: bool,
+    opts: &RunOptions,
+) -> Result<PathBuf> {
+    check_count(count)?;
+    let out = out.map_or_else(|| dir.join("reconstruct.png"), Path::to_path_buf);
+    check_output(&out, replace)?;
+    let (cfg, mut model) = load_run(dir)?;
+    let images = test_images(&cfg, dataset, opts)?;
+    let set = &images.set;
+    let shown: Vec<usize> = (0..set.len().min(count)).collect();
+    let mut originals = Vec::new();
+    set.batch_into(&shown, &mut originals);
+    let recon = model.reconstruct(&originals)?;
+    save_pairs(&cfg, &images, &shown, &originals, &recon, &out)?;
+    Ok(out)
+}
+
+fn save_pairs(
+    cfg: &RunConfig,
+    images: &TestImages,
+    shown: &[usize],
+    originals: &[f32],
+    recon: &[f32],
+    out: &Path,
+) -> Result<()> {
+    let set = &images.set;
+    let (h, w) = (set.rows, set.cols);
+    let name = |i: usize| {
+        let label = set.labels[i];
+        images
+            .class_names
+            .map_or_else(|| label.to_string(), |n| n[label as usize].to_string())
+    };
+    let mut grid = ImageGrid::new(
+        format!(
+            "{} on {}: test images and their reconstructions",
+            cfg.preset, cfg.dataset
+        ),
+        h,
+        w,
+        2,
+    )
+    .note(format!(
+        "Images: {}; each caption is the image's class.",
+        images.source
+    ))
+    .note("Each \"original\" row is followed by what the model rebuilt from it.");
+    for (k, chunk) in shown.chunks(PER_ROW).enumerate() {
+        let start = k * PER_ROW;
+        let captioned = |data| -> Vec<Cell<'_>> {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(j, &i)| Cell::captioned(image(data, start + j, h * w), name(i)))
+                .collect()
+        };
+        grid = grid
+            .row("original", captioned(originals))
+            .row("reconstruction", captioned(recon));
+    }
+    grid.save(out)?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! What each `handgrad` command does, as library functions that return what they found (the
+//! command line only parses arguments and prints). Each file is one command or one family of
+//! them; their pictures are drawn with [`crate::viz`].
+//!
+//! Reading order: [`train`] (a run from start to finish) → [`eval`] (test losses, with and
+//! without corruption; reconstructions).
+
+pub mod eval;
+pub mod train;
+
+use crate::data::batches::split;
+use crate::data::mnist::{Dataset, Lookup};
+use crate::data::Splits;
+use crate::error::{Error, Result};
+use crate::machine::human_count;
+use crate::train::observe::Observer;
+use crate::train::RunConfig;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Settings that do not change what is computed.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Where to look for datasets.
+    pub lookup: Lookup,
+    /// Set (by a Ctrl-C handler) to stop training after the current batch, saving a checkpoint.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// Loads the run's dataset and cuts it as the configuration says, telling `obs` what it got.
+///
+/// # Errors
+/// A missing or broken dataset; images of another size than the model's input; a split that
+/// leaves a set empty.
+pub fn load_data(
+    cfg: &RunConfig,
+    lookup: &Lookup,
+    obs: &mut dyn Observer,
+) -> Result<(Dataset, Splits)> {
+    let ds = Dataset::find(&cfg.dataset, lookup)?;
+    obs.info(&format!("data: {}", ds.describe()));
+    check_image_size(&ds, cfg.model.input)?;
+    let splits = split(&ds, &cfg.split)?;
+    obs.info(&format!(
+        "split: {} training, {} validation, {} test images{}",
+        human_count(splits.train.len() as u128),
+        human_count(splits.val.len() as u128),
+        human_count(splits.test.len() as u128),
+        if cfg.split.classes.is_empty() {
+            String::new()
+        } else {
+            format!(" of classes {:?}", cfg.split.classes)
+        }
+    ));
+    Ok((ds, splits))
+}
+
+/// Refuses a dataset whose images are not the model's input size.
+///
+/// # Errors
+/// [`Error::Dataset`] naming both sizes.
+pub fn check_image_size(ds: &Dataset, input: [usize; 3]) -> Result<()> {
+    let [c, h, w] = input;
+    if (c, h, w) != (1, ds.test.rows, ds.test.cols) {
+        return Err(Error::Dataset {
+            path: ds.dir.clone(),
+            detail: format!(
+                "images are 1×{}×{} but the model expects {c}×{h}×{w}",
+                ds.test.rows, ds.test.cols
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that a picture can be written to `path`: a `.png` name, a folder that exists, and
+/// no file there already unless `replace` says so.
+///
+/// # Errors
+/// [`Error::Config`] naming the path and what to do.
+pub fn check_output(path: &Path, replace: bool) -> Result<()> {
+    crate::viz::check_png_path(path)?;
+    if path.exists() && !replace {
+        return Err(Error::config(
+            "output file",
+            format!(
+                "{} exists; pass --force to replace it, or choose another --out",
+                path.display()
+            ),
+        ));
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::config(
+            "output file",
+            format!("the folder {} does not exist", parent.display()),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! `handgrad train`: a run from start to finish — check everything that can be refused,
+//! create the run folder, train while writing it, measure the test set.
+//!
+//! Everything a user can get wrong (the data, the architecture, the settings, the folder) is
+//! checked before the folder is created, so a refused run leaves nothing behind.
+
+use super::{load_data, RunOptions};
+use crate::data::Splits;
+use crate::error::{Error, Result};
+use crate::models::{Autoencoder, ModelPlan};
+use crate::train::checkpoint::{self, write_atomic, Tensors};
+use crate::train::fit::{evaluate, Evaluation, Outcome, Trainer};
+use crate::train::observe::Observer;
+use crate::train::run_dir::{new_trainer, resume_trainer, save_model, RunDir};
+use crate::train::writer::RunWriter;
+use crate::train::RunConfig;
+use std::path::{Path, PathBuf};
+
+/// What a finished (or interrupted) `train` reports.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// How training ended.
+    pub outcome: Outcome,
+    /// Loss on the test set after training (`None` when interrupted).
+    pub test: Option<Evaluation>,
+    /// Test images measured.
+    pub test_images: usize,
+    /// What the loss is, e.g. "MSE per pixel".
+    pub objective: String,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// The files the folder holds now.
+    pub outputs: Vec<String>,
+}
+
+/// Starts a new run in `dir`, which must not exist yet (or be empty).
+///
+/// # Errors
+/// [`Error::Config`] if the folder is already used or the settings do not fit the data;
+/// [`Error::Io`] if it cannot be created or written; dataset, architecture and training errors.
+pub fn train_new(
+    cfg: RunConfig,
+    dir: &Path,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> Result<RunReport> {
+    let occupied = dir.exists()
+        && std::fs::read_dir(dir)
+            .map_err(Error::io(dir))?
+            .next()
+            .is_some();
+    if occupied {
+        return Err(Error::config(
+            "run folder",
+            format!(
+                "{} already exists; choose another --out, or continue it with --resume {}",
+                dir.display(),
+                dir.display()
+            ),
+        ));
+    }
+    cfg.validate()?;
+    // The model's shapes and size depend on the configuration alone: check them before
+    // reading any data.
+    ModelPlan::new(&cfg.model)?.check_fits(cfg.train.batch_size)?;
+    let (_, splits) = load_data(&cfg, &opts.lookup, obs)?;
+    check_validation(&cfg, &splits)?;
+    if let Some(c) = &cfg.train.corrupt {
+        c.check_fits(splits.test.rows, splits.test.cols)?;
+    }
+    let trainer = new_trainer(&cfg)?;
+    std::fs::create_dir_all(dir.join("reconstructions")).map_err(Error::io(dir))?;
+    let run = RunDir(dir.to_path_buf());
+    write_config(&run, &cfg)?;
+    obs.info(&format!(
+        "training {} ({}) into {}",
+        cfg.preset,
+        cfg.objective(),
+        dir.display()
+    ));
+    for line in trainer.model.summary() {
+        obs.info(&format!("  {line}"));
+    }
+    run_trainer(trainer, &cfg, &splits, &run, &Tensors::new(), opts, obs)
+}
+
+/// Continues the run in `dir` from its checkpoint; with `epochs`, extends (or shortens, not
+/// below what is done) its number of epochs.
+///
+/// # Errors
+/// [`Error::Io`] if there is no checkpoint; [`Error::Config`] when `epochs` is below the
+/// epochs already done, the run already finished and no more epochs are asked for, or early
+/// stopping ended it; otherwise as [`train_new`].
+pub fn train_resume(
+    dir: &Path,
+    epochs: Option<usize>,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> Result<RunReport> {
+    let run = RunDir(dir.to_path_buf());
+    run.read_config()?;
+    let (mut cfg, mut trainer, tensors) = resume_trainer(&run.checkpoint())?;
+    let done = trainer.state.epoch;
+    match epochs {
+        Some(n) if n < done => {
+            return Err(Error::config(
+                "epochs",
+                format!("the run has already done {done} epochs; --epochs {n} would undo them (give {done} or more)"),
+            ))
+        }
+        Some(n) if trainer.state.stopped_early && n > done => {
+            let best = trainer.state.early.and_then(|(_, e, _)| e).unwrap_or(done);
+            return Err(Error::config(
+                "epochs",
+                format!(
+                    "early stopping ended this run after epoch {done} (its best epoch was {best}); more epochs would only repeat that verdict. Start a new run with other settings instead"
+                ),
+            ));
+        }
+        Some(n) => {
+            cfg.train.epochs = n;
+            trainer.spec.epochs = n;
+        }
+        None if done >= cfg.train.epochs || trainer.state.stopped_early => {
+            return Err(Error::config(
+                "resume",
+                format!(
+                    "the run has finished ({done} of {} epochs); to train it longer, give --epochs with a larger number",
+                    cfg.train.epochs
+                ),
+            ))
+        }
+        None => {}
+    }
+    if run.best().is_file() {
+        trainer.best = Some(checkpoint::load(&run.best())?.0);
+    }
+    obs.info(&format!(
+        "resuming {} after epoch {done}{}, until epoch {}",
+        dir.display(),
+        if trainer.state.batch > 0 {
+            format!(" and batch {} of the next", trainer.state.batch)
+        } else {
+            String::new()
+        },
+        cfg.train.epochs
+    ));
+    let (_, splits) = load_data(&cfg, &opts.lookup, obs)?;
+    write_config(&run, &cfg)?;
+    run_trainer(trainer, &cfg, &splits, &run, &tensors, opts, obs)
+}
+
+/// Early stopping and the plateau schedule watch the validation loss: they need one.
+fn check_validation(cfg: &RunConfig, splits: &Splits) -> Result<()> {
+    let t = &cfg.train;
+    if splits.val.is_empty() && (t.early_stopping.is_some() || t.plateau.is_some()) {
+        return Err(Error::config(
+            "validation split",
+            "early stopping and the plateau schedule watch the validation loss, but the validation set is empty; give one with --validation (e.g. 0.1)",
+        ));
+    }
+    Ok(())
+}
+
+fn write_config(run: &RunDir, cfg: &RunConfig) -> Result<()> {
+    let json =
+        serde_json::to_string_pretty(cfg).map_err(|e| Error::config("config", e.to_string()))?;
+    write_atomic(&run.config(), json.as_bytes())
+}
+
+fn run_trainer(
+    mut trainer: Trainer<Autoencoder>,
+    cfg: &RunConfig,
+    splits: &Splits,
+    run: &RunDir,
+    restored: &Tensors,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> Result<RunReport> {
+    let batches = splits.train.len().div_ceil(cfg.train.batch_size);
+    let resumed_at = (!restored.is_empty()).then_some((trainer.state.epoch, trainer.state.batch));
+    let mut writer = RunWriter::new(
+        run.clone(),
+        cfg,
+        &splits.test,
+        batches,
+        restored,
+        obs,
+        opts.interrupt.clone(),
+    )?;
+    writer.last_saved = resumed_at;
+    let outcome = match trainer.fit(&splits.train, &splits.val, &mut writer) {
+        Ok(outcome) => outcome,
+        Err(Error::NonFinite {
+            what,
+            epoch,
+            batch,
+            origin,
+            ..
+        }) => {
+            return Err(Error::NonFinite {
+                what,
+                epoch,
+                batch,
+                origin,
+                kept: Some(writer.kept()),
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    drop(writer);
+    let mut report = RunReport {
+        dir: run.0.clone(),
+        outcome,
+        test: None,
+        test_images: splits.test.len(),
+        objective: cfg.objective(),
+        epochs: trainer.state.epoch,
+        outputs: Vec::new(),
+    };
+    if outcome != Outcome::Interrupted {
+        // Final weights (the best epoch's, after early stopping).
+        save_model(&run.model(), &trainer.model)?;
+        report.test = Some(evaluate(
+            &mut trainer.model,
+            &splits.test,
+            &cfg.train,
+            cfg.train.corrupt.as_ref(),
+        )?);
+    }
+    report.outputs = run.outputs();
+    Ok(report)
+}

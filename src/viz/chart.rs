@@ -1,0 +1,454 @@
+//! Charts: lines (loss curves, sweeps), scatter plots (codes in the plane), and confusion
+//! matrices. Lines and scatters are drawn with `plotters`; every chart has a title, labelled
+//! axes, and a legend naming each colour.
+
+use super::{plot_error, register_font, rgb_png, Anchor, Canvas, Rgb, CLASS_COLORS, INK, MUTED};
+use crate::error::Result;
+use crate::train::checkpoint::write_atomic;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Blue, for training curves.
+pub const TRAIN: Rgb = [31, 119, 180];
+/// Red, for validation curves.
+pub const VALIDATION: Rgb = [214, 39, 40];
+
+/// One line of a chart.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// What the legend calls it.
+    pub label: String,
+    /// Its colour.
+    pub color: Rgb,
+    /// (x, y) points, in x order; non-finite y values are left out.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart.
+#[derive(Clone, Debug)]
+pub struct LineChart {
+    /// One line at the top.
+    pub title: String,
+    /// The horizontal axis, with unit.
+    pub x_label: String,
+    /// The vertical axis, with unit.
+    pub y_label: String,
+    /// The lines.
+    pub series: Vec<Series>,
+    /// Whether x counts something (epochs, a code size): ticks then fall on whole numbers.
+    pub integer_x: bool,
+}
+
+const WIDTH: u32 = 800;
+const PANEL_HEIGHT: u32 = 480;
+
+fn rgb(c: Rgb) -> RGBColor {
+    RGBColor(c[0], c[1], c[2])
+}
+
+/// [lo, hi] of the finite values, padded by 5 %, never empty.
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let span = if hi > lo { hi - lo } else { lo.abs().max(1e-3) };
+    (lo - 0.05 * span, hi + 0.05 * span)
+}
+
+impl LineChart {
+    /// A chart with no lines yet.
+    pub fn new(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+    ) -> Self {
+        LineChart {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            series: Vec::new(),
+            integer_x: false,
+        }
+    }
+
+    /// Adds a line.
+    pub fn line(mut self, label: impl Into<String>, color: Rgb, points: Vec<(f64, f64)>) -> Self {
+        self.series.push(Series {
+            label: label.into(),
+            color,
+            points,
+        });
+        self
+    }
+
+    /// Marks x as a count, for whole-number ticks.
+    pub fn counting_x(mut self) -> Self {
+        self.integer_x = true;
+        self
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        let points = || self.series.iter().flat_map(|s| s.points.iter());
+        let (x_lo, x_hi) = if self.integer_x {
+            let (lo, hi) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.0), b.max(p.0))
+            });
+            if lo.is_finite() {
+                (lo, if hi > lo { hi } else { lo + 1.0 })
+            } else {
+                (0.0, 1.0)
+            }
+        } else {
+            padded_range(points().map(|p| p.0))
+        };
+        let (y_lo, y_hi) = padded_range(points().map(|p| p.1));
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+            .map_err(plot_error)?;
+        let span = (x_hi - x_lo).round() as usize + 1;
+        let integer_x = self.integer_x;
+        let x_format = move |v: &f64| {
+            if integer_x {
+                if (v - v.round()).abs() < 1e-9 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
+            } else {
+                format!("{v}")
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .x_labels(if integer_x { span.clamp(2, 12) } else { 10 })
+            .x_label_formatter(&x_format)
+            .axis_desc_style(("sans-serif", 16))
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(plot_error)?;
+        for s in &self.series {
+            let color = rgb(s.color);
+            let finite: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|p| p.1.is_finite())
+                .collect();
+            chart
+                .draw_series(LineSeries::new(finite.clone(), color.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(&s.label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    finite
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(plot_error)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_error)?;
+        Ok(())
+    }
+
+    /// Draws the chart alone and writes it as PNG, atomically.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the path.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        save_stacked(path, std::slice::from_ref(self))
+    }
+}
+
+/// Draws charts one above the other in one picture (a loss and its terms, say).
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the path.
+pub fn save_stacked(path: &Path, charts: &[LineChart]) -> Result<()> {
+    register_font();
+    let height = PANEL_HEIGHT * charts.len().max(1) as u32;
+    let mut buf = vec![255u8; (WIDTH * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let panels = root.split_evenly((charts.len().max(1), 1));
+        for (chart, area) in charts.iter().zip(&panels) {
+            chart.draw(area)?;
+        }
+        root.present().map_err(plot_error)?;
+    }
+    write_atomic(path, &rgb_png(&buf, WIDTH, height)?)
+}
+
+/// A group of points sharing a colour and a legend entry.
+#[derive(Clone, Debug)]
+pub struct PointGroup {
+    /// What the legend calls it.
+    pub label: String,
+    /// Its colour.
+    pub color: Rgb,
+    /// The points.
+    pub points: Vec<(f64, f64)>,
+    /// Drawn as stars (marked positions) rather than dots.
+    pub stars: bool,
+}
+
+/// A scatter plot of point groups: codes in the plane, coloured by class.
+#[derive(Clone, Debug)]
+pub struct Scatter {
+    /// One line at the top.
+    pub title: String,
+    /// The horizontal axis.
+    pub x_label: String,
+    /// The vertical axis.
+    pub y_label: String,
+    /// The groups, drawn in order (later ones on top).
+    pub groups: Vec<PointGroup>,
+}
+
+impl Scatter {
+    /// One group per class (colours from [`CLASS_COLORS`]), named by `class_names`.
+    pub fn by_class(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+        points: &[(f64, f64)],
+        labels: &[u8],
+        class_names: &[&str],
+    ) -> Self {
+        let mut groups = Vec::new();
+        for class in 0..10u8 {
+            let pts: Vec<(f64, f64)> = points
+                .iter()
+                .zip(labels)
+                .filter(|(_, &l)| l == class)
+                .map(|(p, _)| *p)
+                .collect();
+            if !pts.is_empty() {
+                groups.push(PointGroup {
+                    label: class_names
+                        .get(class as usize)
+                        .map_or_else(|| class.to_string(), |n| n.to_string()),
+                    color: CLASS_COLORS[class as usize],
+                    points: pts,
+                    stars: false,
+                });
+            }
+        }
+        Scatter {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            groups,
+        }
+    }
+
+    /// Draws the plot and writes it as PNG, atomically. The legend sits to the right of the
+    /// plot so it never hides points.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the path.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        register_font();
+        let (w, h) = (900u32, 720u32);
+        let mut buf = vec![255u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            root.fill(&WHITE).map_err(plot_error)?;
+            let (plot_area, legend_area) = root.split_horizontally(740);
+            let all = || self.groups.iter().flat_map(|g| g.points.iter());
+            let (x_lo, x_hi) = padded_range(all().map(|p| p.0));
+            let (y_lo, y_hi) = padded_range(all().map(|p| p.1));
+            let mut chart = ChartBuilder::on(&plot_area)
+                .caption(&self.title, ("sans-serif", 20))
+                .margin(15)
+                .x_label_area_size(45)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+                .map_err(plot_error)?;
+            chart
+                .configure_mesh()
+                .x_desc(&self.x_label)
+                .y_desc(&self.y_label)
+                .axis_desc_style(("sans-serif", 16))
+                .label_style(("sans-serif", 13))
+                .draw()
+                .map_err(plot_error)?;
+            for g in &self.groups {
+                let color = rgb(g.color);
+                if g.stars {
+                    chart
+                        .draw_series(g.points.iter().map(|&p| {
+                            Text::new(
+                                "★",
+                                p,
+                                ("sans-serif", 16).into_font().color(&color).pos(
+                                    plotters::style::text_anchor::Pos::new(
+                                        plotters::style::text_anchor::HPos::Center,
+                                        plotters::style::text_anchor::VPos::Center,
+                                    ),
+                                ),
+                            )
+                        }))
+                        .map_err(plot_error)?;
+                } else {
+                    chart
+                        .draw_series(
+                            g.points
+                                .iter()
+                                .map(|&p| Circle::new(p, 2, color.mix(0.75).filled())),
+                        )
+                        .map_err(plot_error)?;
+                }
+            }
+            // The legend: a swatch and a name per group, beside the plot.
+            let style = ("sans-serif", 15).into_font();
+            legend_area
+                .draw_text(
+                    "legend",
+                    &("sans-serif", 15, FontStyle::Bold)
+                        .into_font()
+                        .color(&BLACK),
+                    (10, 40),
+                )
+                .map_err(plot_error)?;
+            for (i, g) in self.groups.iter().enumerate() {
+                let y = 70 + 24 * i as i32;
+                let color = rgb(g.color);
+                if g.stars {
+                    legend_area
+                        .draw_text(
+                            "★",
+                            &("sans-serif", 16).into_font().color(&color),
+                            (10, y - 2),
+                        )
+                        .map_err(plot_error)?;
+                } else {
+                    legend_area
+                        .draw(&Circle::new((16, y + 7), 6, color.filled()))
+                        .map_err(plot_error)?;
+                }
+                legend_area
+                    .draw_text(&g.label, &style.color(&BLACK), (30, y))
+                    .map_err(plot_error)?;
+            }
+            root.present().map_err(plot_error)?;
+        }
+        write_atomic(path, &rgb_png(&buf, w, h)?)
+    }
+}
+
+/// A confusion matrix as a picture: true class down, predicted class across, each cell
+/// shaded by its share of its row and showing its count.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the path.
+pub fn confusion_matrix(
+    path: &Path,
+    title: &str,
+    notes: &[String],
+    class_names: &[&str],
+    counts: &[Vec<usize>],
+) -> Result<Canvas> {
+    let n = counts.len();
+    let cell = 58;
+    let mut m = Canvas::new(1, 1);
+    let name_w = class_names
+        .iter()
+        .map(|c| m.text_size(c, 13).0)
+        .max()
+        .unwrap_or(0);
+    let left = 40 + name_w + 12;
+    let top = 40 + 22 * notes.len() + 30 + name_w.min(90) + 10;
+    let width = (left + n * cell + 30).max(m.text_size(title, 18).0 + 40);
+    let height = top + n * cell + 60;
+    let mut c = Canvas::new(width, height);
+    c.bold(20, 12, title, 18, INK, Anchor::TopLeft);
+    for (i, note) in notes.iter().enumerate() {
+        c.text(20, 40 + 22 * i, note, 13, MUTED, Anchor::TopLeft);
+    }
+    c.text(
+        left + n * cell / 2,
+        top - name_w.min(90) - 34,
+        "predicted class",
+        14,
+        INK,
+        Anchor::TopCenter,
+    );
+    c.vertical_text(16, top + n * cell / 2, "true class", 14, INK);
+    for (j, name) in class_names.iter().enumerate().take(n) {
+        // Column names are turned to read upwards so long names fit a narrow column.
+        c.vertical_text(
+            left + j * cell + cell / 2,
+            top - name_w.min(90) / 2 - 8,
+            name,
+            12,
+            INK,
+        );
+    }
+    for (i, row) in counts.iter().enumerate() {
+        let name = class_names.get(i).copied().unwrap_or("?");
+        c.text(
+            left - 8,
+            top + i * cell + cell / 2,
+            name,
+            13,
+            INK,
+            Anchor::RightMiddle,
+        );
+        let total: usize = row.iter().sum::<usize>().max(1);
+        for (j, &count) in row.iter().enumerate() {
+            let share = count as f64 / total as f64;
+            // White (0 %) to deep blue (100 %), on the diagonal and off it alike.
+            let shade = |full: u8| (255.0 - (255.0 - full as f64) * share).round() as u8;
+            let color = [shade(8), shade(69), shade(148)];
+            let (x, y) = (left + j * cell, top + i * cell);
+            c.rect(x, y, cell - 1, cell - 1, color);
+            let ink = if share > 0.5 { [255, 255, 255] } else { INK };
+            c.text(
+                x + cell / 2,
+                y + cell / 2,
+                &count.to_string(),
+                13,
+                ink,
+                Anchor::Center,
+            );
+        }
+    }
+    c.text(
+        left,
+        top + n * cell + 14,
+        "cell: number of test images; shade: share of the row (its true class)",
+        12,
+        MUTED,
+        Anchor::TopLeft,
+    );
+    c.save(path)?;
+    Ok(c)
+}
+
+/// The colour of class `k` (0–9), cycling beyond.
+pub fn class_color(k: usize) -> Rgb {
+    CLASS_COLORS[k % CLASS_COLORS.len()]
+}
