@@ -1,7 +1,9 @@
 //! Parity with PyTorch: every case file in the reference folder, whatever it holds.
 //!
 //! The folder is `HANDGRAD_REFERENCE`, else `../shared/reference/` beside the checkout; with
-//! neither, the test prints a notice and passes without checking. Each `<op>_<nn>.json` file
+//! neither, the test prints a loud notice and skips, or fails under
+//! `HANDGRAD_REQUIRE_REFERENCE=1` (CI sets it). `tests/reference/generate.py` makes the cases
+//! and its README describes their format. Each `<op>_<nn>.json` file
 //! is dispatched on its `op` field (see the folder's README for the format); an op this file
 //! does not know is a failure, so a new kind of case cannot be silently ignored. Values must
 //! match within 1e-4 relative, with an absolute floor of 1e-5 for values near zero.
