@@ -90,3 +90,24 @@ impl ConvLike for ConvTranspose2dGeometry {
         conv_transpose2d::backward_bias(self, d_y, d_b)
     }
 }
+
+/// Every convolution kernel's boundary check: the input-side, weight-side and output-side
+/// slices (x or d_x, w or d_w, y or d_y) must have exactly the geometry's sizes.
+#[track_caller]
+pub(crate) fn check_lens<G: ConvLike>(
+    geom: &G,
+    kernel: &str,
+    x_len: usize,
+    w_len: usize,
+    y_len: usize,
+) {
+    let len = |s: [usize; 4]| s.iter().product::<usize>();
+    crate::check_lens(
+        kernel,
+        &[
+            ("the input side", x_len, len(geom.input_shape())),
+            ("the weight side", w_len, len(geom.weight_shape())),
+            ("the output side", y_len, len(geom.output_shape())),
+        ],
+    );
+}

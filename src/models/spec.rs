@@ -115,6 +115,22 @@ pub struct ModelSpec {
     pub decoder: Option<DecoderSpec>,
 }
 
+/// Refuses a layer whose channels, kernel or stride is 0, naming it (`conv 2`, `deconv 0`).
+fn sizes_positive(
+    what: &'static str,
+    kind: &str,
+    i: usize,
+    [channels, kernel, stride]: [usize; 3],
+) -> Result<()> {
+    if channels == 0 || kernel == 0 || stride == 0 {
+        return Err(Error::config(
+            what,
+            format!("{kind} {i} (channels {channels}, kernel {kernel}, stride {stride}) needs channels, kernel and stride ≥ 1"),
+        ));
+    }
+    Ok(())
+}
+
 /// MNIST's 1×28×28.
 pub fn default_input() -> [usize; 3] {
     [1, 28, 28]
@@ -164,12 +180,7 @@ impl ModelSpec {
             ));
         }
         for (i, c) in self.conv.iter().enumerate() {
-            if c.channels == 0 || c.kernel == 0 || c.stride == 0 {
-                return Err(Error::config(
-                    "conv layer",
-                    format!("conv {i} ({c:?}) needs channels, kernel and stride ≥ 1"),
-                ));
-            }
+            sizes_positive("conv layer", "conv", i, [c.channels, c.kernel, c.stride])?;
         }
         if self.hidden.contains(&0) {
             return Err(Error::config(
@@ -185,12 +196,12 @@ impl ModelSpec {
                 ));
             }
             for (i, l) in d.deconv.iter().enumerate() {
-                if l.channels == 0 || l.kernel == 0 || l.stride == 0 {
-                    return Err(Error::config(
-                        "decoder layer",
-                        format!("deconv {i} ({l:?}) needs channels, kernel and stride ≥ 1"),
-                    ));
-                }
+                sizes_positive(
+                    "decoder layer",
+                    "deconv",
+                    i,
+                    [l.channels, l.kernel, l.stride],
+                )?;
                 if l.output_padding >= l.stride {
                     return Err(Error::config(
                         "decoder layer",

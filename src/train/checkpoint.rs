@@ -78,6 +78,27 @@ pub fn to_bytes(tensors: &Tensors, metadata: &HashMap<String, String>) -> Result
         .map_err(|e| Error::config("safetensors", e.to_string()))
 }
 
+/// The metadata entry `key` of the checkpoint at `path`, read from JSON.
+///
+/// # Errors
+/// [`Error::Dataset`] naming the file when the entry is missing ("not a handgrad checkpoint
+/// (no {what})") or is not valid JSON for `T`.
+pub fn meta_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    metadata: &HashMap<String, String>,
+    key: &str,
+    what: &str,
+) -> Result<T> {
+    let bad = |detail: String| Error::Dataset {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let text = metadata
+        .get(key)
+        .ok_or_else(|| bad(format!("not a handgrad checkpoint (no {what})")))?;
+    serde_json::from_str(text).map_err(|e| bad(format!("bad {what}: {e}")))
+}
+
 /// Saves tensors and metadata to `path`, atomically.
 ///
 /// # Errors

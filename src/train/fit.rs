@@ -393,11 +393,8 @@ impl<M: Task> Trainer<M> {
             path: path.to_path_buf(),
             detail,
         };
-        let state: TrainState = serde_json::from_str(
-            meta.get("handgrad.state")
-                .ok_or_else(|| bad("not a handgrad checkpoint (no training state)".into()))?,
-        )
-        .map_err(|e| bad(format!("bad training state: {e}")))?;
+        let state: TrainState =
+            checkpoint::meta_json(path, meta, "handgrad.state", "training state")?;
         let model_tensors: Tensors = tensors
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.clone())))

@@ -202,15 +202,7 @@ pub fn checkpoint_bytes(
 /// checkpoint or does not fit its own configuration.
 pub fn resume_trainer(path: &Path) -> Result<(RunConfig, Trainer<Autoencoder>, Tensors)> {
     let (tensors, meta) = checkpoint::load(path)?;
-    let bad = |detail: String| Error::Dataset {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let cfg: RunConfig = serde_json::from_str(
-        meta.get("handgrad.config")
-            .ok_or_else(|| bad("not a handgrad checkpoint (no configuration)".into()))?,
-    )
-    .map_err(|e| bad(format!("bad configuration: {e}")))?;
+    let cfg: RunConfig = checkpoint::meta_json(path, &meta, "handgrad.config", "configuration")?;
     let mut trainer = new_trainer(&cfg)?;
     trainer.restore(path, &tensors, &meta)?;
     Ok((cfg, trainer, tensors))

@@ -20,7 +20,7 @@ const WEIGHT_GRAD_GROUPS: usize = 8;
 
 /// y = w · im2col(x) + b, image by image.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    super::check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv2d::im2col_gemm::forward",
         x.len(),
@@ -51,7 +51,7 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
 
 /// d_x = col2im(wᵀ · d_y), image by image.
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
-    super::check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv2d::im2col_gemm::backward_input",
         d_x.len(),
@@ -81,7 +81,7 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
 /// computed in parallel and then added in order. The partial sums and the column buffers both
 /// live in reused scratch memory.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
-    super::check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv2d::im2col_gemm::backward_weight",
         x.len(),

@@ -234,7 +234,7 @@ pub fn forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    check_lens(geom, "conv2d::forward", x.len(), w.len(), y.len());
+    crate::conv_like::check_lens(geom, "conv2d::forward", x.len(), w.len(), y.len());
     crate::conv_transpose2d::check_bias(geom.spec().c_out, b);
     match algo {
         Conv2dAlgo::Naive => naive::forward(geom, x, w, b, y),
@@ -255,7 +255,7 @@ pub fn backward_input(
     w: &[f32],
     d_x: &mut [f32],
 ) {
-    check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv2d::backward_input",
         d_x.len(),
@@ -280,7 +280,7 @@ pub fn backward_weight(
     d_y: &[f32],
     d_w: &mut [f32],
 ) {
-    check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv2d::backward_weight",
         x.len(),
@@ -308,27 +308,6 @@ pub fn backward_bias(geom: &Conv2dGeometry, d_y: &[f32], d_b: &mut [f32]) {
         ],
     );
     crate::reduce::sum_per_channel(d_y, s.n, s.c_out, geom.h_out * geom.w_out, d_b);
-}
-
-/// Every conv2d kernel's boundary check: the input-side, weight-side and output-side slices
-/// (x or d_x, w or d_w, y or d_y) must have exactly the geometry's sizes.
-#[track_caller]
-pub(crate) fn check_lens(
-    geom: &Conv2dGeometry,
-    kernel: &str,
-    x_len: usize,
-    w_len: usize,
-    y_len: usize,
-) {
-    let len = |s: [usize; 4]| s.iter().product::<usize>();
-    crate::check_lens(
-        kernel,
-        &[
-            ("the input side", x_len, len(geom.input_shape())),
-            ("the weight side", w_len, len(geom.weight_shape())),
-            ("the output side", y_len, len(geom.output_shape())),
-        ],
-    );
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ pub fn forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    check_lens(geom, "conv_transpose2d::forward", x.len(), w.len(), y.len());
+    crate::conv_like::check_lens(geom, "conv_transpose2d::forward", x.len(), w.len(), y.len());
     check_bias(geom.spec.c_out, b);
     conv2d::backward_input(&geom.adjoint, algo, x, w, y);
     if let Some(b) = b {
@@ -207,7 +207,7 @@ pub fn backward_input(
     w: &[f32],
     d_x: &mut [f32],
 ) {
-    check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv_transpose2d::backward_input",
         d_x.len(),
@@ -228,7 +228,7 @@ pub fn backward_weight(
     d_y: &[f32],
     d_w: &mut [f32],
 ) {
-    check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv_transpose2d::backward_weight",
         x.len(),
@@ -246,27 +246,6 @@ pub fn backward_weight(
 pub fn backward_bias(geom: &ConvTranspose2dGeometry, d_y: &[f32], d_b: &mut [f32]) {
     let [n, c_out, h_out, w_out] = geom.output_shape();
     crate::reduce::sum_per_channel(d_y, n, c_out, h_out * w_out, d_b);
-}
-
-/// Every transposed-convolution kernel's boundary check, as [`conv2d`]'s: the input-side,
-/// weight-side and output-side slices must have exactly the geometry's sizes.
-#[track_caller]
-pub(crate) fn check_lens(
-    geom: &ConvTranspose2dGeometry,
-    kernel: &str,
-    x_len: usize,
-    w_len: usize,
-    y_len: usize,
-) {
-    let len = |s: [usize; 4]| s.iter().product::<usize>();
-    crate::check_lens(
-        kernel,
-        &[
-            ("the input side", x_len, len(geom.input_shape())),
-            ("the weight side", w_len, len(geom.weight_shape())),
-            ("the output side", y_len, len(geom.output_shape())),
-        ],
-    );
 }
 
 /// A bias, when given, holds one number per output channel.

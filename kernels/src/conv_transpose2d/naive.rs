@@ -52,7 +52,7 @@ pub fn forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    super::check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv_transpose2d::naive::forward",
         x.len(),
@@ -73,7 +73,7 @@ pub fn forward(
 
 /// d_x[n, ci, ih, iw] = Σ w[ci, co, i, j] · d_y[n, co, ih·s − p + i, iw·s − p + j]
 pub fn backward_input(geom: &ConvTranspose2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
-    super::check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv_transpose2d::naive::backward_input",
         d_x.len(),
@@ -91,7 +91,7 @@ pub fn backward_input(geom: &ConvTranspose2dGeometry, d_y: &[f32], w: &[f32], d_
 
 /// d_w[ci, co, i, j] = Σ_{n, ih, iw} x[n, ci, ih, iw] · d_y[n, co, ih·s − p + i, iw·s − p + j]
 pub fn backward_weight(geom: &ConvTranspose2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
-    super::check_lens(
+    crate::conv_like::check_lens(
         geom,
         "conv_transpose2d::naive::backward_weight",
         x.len(),
