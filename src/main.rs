@@ -7,7 +7,12 @@ use handgrad::data::batches::Amount;
 use handgrad::data::corrupt::Corruption;
 use handgrad::data::download::{download, Fetched, Source};
 use handgrad::data::mnist::{DatasetName, Lookup};
-use handgrad::experiments::eval::{eval_run, reconstruct_run, MAX_SHOWN};
+use handgrad::experiments::eval::{
+    denoise_run, eval_run, noise_sweep, parse_sweep, reconstruct_run, MAX_SHOWN,
+};
+use handgrad::experiments::generate::{
+    centroids, generate, interpolate, manifold, parse_sigmas, CodeSource,
+};
 use handgrad::experiments::train::{train_new, train_resume, RunReport};
 use handgrad::experiments::RunOptions;
 use handgrad::models::ConvLayer;
@@ -39,6 +44,15 @@ enum Command {
     Eval(EvalArgs),
     /// Save a picture of test images and their reconstructions.
     Reconstruct(ReconstructArgs),
+    /// Save clean, corrupted and denoised test images, one row each.
+    Denoise(DenoiseArgs),
+    /// Decode random codes (from N(0, I) for a VAE, from the training codes' spread for an
+    /// autoencoder), or each class's mean code with growing noise (--centroids).
+    Generate(GenerateArgs),
+    /// For a code of size 2: decode a grid over the code plane, and plot the test codes by class.
+    Manifold(ManifoldArgs),
+    /// Decode the straight line between two test images' codes.
+    Interpolate(InterpolateArgs),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
     Download {
         /// mnist or fashion-mnist.
@@ -78,10 +92,7 @@ fn preset_help() -> String {
         .iter()
         .map(|p| format!("{} ({})", p.name, p.describe))
         .collect();
-    format!(
-        "The model and recipe to start from: {} [default: conv-selu]",
-        list.join("; ")
-    )
+    format!("The model and recipe to start from: {}", list.join("; "))
 }
 
 #[derive(Args, Debug)]
@@ -353,6 +364,91 @@ struct EvalArgs {
     /// occlusion:S, occlusion:S@R,C, salt-pepper:P, joined by +.
     #[arg(long)]
     corrupt: Vec<String>,
+    /// Measure under Gaussian noise of every factor START:END:STEP (e.g. 0:1:0.1); writes a
+    /// plot and a CSV of test loss against noise level.
+    #[arg(long)]
+    noise_sweep: Option<String>,
+    /// Where the sweep's files go, without extension [default: <run>/noise-sweep].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the sweep's files if they exist.
+    #[arg(long)]
+    force: bool,
+}
+
+/// What every picture-making command shares: the run, where to write, whether to replace.
+#[derive(Args, Debug)]
+struct PictureArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Where to write the PNG [default: a file in the run folder named after the command].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct DenoiseArgs {
+    #[command(flatten)]
+    picture: PictureArgs,
+    /// The damage: gaussian:F, occlusion:S, occlusion:S@R,C, salt-pepper:P, joined by +.
+    #[arg(long)]
+    corrupt: String,
+    #[arg(long, default_value_t = 10, help = format!("How many test images, 1 to {MAX_SHOWN}"))]
+    count: usize,
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct GenerateArgs {
+    #[command(flatten)]
+    picture: PictureArgs,
+    /// How many images [default: 32].
+    #[arg(long, default_value_t = 32)]
+    n: usize,
+    /// Where codes come from: prior (N(0, I), for a VAE) or codes (each dimension's mean and
+    /// spread over the training images' codes) [default: prior for a VAE, codes otherwise].
+    #[arg(long)]
+    source: Option<String>,
+    /// Instead: each class's mean code, plus N(0, σ²) noise for each --sigmas value.
+    #[arg(long)]
+    centroids: bool,
+    /// The noise levels σ for --centroids.
+    #[arg(long, default_value = "0,2.5,5,7.5,10")]
+    sigmas: String,
+    /// Seed of the random codes [default: 0].
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct ManifoldArgs {
+    #[command(flatten)]
+    picture: PictureArgs,
+    /// Points per side of the grid of codes [default: 15].
+    #[arg(long, default_value_t = 15)]
+    grid: usize,
+}
+
+#[derive(Args, Debug)]
+struct InterpolateArgs {
+    #[command(flatten)]
+    picture: PictureArgs,
+    /// The first test image: its index in the run's test split, or class:N for the first image of class N.
+    #[arg(long)]
+    from: String,
+    /// The last test image, as --from.
+    #[arg(long)]
+    to: String,
+    /// Decoded codes between the two ends [default: 8].
+    #[arg(long, default_value_t = 8)]
+    steps: usize,
 }
 
 #[derive(Args, Debug)]
@@ -552,6 +648,21 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
 }
 
 fn eval(args: &EvalArgs) -> Result<()> {
+    if let Some(sweep) = &args.noise_sweep {
+        let levels = parse_sweep(sweep)?;
+        let opts = args.data.options(Arc::default());
+        let (rows, csv, png) =
+            noise_sweep(&args.run, &levels, args.out.as_deref(), args.force, &opts)?;
+        println!(
+            "{:>12} {:>14} {:>22}",
+            "noise factor", "model", "identity (input itself)"
+        );
+        for (f, m, i) in rows {
+            println!("{f:>12.2} {m:>14.6} {i:>22.6}");
+        }
+        println!("wrote {} and {}", csv.display(), png.display());
+        return Ok(());
+    }
     let corruptions = args
         .corrupt
         .iter()
@@ -638,6 +749,91 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "wrote {} (test images above their reconstructions)",
                 out.display()
             );
+        }
+        Command::Denoise(args) => {
+            let p = &args.picture;
+            let corruption: Corruption = args.corrupt.parse()?;
+            let r = denoise_run(
+                &p.run,
+                &corruption,
+                p.out.as_deref(),
+                args.count,
+                p.force,
+                &p.data.options(Arc::default()),
+            )?;
+            println!(
+                "wrote {}: {} {:.6} denoised, {:.6} for the corrupted input itself",
+                r.out.display(),
+                r.loss,
+                r.model,
+                r.identity
+            );
+        }
+        Command::Generate(args) => {
+            let p = &args.picture;
+            let opts = p.data.options(Arc::default());
+            if args.centroids {
+                let sigmas = parse_sigmas(&args.sigmas)?;
+                let (out, cents) =
+                    centroids(&p.run, &sigmas, args.seed, p.out.as_deref(), p.force, &opts)?;
+                println!(
+                    "wrote {} ({} classes × {} noise levels)",
+                    out.display(),
+                    cents.len(),
+                    sigmas.len()
+                );
+            } else {
+                let source = match args.source.as_deref() {
+                    None => None,
+                    Some("prior") => Some(CodeSource::Prior),
+                    Some("codes") => Some(CodeSource::TrainingCodes),
+                    Some(other) => {
+                        return Err(Error::config(
+                            "code source",
+                            format!("unknown {other:?} (prior, codes)"),
+                        ))
+                    }
+                };
+                let (out, _) = generate(
+                    &p.run,
+                    args.n,
+                    source,
+                    args.seed,
+                    p.out.as_deref(),
+                    p.force,
+                    &opts,
+                )?;
+                println!("wrote {} ({} generated images)", out.display(), args.n);
+            }
+        }
+        Command::Manifold(args) => {
+            let p = &args.picture;
+            let stem = p.out.as_ref().map(|o| o.with_extension(""));
+            let (grid, codes) = manifold(
+                &p.run,
+                args.grid,
+                stem.as_deref(),
+                p.force,
+                &p.data.options(Arc::default()),
+            )?;
+            println!(
+                "wrote {} (decoded grid) and {} (test codes by class)",
+                grid.display(),
+                codes.display()
+            );
+        }
+        Command::Interpolate(args) => {
+            let p = &args.picture;
+            let (out, _) = interpolate(
+                &p.run,
+                &args.from,
+                &args.to,
+                args.steps,
+                p.out.as_deref(),
+                p.force,
+                &p.data.options(Arc::default()),
+            )?;
+            println!("wrote {}", out.display());
         }
         Command::Download {
             dataset,

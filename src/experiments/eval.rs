@@ -271,3 +271,212 @@ fn save_pairs(
     grid.save(out)?;
     Ok(())
 }
+
+/// What `handgrad denoise` measured on the images it shows.
+#[derive(Clone, Debug)]
+pub struct DenoiseReport {
+    /// The picture written.
+    pub out: PathBuf,
+    /// The model's per-pixel loss on the shown images (output vs clean).
+    pub model: f64,
+    /// Handing back the corrupted input unchanged, on the same images.
+    pub identity: f64,
+    /// "MSE per pixel".
+    pub loss: String,
+}
+
+/// `handgrad denoise`: `count` test images, clean / corrupted by `corruption` / the model's
+/// output from the corrupted one, as three labelled rows (default `<run>/denoise.png`).
+///
+/// # Errors
+/// As [`reconstruct_run`], and a corruption that does not fit the images.
+pub fn denoise_run(
+    dir: &Path,
+    corruption: &Corruption,
+    out: Option<&Path>,
+    count: usize,
+    replace: bool,
+    opts: &RunOptions,
+) -> Result<DenoiseReport> {
+    check_count(count)?;
+    let out = out.map_or_else(|| dir.join("denoise.png"), Path::to_path_buf);
+    check_output(&out, replace)?;
+    let (cfg, mut model) = load_run(dir)?;
+    let images = test_images(&cfg, None, opts)?;
+    let set = &images.set;
+    let shown = one_per_class_first(set, count);
+    let mut clean = Vec::new();
+    set.batch_into(&shown, &mut clean);
+    let damaged = corrupted(corruption, &clean, set.rows, set.cols, cfg.train.seed)?;
+    let output = model.reconstruct(&damaged)?;
+    let kind = cfg.train.loss;
+    let (model_loss, identity) = (
+        pixel_loss(kind, &output, &clean)?,
+        pixel_loss(kind, &damaged, &clean)?,
+    );
+    let loss = format!("{} per pixel", kind.name().to_uppercase());
+    let len = set.rows * set.cols;
+    let names: Vec<String> = shown
+        .iter()
+        .map(|&i| class_name(&images, set.labels[i]))
+        .collect();
+    ImageGrid::new(
+        format!("{} on {}: denoising {corruption}", cfg.preset, cfg.dataset),
+        set.rows,
+        set.cols,
+        2,
+    )
+    .note(format!("Test images the model never trained on ({}); class above each column.", images.source))
+    .note(format!(
+        "{loss} against the clean images: denoised {model_loss:.4}, corrupted input itself {identity:.4}."
+    ))
+    .note(match &cfg.train.corrupt {
+        Some(c) => format!("The model was trained to denoise {c}."),
+        None => "The model was trained on clean images only (a plain autoencoder).".to_string(),
+    })
+    .columns(names)
+    .row("clean", crate::viz::cells(&clean, len))
+    .row("corrupted", crate::viz::cells(&damaged, len))
+    .row("denoised", crate::viz::cells(&output, len))
+    .save(&out)?;
+    Ok(DenoiseReport {
+        out,
+        model: model_loss,
+        identity,
+        loss,
+    })
+}
+
+/// `count` test images: the first of each class in turn (so ten shown images show ten
+/// classes), then the following ones.
+pub fn one_per_class_first(set: &ImageSet, count: usize) -> Vec<usize> {
+    let mut shown: Vec<usize> = (0..10u8)
+        .filter_map(|c| set.labels.iter().position(|&l| l == c))
+        .collect();
+    shown.sort_unstable();
+    shown.truncate(count);
+    let mut i = 0;
+    while shown.len() < count.min(set.len()) {
+        if !shown.contains(&i) {
+            shown.push(i);
+        }
+        i += 1;
+    }
+    shown
+}
+
+/// A class's name in the dataset the images come from ("7", or "Sneaker").
+pub fn class_name(images: &TestImages, label: u8) -> String {
+    images
+        .class_names
+        .map_or_else(|| label.to_string(), |n| n[label as usize].to_string())
+}
+
+/// Noise levels `start:end:step` (`0:1:0.1` → 0, 0.1, …, 1).
+///
+/// # Errors
+/// [`Error::Config`] unless three numbers with 0 ≤ start ≤ end and step > 0, at most 101 levels.
+pub fn parse_sweep(text: &str) -> Result<Vec<f32>> {
+    let bad = |why: &str| {
+        Error::config(
+            "noise sweep",
+            format!("{text:?}: {why} (START:END:STEP, e.g. 0:1:0.1)"),
+        )
+    };
+    let parts: Vec<f32> = text
+        .split(':')
+        .map(|p| {
+            p.trim()
+                .parse::<f32>()
+                .map_err(|_| bad("not three numbers"))
+        })
+        .collect::<Result<_>>()?;
+    let [start, end, step] = parts[..] else {
+        return Err(bad("not three numbers"));
+    };
+    if !(start >= 0.0 && end >= start && step > 0.0) {
+        return Err(bad("needs 0 ≤ START ≤ END and STEP > 0"));
+    }
+    let n = ((end - start) / step + 1e-4).floor() as usize + 1;
+    if n > 101 {
+        return Err(bad("more than 101 levels"));
+    }
+    Ok((0..n).map(|k| start + k as f32 * step).collect())
+}
+
+/// One row of a noise sweep: the Gaussian noise factor, the model's loss, the identity's.
+pub type SweepRow = (f32, f64, f64);
+
+/// `handgrad eval --noise-sweep`: the test loss with Gaussian noise of each factor in
+/// `levels`, for the model and for the identity; writes `<stem>.csv` and `<stem>.png`
+/// (default stem `<run>/noise-sweep`).
+///
+/// # Errors
+/// As [`eval_run`]; existing outputs unless `replace`.
+pub fn noise_sweep(
+    dir: &Path,
+    levels: &[f32],
+    stem: Option<&Path>,
+    replace: bool,
+    opts: &RunOptions,
+) -> Result<(Vec<SweepRow>, PathBuf, PathBuf)> {
+    let stem = stem.map_or_else(|| dir.join("noise-sweep"), Path::to_path_buf);
+    let (csv_path, png_path) = (stem.with_extension("csv"), stem.with_extension("png"));
+    check_output(&png_path, replace)?;
+    if csv_path.exists() && !replace {
+        return Err(Error::config(
+            "output file",
+            format!("{} exists; pass --force to replace it", csv_path.display()),
+        ));
+    }
+    let (cfg, mut model) = load_run(dir)?;
+    let images = test_images(&cfg, None, opts)?;
+    let set = &images.set;
+    let mut clean = Vec::new();
+    set.batch_into(&(0..set.len()).collect::<Vec<_>>(), &mut clean);
+    let kind = cfg.train.loss;
+    let mut rows = Vec::new();
+    for &factor in levels {
+        let c = Corruption {
+            steps: vec![crate::data::corrupt::Damage::Gaussian { factor }],
+        };
+        let damaged = corrupted(&c, &clean, set.rows, set.cols, cfg.train.seed)?;
+        rows.push((
+            factor,
+            pixel_loss(kind, &model.reconstruct(&damaged)?, &clean)?,
+            pixel_loss(kind, &damaged, &clean)?,
+        ));
+    }
+    let loss = kind.name().to_uppercase();
+    let mut csv = format!(
+        "noise_factor,model_{},identity_{}\n",
+        kind.name(),
+        kind.name()
+    );
+    for (f, m, i) in &rows {
+        csv.push_str(&format!("{f},{m},{i}\n"));
+    }
+    crate::train::checkpoint::write_atomic(&csv_path, csv.as_bytes())?;
+    crate::viz::chart::LineChart::new(
+        format!(
+            "{} on {}: test loss against noise, {} test images",
+            cfg.preset,
+            cfg.dataset,
+            set.len()
+        ),
+        "noise factor F (input + F·N(0, 1), clamped to [0, 1])",
+        format!("{loss} per pixel against the clean image"),
+    )
+    .line(
+        "model output",
+        crate::viz::chart::TRAIN,
+        rows.iter().map(|r| (r.0 as f64, r.1)).collect(),
+    )
+    .line(
+        "identity (the noisy input itself)",
+        crate::viz::chart::VALIDATION,
+        rows.iter().map(|r| (r.0 as f64, r.2)).collect(),
+    )
+    .save(&png_path)?;
+    Ok((rows, csv_path, png_path))
+}

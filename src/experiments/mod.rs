@@ -3,9 +3,11 @@
 //! them; their pictures are drawn with [`crate::viz`].
 //!
 //! Reading order: [`train`] (a run from start to finish) → [`eval`] (test losses, with and
-//! without corruption; reconstructions).
+//! without corruption; reconstructions; denoising) → [`generate`] (the decoder as a
+//! generator: random codes, class centroids, the 2-D manifold, interpolation).
 
 pub mod eval;
+pub mod generate;
 pub mod train;
 
 use crate::data::batches::split;

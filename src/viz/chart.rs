@@ -47,6 +47,18 @@ fn rgb(c: Rgb) -> RGBColor {
     RGBColor(c[0], c[1], c[2])
 }
 
+/// A tick value as people write it: at most three decimals, no trailing zeros ("0.6", not
+/// "0.6000000000000001"; "250", not "250.0").
+pub fn tick(v: f64) -> String {
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
 /// [lo, hi] of the finite values, padded by 5 %, never empty.
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
@@ -118,22 +130,22 @@ impl LineChart {
         let span = (x_hi - x_lo).round() as usize + 1;
         let integer_x = self.integer_x;
         let x_format = move |v: &f64| {
-            if integer_x {
-                if (v - v.round()).abs() < 1e-9 {
-                    format!("{v:.0}")
-                } else {
-                    String::new()
-                }
+            if !integer_x {
+                tick(*v)
+            } else if (v - v.round()).abs() < 1e-9 {
+                format!("{v:.0}")
             } else {
-                format!("{v}")
+                String::new()
             }
         };
+        let y_format = |v: &f64| tick(*v);
         chart
             .configure_mesh()
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
             .x_labels(if integer_x { span.clamp(2, 12) } else { 10 })
             .x_label_formatter(&x_format)
+            .y_label_formatter(&y_format)
             .axis_desc_style(("sans-serif", 16))
             .label_style(("sans-serif", 13))
             .draw()
@@ -291,6 +303,8 @@ impl Scatter {
                 .configure_mesh()
                 .x_desc(&self.x_label)
                 .y_desc(&self.y_label)
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
                 .axis_desc_style(("sans-serif", 16))
                 .label_style(("sans-serif", 13))
                 .draw()
