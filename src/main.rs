@@ -8,7 +8,7 @@ use handgrad::data::corrupt::Corruption;
 use handgrad::data::download::{download, Fetched, Source};
 use handgrad::data::mnist::{DatasetName, Lookup};
 use handgrad::experiments::eval::{
-    denoise_run, eval_run, noise_sweep, parse_sweep, reconstruct_run, MAX_SHOWN,
+    denoise_run, eval_run, noise_sweep, parse_sweep, reconstruct_run, sweep_outputs, MAX_SHOWN,
 };
 use handgrad::experiments::generate::{
     centroids, generate, interpolate, manifold, parse_sigmas, CodeSource,
@@ -409,8 +409,8 @@ struct DenoiseArgs {
 struct GenerateArgs {
     #[command(flatten)]
     picture: PictureArgs,
-    /// How many images [default: 32].
-    #[arg(long, default_value_t = 32)]
+    /// How many images (up to 100).
+    #[arg(long, default_value_t = 64)]
     n: usize,
     /// Where codes come from: prior (N(0, I), for a VAE) or codes (each dimension's mean and
     /// spread over the training images' codes) [default: prior for a VAE, codes otherwise].
@@ -422,7 +422,7 @@ struct GenerateArgs {
     /// The noise levels σ for --centroids.
     #[arg(long, default_value = "0,2.5,5,7.5,10")]
     sigmas: String,
-    /// Seed of the random codes [default: 0].
+    /// Seed of the random codes.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -431,7 +431,7 @@ struct GenerateArgs {
 struct ManifoldArgs {
     #[command(flatten)]
     picture: PictureArgs,
-    /// Points per side of the grid of codes [default: 15].
+    /// Points per side of the grid of codes.
     #[arg(long, default_value_t = 15)]
     grid: usize,
 }
@@ -446,7 +446,7 @@ struct InterpolateArgs {
     /// The last test image, as --from.
     #[arg(long)]
     to: String,
-    /// Decoded codes between the two ends [default: 8].
+    /// Decoded codes between the two ends.
     #[arg(long, default_value_t = 8)]
     steps: usize,
 }
@@ -648,28 +648,22 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
 }
 
 fn eval(args: &EvalArgs) -> Result<()> {
-    if let Some(sweep) = &args.noise_sweep {
-        let levels = parse_sweep(sweep)?;
-        let opts = args.data.options(Arc::default());
-        let (rows, csv, png) =
-            noise_sweep(&args.run, &levels, args.out.as_deref(), args.force, &opts)?;
-        println!(
-            "{:>12} {:>14} {:>22}",
-            "noise factor", "model", "identity (input itself)"
-        );
-        for (f, m, i) in rows {
-            println!("{f:>12.2} {m:>14.6} {i:>22.6}");
-        }
-        println!("wrote {} and {}", csv.display(), png.display());
-        return Ok(());
-    }
+    // Everything that can be refused is checked before the first number is printed.
     let corruptions = args
         .corrupt
         .iter()
         .map(|c| c.parse::<Corruption>())
         .collect::<Result<Vec<_>>>()?;
+    let sweep = match &args.noise_sweep {
+        Some(text) => Some((
+            parse_sweep(text)?,
+            sweep_outputs(&args.run, args.out.as_deref(), args.force)?,
+        )),
+        None => None,
+    };
     let opts = args.data.options(Arc::default());
-    let r = eval_run(&args.run, args.dataset.as_deref(), &corruptions, &opts)?;
+    let dataset = args.dataset.as_deref();
+    let r = eval_run(&args.run, dataset, &corruptions, &opts)?;
     println!("{}: {}", args.run.display(), r.source);
     println!(
         "the run's own objective ({}): {:.6}",
@@ -692,6 +686,20 @@ fn eval(args: &EvalArgs) -> Result<()> {
         r.loss
     );
     println!("identity: the same loss for handing back the (corrupted) input unchanged.");
+    if let Some((levels, outputs)) = sweep {
+        let (rows, csv, png) = noise_sweep(&args.run, dataset, &levels, outputs, &opts)?;
+        println!();
+        println!(
+            "{:>12} {:>14} {:>22}",
+            "noise factor",
+            format!("model {}", short(&r.loss)),
+            "identity (input itself)"
+        );
+        for (f, m, i) in rows {
+            println!("{f:>12.2} {m:>14.6} {i:>22.6}");
+        }
+        println!("wrote {} and {}", csv.display(), png.display());
+    }
     Ok(())
 }
 

@@ -432,6 +432,207 @@ fn help_shows_every_default() {
         assert!(help.contains(want), "missing {want:?} in:\n{help}");
     }
     assert!(!help.contains("Halve"), "{help}");
+    // Every command's help states each default once.
+    for command in [
+        "train",
+        "eval",
+        "reconstruct",
+        "denoise",
+        "generate",
+        "manifold",
+        "interpolate",
+        "download",
+    ] {
+        let help = text(&run(handgrad().args([command, "--help"])));
+        assert!(help.contains("Usage: handgrad"), "{command}: {help}");
+        for line in help.lines() {
+            assert!(line.matches("[default:").count() <= 1, "{command}: {line}");
+        }
+    }
+}
+
+#[test]
+fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
+    let dir = temp_dir("experiments");
+    let out = train_quick(&dir, "ae", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = train_quick(
+        &dir,
+        "vae",
+        &[
+            "--preset",
+            "mlp3-32",
+            "--variational",
+            "--latent",
+            "2",
+            "--code-activation",
+            "none",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let ok = |args: &[&str], files: &[&str]| {
+        let out = run(handgrad().current_dir(&dir).args(args));
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        for f in files {
+            assert!(is_png(&dir.join(f)), "{args:?} did not write {f}");
+        }
+        text(&out)
+    };
+    ok(
+        &[
+            "denoise",
+            "--run",
+            "ae",
+            "--corrupt",
+            "gaussian:0.3+occlusion:6",
+        ],
+        &["ae/denoise.png"],
+    );
+    ok(
+        &["generate", "--run", "ae", "--n", "12"],
+        &["ae/generate.png"],
+    );
+    ok(
+        &["generate", "--run", "ae", "--centroids", "--out", "c.png"],
+        &["c.png"],
+    );
+    ok(&["generate", "--run", "vae"], &["vae/generate.png"]);
+    ok(
+        &["manifold", "--run", "vae", "--grid", "6"],
+        &["vae/manifold.png", "vae/manifold-codes.png"],
+    );
+    ok(
+        &[
+            "interpolate",
+            "--run",
+            "ae",
+            "--from",
+            "0",
+            "--to",
+            "class:3",
+        ],
+        &["ae/interpolate.png"],
+    );
+    let all = ok(
+        &[
+            "eval",
+            "--run",
+            "ae",
+            "--corrupt",
+            "occlusion:8",
+            "--noise-sweep",
+            "0:0.4:0.2",
+        ],
+        &["ae/noise-sweep.png"],
+    );
+    assert!(
+        all.contains("occlusion:8") && all.contains("identity"),
+        "{all}"
+    );
+    let csv = std::fs::read_to_string(dir.join("ae/noise-sweep.csv")).expect("the sweep's CSV");
+    assert_eq!(
+        csv.lines().count(),
+        4,
+        "a header and three noise levels: {csv}"
+    );
+
+    for (args, expect) in [
+        (
+            vec![
+                "denoise",
+                "--run",
+                "ae",
+                "--corrupt",
+                "gauss:0.3",
+                "--out",
+                "d.png",
+            ],
+            "gaussian:F",
+        ),
+        (
+            vec![
+                "denoise",
+                "--run",
+                "ae",
+                "--corrupt",
+                "occlusion:40",
+                "--out",
+                "d.png",
+            ],
+            "does not fit a 28×28 image",
+        ),
+        (
+            vec![
+                "generate", "--run", "ae", "--source", "prior", "--out", "g.png",
+            ],
+            "--variational",
+        ),
+        (
+            vec!["generate", "--run", "ae", "--n", "0", "--out", "g.png"],
+            "between 1 and 100",
+        ),
+        (
+            vec![
+                "generate",
+                "--run",
+                "ae",
+                "--centroids",
+                "--sigmas",
+                "1,x",
+                "--out",
+                "g.png",
+            ],
+            "not a number",
+        ),
+        (vec!["manifold", "--run", "ae"], "needs exactly 2"),
+        (
+            vec![
+                "interpolate",
+                "--run",
+                "ae",
+                "--from",
+                "0",
+                "--to",
+                "99999",
+                "--out",
+                "i.png",
+            ],
+            "past the test set",
+        ),
+        (
+            vec![
+                "interpolate",
+                "--run",
+                "ae",
+                "--from",
+                "class:12",
+                "--to",
+                "1",
+                "--out",
+                "i.png",
+            ],
+            "no image of class 12",
+        ),
+        (
+            vec!["eval", "--run", "ae", "--noise-sweep", "0:1:0"],
+            "START:END:STEP",
+        ),
+        // Existing pictures are kept unless --force.
+        (vec!["generate", "--run", "ae"], "--force"),
+        (vec!["manifold", "--run", "vae"], "--force"),
+        (
+            vec!["eval", "--run", "ae", "--noise-sweep", "0:1:0.5"],
+            "--force",
+        ),
+    ] {
+        refused(&dir, &args, expect);
+    }
+    for never in ["d.png", "g.png", "i.png"] {
+        assert!(
+            !dir.join(never).exists(),
+            "{never} was written by a refused command"
+        );
+    }
 }
 
 #[test]

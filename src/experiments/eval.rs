@@ -407,19 +407,12 @@ pub fn parse_sweep(text: &str) -> Result<Vec<f32>> {
 /// One row of a noise sweep: the Gaussian noise factor, the model's loss, the identity's.
 pub type SweepRow = (f32, f64, f64);
 
-/// `handgrad eval --noise-sweep`: the test loss with Gaussian noise of each factor in
-/// `levels`, for the model and for the identity; writes `<stem>.csv` and `<stem>.png`
-/// (default stem `<run>/noise-sweep`).
+/// Where a noise sweep writes: `<stem>.csv` and `<stem>.png` (default stem
+/// `<run>/noise-sweep`), checked to be writable before any work is done.
 ///
 /// # Errors
-/// As [`eval_run`]; existing outputs unless `replace`.
-pub fn noise_sweep(
-    dir: &Path,
-    levels: &[f32],
-    stem: Option<&Path>,
-    replace: bool,
-    opts: &RunOptions,
-) -> Result<(Vec<SweepRow>, PathBuf, PathBuf)> {
+/// As [`check_output`]: existing files unless `replace`, a folder that does not exist.
+pub fn sweep_outputs(dir: &Path, stem: Option<&Path>, replace: bool) -> Result<(PathBuf, PathBuf)> {
     let stem = stem.map_or_else(|| dir.join("noise-sweep"), Path::to_path_buf);
     let (csv_path, png_path) = (stem.with_extension("csv"), stem.with_extension("png"));
     check_output(&png_path, replace)?;
@@ -429,8 +422,25 @@ pub fn noise_sweep(
             format!("{} exists; pass --force to replace it", csv_path.display()),
         ));
     }
+    Ok((csv_path, png_path))
+}
+
+/// `handgrad eval --noise-sweep`: the test loss with Gaussian noise of each factor in
+/// `levels`, for the model and for the identity, on the run's test split (or every test
+/// image of `dataset`); writes the CSV and the plot to `outputs` (see [`sweep_outputs`]).
+///
+/// # Errors
+/// As [`eval_run`].
+pub fn noise_sweep(
+    dir: &Path,
+    dataset: Option<&str>,
+    levels: &[f32],
+    outputs: (PathBuf, PathBuf),
+    opts: &RunOptions,
+) -> Result<(Vec<SweepRow>, PathBuf, PathBuf)> {
+    let (csv_path, png_path) = outputs;
     let (cfg, mut model) = load_run(dir)?;
-    let images = test_images(&cfg, None, opts)?;
+    let images = test_images(&cfg, dataset, opts)?;
     let set = &images.set;
     let mut clean = Vec::new();
     set.batch_into(&(0..set.len()).collect::<Vec<_>>(), &mut clean);
@@ -459,10 +469,10 @@ pub fn noise_sweep(
     crate::train::checkpoint::write_atomic(&csv_path, csv.as_bytes())?;
     crate::viz::chart::LineChart::new(
         format!(
-            "{} on {}: test loss against noise, {} test images",
+            "{} on {}: test loss against input noise ({} images)",
             cfg.preset,
             cfg.dataset,
-            set.len()
+            human_count(set.len() as u128)
         ),
         "noise factor F (input + F·N(0, 1), clamped to [0, 1])",
         format!("{loss} per pixel against the clean image"),

@@ -222,7 +222,7 @@ impl ModelSpec {
         if self.variational && self.code_activation.is_some() {
             return Err(Error::config(
                 "code activation",
-                "a variational autoencoder's code is sampled from N(μ, σ²); it takes no code activation",
+                "a variational autoencoder's code is sampled from N(μ, σ²); it takes no code activation (add --code-activation none, or code_activation = \"none\" in the config)",
             ));
         }
         Ok(())

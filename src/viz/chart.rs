@@ -175,7 +175,11 @@ impl LineChart {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(emptiest_corner(
+                points().copied(),
+                (x_lo, x_hi),
+                (y_lo, y_hi),
+            ))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
@@ -190,6 +194,35 @@ impl LineChart {
     /// [`crate::Error::Io`] naming the path.
     pub fn save(&self, path: &Path) -> Result<()> {
         save_stacked(path, std::slice::from_ref(self))
+    }
+}
+
+/// The corner of the plot with the fewest points under where a legend would sit (the outer
+/// 45 % of the width and 30 % of the height), upper right first when several tie: the legend
+/// then hides as little of the lines as it can.
+fn emptiest_corner(
+    points: impl Iterator<Item = (f64, f64)>,
+    (x_lo, x_hi): (f64, f64),
+    (y_lo, y_hi): (f64, f64),
+) -> SeriesLabelPosition {
+    // (is right, is upper) for each corner, in order of preference.
+    let corners = [(true, true), (true, false), (false, true), (false, false)];
+    let mut counts = [0usize; 4];
+    for (x, y) in points {
+        let fx = (x - x_lo) / (x_hi - x_lo).max(f64::MIN_POSITIVE);
+        let fy = (y - y_lo) / (y_hi - y_lo).max(f64::MIN_POSITIVE);
+        for (count, &(right, upper)) in counts.iter_mut().zip(&corners) {
+            let in_x = if right { fx > 0.55 } else { fx < 0.45 };
+            let in_y = if upper { fy > 0.7 } else { fy < 0.3 };
+            *count += usize::from(in_x && in_y);
+        }
+    }
+    let best = (0..4).min_by_key(|&k| (counts[k], k)).unwrap_or(0);
+    match corners[best] {
+        (true, true) => SeriesLabelPosition::UpperRight,
+        (true, false) => SeriesLabelPosition::LowerRight,
+        (false, true) => SeriesLabelPosition::UpperLeft,
+        (false, false) => SeriesLabelPosition::LowerLeft,
     }
 }
 
