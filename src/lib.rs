@@ -8,7 +8,7 @@
 //! 1. [`autodiff::graph`]: the tape. How recording a computation lets us run it backwards.
 //! 2. [`autodiff::ops`]: every operation, forward and backward side by side. The arithmetic
 //!    itself lives in the `handgrad-kernels` crate (GEMM, convolutions, activations).
-//! 3. [`autodiff::grad_check`]: how we know the backward passes are right.
+//! 3. [`autodiff::grad_check`](mod@autodiff::grad_check): how we know the backward passes are right.
 //! 4. [`nn`]: layers with named parameters (Linear, Conv2d, ConvTranspose2d, BatchNorm, …)
 //!    and the initialisers that decide where training starts.
 //! 5. [`optim`]: SGD, Adam and AdaGrad, the learning-rate schedules and early stopping.
@@ -18,7 +18,11 @@
 //!    checked, then built — plain, convolutional or variational.
 //! 8. [`train`]: what a model minimises, the training loop, checkpoints, and the run folder.
 //! 9. [`viz`]: the pictures — labelled image grids, loss curves, scatter plots.
-//! 10. [`experiments`]: what each `handgrad` command does, on top of all the above.
+//! 10. [`experiments`]: what each `handgrad` command does, on top of all the above:
+//!     [`experiments::train`] (a run from start to finish), [`experiments::eval`] (test
+//!     losses clean and corrupted beside the identity, reconstructions, denoising, noise
+//!     sweeps) and [`experiments::generate`] (the decoder as a generator: random codes, class
+//!     centroids, the 2-D manifold, interpolation).
 //!
 //! Helpers used throughout: [`names`] (the one list of every named choice), [`machine`]
 //! (memory and processor facts), [`error`].

@@ -6,7 +6,7 @@
 //! compares them). A new variant therefore appears everywhere at once, and nowhere is a name
 //! spelled twice.
 //!
-//! Enums defined in this crate get all of it from [`named_enum!`]; the kernels' `Activation`
+//! Enums defined in this crate get all of it from [`named_enum!`](crate::named_enum); the kernels' `Activation`
 //! implements [`Named`] below.
 
 use crate::error::{Error, Result};

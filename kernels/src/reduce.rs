@@ -39,7 +39,7 @@ pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) 
     partials.iter().sum()
 }
 
-/// out[c] ← Σ_{n, i} x[n, c, i]: a per-channel sum over batch and space (bias gradients,
+/// `out[c] ← Σ_{n, i} x[n, c, i]`: a per-channel sum over batch and space (bias gradients,
 /// batch-norm statistics).
 ///
 /// # Shapes

@@ -1,6 +1,6 @@
 //! Reverse-mode automatic differentiation: the tape ([`graph`]), its ops ([`ops`]), the
 //! buffer pool that makes steps allocation-free ([`pool`]) and the gradient checker
-//! ([`grad_check`]).
+//! ([`grad_check`](mod@grad_check)).
 
 pub mod grad_check;
 pub mod graph;

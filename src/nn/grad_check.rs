@@ -1,6 +1,6 @@
 //! Gradient checking for whole layers and models: every parameter's gradient, and the input's,
 //! against central finite differences. The method and its tolerances are explained in
-//! [`crate::autodiff::grad_check`]; this file applies them to a [`Module`].
+//! [`crate::autodiff::grad_check`](mod@crate::autodiff::grad_check); this file applies them to a [`Module`].
 
 use super::Module;
 use crate::autodiff::grad_check::{add_flat, compare, seed_like, set_flat, weighted_sum};
@@ -14,7 +14,7 @@ use ndarray::ArrayD;
 /// The module must be deterministic (no dropout in training mode): it is run once per probe.
 ///
 /// # Errors
-/// The first mismatch as [`Error::GradientMismatch`] (its `op` names the parameter), or any
+/// The first mismatch as [`crate::Error::GradientMismatch`] (its `op` names the parameter), or any
 /// error of the forward pass.
 pub fn grad_check_module(
     name: &str,

@@ -3,7 +3,7 @@
 //! For a fixed kernel tap (i, j), output row `oh` reads input row `ih = oh·s − p + i`, and
 //! output column `ow` reads input column `ow·s − p + j`. So the whole row update is one
 //! "y_row += w · (every s-th element of x_row)" — a loop with no index arithmetic and no
-//! bounds test, which the compiler vectorises when s = 1. [`for_each_tap_row`] enumerates
+//! bounds test, which the compiler vectorises when s = 1. `for_each_tap_row` enumerates
 //! these row pairs once; forward, backward-input and backward-weight differ only in what they
 //! do with each pair (gather, scatter, dot product).
 //!
@@ -118,7 +118,7 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
         });
 }
 
-/// d_w[co] = Σ_n x[n] ⋆ d_y[n, co], one output channel's filters per task, each tap a dot
+/// `d_w[co] = Σ_n x[n] ⋆ d_y[n, co]`, one output channel's filters per task, each tap a dot
 /// product of an input row (strided) with an output-gradient row.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
     crate::conv_like::check_lens(

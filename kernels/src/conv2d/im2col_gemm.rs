@@ -1,8 +1,8 @@
 //! Convolution as im2col followed by one GEMM per image.
 //!
-//! * forward:          y[n] (C_out × OH·OW) = w (C_out × K) · im2col(x[n]) (K × OH·OW) + b
-//! * backward_input:   d_x[n] = col2im( wᵀ (K × C_out) · d_y[n] (C_out × OH·OW) )
-//! * backward_weight:  d_w (C_out × K) = Σ_n d_y[n] · im2col(x[n])ᵀ
+//! * forward:          `y[n] (C_out × OH·OW) = w (C_out × K) · im2col(x[n]) (K × OH·OW) + b`
+//! * backward_input:   `d_x[n] = col2im( wᵀ (K × C_out) · d_y[n] (C_out × OH·OW) )`
+//! * backward_weight:  `d_w (C_out × K) = Σ_n d_y[n] · im2col(x[n])ᵀ`
 //!
 //! with K = C_in·KH·KW. The weight tensor (C_out, C_in, KH, KW) is already the row-major
 //! C_out × K matrix, so it is used in place. Images run in parallel; the column buffer comes
@@ -77,7 +77,7 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
         });
 }
 
-/// d_w = Σ_n d_y[n] · im2col(x[n])ᵀ, in at most [`WEIGHT_GRAD_GROUPS`] partial sums that are
+/// `d_w = Σ_n d_y[n] · im2col(x[n])ᵀ`, in at most `WEIGHT_GRAD_GROUPS` partial sums that are
 /// computed in parallel and then added in order. The partial sums and the column buffers both
 /// live in reused scratch memory.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {

@@ -1,6 +1,6 @@
 //! 2-D convolution (cross-correlation, as every deep-learning library defines it).
 //!
-//! y[n, co, oh, ow] = b[co] + Σ_{ci, i, j} x[n, ci, oh·s − p + i, ow·s − p + j] · w[co, ci, i, j]
+//! `y[n, co, oh, ow] = b[co] + Σ_{ci, i, j} x[n, ci, oh·s − p + i, ow·s − p + j] · w[co, ci, i, j]`
 //!
 //! where s is the stride, p the zero padding, and positions outside the input read as 0.
 //! A convolutional encoder is a stack of these with stride 2: each halves the picture and

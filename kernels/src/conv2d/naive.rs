@@ -1,6 +1,6 @@
 //! The reference convolution: the defining equation as nested loops, accumulating in f64.
 //!
-//! Nothing here is optimised. One loop nest, [`for_each_tap`], visits every (output pixel,
+//! Nothing here is optimised. One loop nest, `for_each_tap`, visits every (output pixel,
 //! kernel tap) pair whose input pixel lies inside the image; the three functions differ only in
 //! which of the three tensors they accumulate into:
 //!
@@ -59,7 +59,7 @@ fn store(out: &mut [f32], acc: Vec<f64>) {
     }
 }
 
-/// y[n, co, oh, ow] = b[co] + Σ_{ci, i, j} x[n, ci, oh·s − p + i, ow·s − p + j] · w[co, ci, i, j]
+/// `y[n, co, oh, ow] = b[co] + Σ_{ci, i, j} x[n, ci, oh·s − p + i, ow·s − p + j] · w[co, ci, i, j]`
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
     crate::conv_like::check_lens(geom, "conv2d::naive::forward", x.len(), w.len(), y.len());
     let plane = geom.h_out() * geom.w_out();

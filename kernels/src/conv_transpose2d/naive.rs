@@ -44,7 +44,7 @@ fn weight_index(geom: &ConvTranspose2dGeometry, ci: usize, co: usize, i: usize, 
     ((ci * s.c_out + co) * s.kh + i) * s.kw + j
 }
 
-/// y[n, co, ih·s − p + i, iw·s − p + j] += x[n, ci, ih, iw] · w[ci, co, i, j], then + b[co].
+/// `y[n, co, ih·s − p + i, iw·s − p + j] += x[n, ci, ih, iw] · w[ci, co, i, j]`, then `+ b[co]`.
 pub fn forward(
     geom: &ConvTranspose2dGeometry,
     x: &[f32],

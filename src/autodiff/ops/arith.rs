@@ -2,7 +2,7 @@
 //!
 //! Binary ops follow NumPy broadcasting: a bias of shape (C) adds to every row of an (N, C)
 //! batch. In backward, the gradient for a broadcast operand is summed over the axes it was
-//! stretched along ([`super::sum_to_shape`]).
+//! stretched along (`sum_to_shape`, below).
 //!
 //! | op | ∂/∂a | ∂/∂b |
 //! |---|---|---|

@@ -1,0 +1,105 @@
+//! The README describes the program that exists: its lists of names are the lists the code
+//! parses, every command has a section, and every example command line uses options the
+//! command really has.
+
+use handgrad::names::{list, Named};
+use handgrad::nn::init::Init;
+use handgrad::train::config::{LossName, OptimizerName};
+use handgrad::train::PRESETS;
+use kernels::elementwise::Activation;
+use std::process::Command;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_handgrad"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn lists_all<T: Named>(readme: &str, option: &str) {
+    let names = list::<T>();
+    assert!(
+        readme.contains(&format!("{option}: {names};")) || readme.contains(&format!("({names})")),
+        "the README's list for {option} is not {names}"
+    );
+}
+
+#[test]
+fn the_readme_lists_the_names_the_code_knows() {
+    let readme = readme();
+    lists_all::<Activation>(&readme, "--activation");
+    lists_all::<LossName>(&readme, "`--loss`");
+    lists_all::<OptimizerName>(&readme, "`--optimizer`");
+    lists_all::<Init>(&readme, "`--init`");
+    for preset in PRESETS {
+        assert!(
+            readme.contains(&format!("`{}`", preset.name)),
+            "preset {} is missing from the README",
+            preset.name
+        );
+    }
+}
+
+/// The subcommands `handgrad --help` lists.
+fn commands() -> Vec<String> {
+    let top = help(&["--help"]);
+    top.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_command_has_a_section() {
+    let readme = readme();
+    let headings: Vec<&str> = readme.lines().filter(|l| l.starts_with("### ")).collect();
+    let commands = commands();
+    assert!(commands.len() >= 8, "{commands:?}");
+    for c in &commands {
+        assert!(
+            headings.iter().any(|h| h.contains(&format!("`{c}`"))),
+            "no README section for `{c}`: {headings:?}"
+        );
+    }
+}
+
+#[test]
+fn every_example_uses_options_its_command_has() {
+    let readme = readme();
+    let commands = commands();
+    let mut checked = 0;
+    for line in readme.lines() {
+        let Some(rest) = line.trim().strip_prefix("cargo run --release -- ") else {
+            continue;
+        };
+        let args: Vec<&str> = rest
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let command = args[0];
+        assert!(
+            commands.iter().any(|c| c == command),
+            "README example {line:?}: no command {command}"
+        );
+        let text = help(&[command, "--help"]);
+        for option in args.iter().filter(|a| a.starts_with("--")) {
+            assert!(
+                text.contains(&format!("{option} ")) || text.contains(&format!("{option}\n")),
+                "README example {line:?}: `{command}` has no option {option}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} examples found");
+}
