@@ -2,13 +2,14 @@
 //! never saw — clean, or damaged by a corruption — next to the loss of doing nothing at all
 //! (handing back the damaged input unchanged), which is what a denoiser has to beat.
 
-use super::{check_image_size, check_output, RunOptions};
+use super::{check_image_size, check_output, picture_path, RunOptions};
 use crate::autodiff::{Graph, Reduction};
 use crate::data::batches::split;
 use crate::data::corrupt::Corruption;
 use crate::data::mnist::{Dataset, DatasetName, ImageSet};
 use crate::error::{Error, Result};
 use crate::machine::human_count;
+use crate::models::Autoencoder;
 use crate::names::Named;
 use crate::train::fit::{evaluate, step_rng};
 use crate::train::run_dir::load_run;
@@ -211,11 +212,8 @@ pub fn reconstruct_run(
     replace: bool,
     opts: &RunOptions,
 ) -> Result<PathBuf> {
-    check_count(count)?;
-    let out = out.map_or_else(|| dir.join("reconstruct.png"), Path::to_path_buf);
-    check_output(&out, replace)?;
-    let (cfg, mut model) = load_run(dir)?;
-    let images = test_images(&cfg, dataset, opts)?;
+    let (out, cfg, mut model, images) =
+        open_for_picture(dir, "reconstruct", out, count, dataset, replace, opts)?;
     let set = &images.set;
     let shown: Vec<usize> = (0..set.len().min(count)).collect();
     let mut originals = Vec::new();
@@ -223,6 +221,24 @@ pub fn reconstruct_run(
     let recon = model.reconstruct(&originals)?;
     save_pairs(&cfg, &images, &shown, &originals, &recon, &out)?;
     Ok(out)
+}
+
+/// The common start of a picture command on test images: the count checked, the output path
+/// checked, the run loaded, its test images read.
+fn open_for_picture(
+    dir: &Path,
+    name: &str,
+    out: Option<&Path>,
+    count: usize,
+    dataset: Option<&str>,
+    replace: bool,
+    opts: &RunOptions,
+) -> Result<(PathBuf, RunConfig, Autoencoder, TestImages)> {
+    check_count(count)?;
+    let out = picture_path(dir, name, out, replace)?;
+    let (cfg, model) = load_run(dir)?;
+    let images = test_images(&cfg, dataset, opts)?;
+    Ok((out, cfg, model, images))
 }
 
 fn save_pairs(
@@ -298,11 +314,8 @@ pub fn denoise_run(
     replace: bool,
     opts: &RunOptions,
 ) -> Result<DenoiseReport> {
-    check_count(count)?;
-    let out = out.map_or_else(|| dir.join("denoise.png"), Path::to_path_buf);
-    check_output(&out, replace)?;
-    let (cfg, mut model) = load_run(dir)?;
-    let images = test_images(&cfg, None, opts)?;
+    let (out, cfg, mut model, images) =
+        open_for_picture(dir, "denoise", out, count, None, replace, opts)?;
     let set = &images.set;
     let shown = one_per_class_first(set, count);
     let mut clean = Vec::new();

@@ -14,7 +14,7 @@
 //! * [`interpolate`]: the straight line between two images' codes, decoded step by step.
 
 use super::eval::{class_name, image, test_images, TestImages};
-use super::{check_output, load_data, RunOptions};
+use super::{check_output, load_data, picture_path, RunOptions};
 use crate::data::mnist::{DatasetName, ImageSet};
 use crate::error::{Error, Result};
 use crate::train::fit::step_rng;
@@ -240,8 +240,7 @@ pub fn centroids(
     replace: bool,
     opts: &RunOptions,
 ) -> Result<(PathBuf, Vec<ClassCode>)> {
-    let out = out.map_or_else(|| dir.join("centroids.png"), Path::to_path_buf);
-    check_output(&out, replace)?;
+    let out = picture_path(dir, "centroids", out, replace)?;
     if sigmas.is_empty() || sigmas.len() > 20 {
         return Err(Error::config("sigmas", "give between 1 and 20 values"));
     }
@@ -486,7 +485,7 @@ pub fn interpolate(
     replace: bool,
     opts: &RunOptions,
 ) -> Result<(PathBuf, Vec<f32>)> {
-    let out = out.map_or_else(|| dir.join("interpolate.png"), Path::to_path_buf);
+    let out = picture_path(dir, "interpolate", out, replace)?;
     if !(1..=30).contains(&steps) {
         return Err(Error::config(
             "steps",
@@ -496,7 +495,6 @@ pub fn interpolate(
     let (cfg, mut model) = load_run(dir)?;
     let images = test_images(&cfg, None, opts)?;
     let (a, b) = (pick(&images, from)?, pick(&images, to)?);
-    check_output(&out, replace)?;
     let mut ends = Vec::new();
     images.set.batch_into(&[a, b], &mut ends);
     let (codes, _) = model.codes(&ends)?;

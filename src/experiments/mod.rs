@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::machine::human_count;
 use crate::train::observe::Observer;
 use crate::train::RunConfig;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -74,6 +74,17 @@ pub fn check_image_size(ds: &Dataset, input: [usize; 3]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Where a command writes its picture: `out` if given, else `<run>/<name>.png`; checked
+/// with [`check_output`] before any work is done.
+///
+/// # Errors
+/// As [`check_output`].
+pub fn picture_path(dir: &Path, name: &str, out: Option<&Path>, replace: bool) -> Result<PathBuf> {
+    let path = out.map_or_else(|| dir.join(format!("{name}.png")), Path::to_path_buf);
+    check_output(&path, replace)?;
+    Ok(path)
 }
 
 /// Checks that a picture can be written to `path`: a `.png` name, a folder that exists, and
