@@ -17,8 +17,10 @@
 //! 7. [`models`]: an autoencoder described as data, planned layer by layer with every shape
 //!    checked, then built — plain, convolutional or variational.
 //! 8. [`train`]: what a model minimises, the training loop, checkpoints, and the run folder.
-//! 9. [`viz`]: the pictures — labelled image grids, loss curves, scatter plots.
-//! 10. [`experiments`]: what each `handgrad` command does, on top of all the above:
+//! 9. [`reduce`]: PCA (with its own eigen-solver) and t-SNE, to compare codes with the
+//!    best linear code and to look at them in 2-D.
+//! 10. [`viz`]: the pictures — labelled image grids, loss curves, scatter plots.
+//! 11. [`experiments`]: what each `handgrad` command does, on top of all the above:
 //!     [`experiments::train`] (a run from start to finish), [`experiments::eval`] (test
 //!     losses clean and corrupted beside the identity, reconstructions, denoising, noise
 //!     sweeps) and [`experiments::generate`] (the decoder as a generator: random codes, class
@@ -42,6 +44,7 @@ pub mod models;
 pub mod names;
 pub mod nn;
 pub mod optim;
+pub mod reduce;
 pub mod train;
 pub mod viz;
 
