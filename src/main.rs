@@ -3,7 +3,7 @@
 //! arguments into calls and results into lines, and draws progress bars.
 
 use clap::{Args, Parser, Subcommand};
-use handgrad::data::batches::Amount;
+use handgrad::data::batches::{Amount, SplitSpec};
 use handgrad::data::corrupt::Corruption;
 use handgrad::data::download::{download, Fetched, Source};
 use handgrad::data::mnist::{DatasetName, Lookup};
@@ -13,11 +13,14 @@ use handgrad::experiments::eval::{
 use handgrad::experiments::generate::{
     centroids, generate, interpolate, manifold, parse_sigmas, CodeSource,
 };
+use handgrad::experiments::latent::{latent, weights, Projection};
+use handgrad::experiments::pca::{parse_components, pca_baseline};
 use handgrad::experiments::train::{train_new, train_resume, RunReport};
 use handgrad::experiments::RunOptions;
 use handgrad::models::ConvLayer;
 use handgrad::names::{self, parse_activation, parse_optional_activation, Named};
 use handgrad::nn::Init;
+use handgrad::reduce::tsne::TsneSettings;
 use handgrad::train::fit::Outcome;
 use handgrad::train::run_dir::fresh_run_dir;
 use handgrad::train::{Event, LossName, Observer, OptimizerName, PlateauSpec, Preset, RunConfig};
@@ -53,6 +56,12 @@ enum Command {
     Manifold(ManifoldArgs),
     /// Decode the straight line between two test images' codes.
     Interpolate(InterpolateArgs),
+    /// Draw the test images' codes in 2-D (PCA, t-SNE or the first two numbers), coloured by class.
+    Latent(LatentArgs),
+    /// Draw a layer's weights as images (default: the first layer's filters or units).
+    Weights(WeightsArgs),
+    /// The linear baseline: reconstruct test images from k principal components of the training images.
+    Pca(PcaArgs),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
     Download {
         /// mnist or fashion-mnist.
@@ -425,6 +434,69 @@ struct GenerateArgs {
     /// Seed of the random codes.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct LatentArgs {
+    #[command(flatten)]
+    picture: PictureArgs,
+    #[arg(long, default_value = "pca", help = format!("How to bring codes down to two numbers: {}", names::list::<Projection>()))]
+    method: String,
+    /// How many test images' codes to draw (t-SNE: at most 5,000; it takes seconds per thousand).
+    #[arg(long, default_value_t = 2000)]
+    n: usize,
+    /// t-SNE's perplexity: the number of neighbours each point's affinities cover.
+    #[arg(long, default_value_t = 30.0)]
+    perplexity: f64,
+    /// t-SNE's gradient steps.
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    /// Seed of t-SNE's starting map.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct WeightsArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// The layer, by its parameter name without ".weight" (e.g. encoder.0) [default: the encoder's first layer with weights].
+    #[arg(long)]
+    layer: Option<String>,
+    /// Where to write the PNG [default: <run>/weights-<layer>.png].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct PcaArgs {
+    /// mnist, fashion-mnist, or a folder with IDX files.
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    /// Numbers of components to compare, comma-separated.
+    #[arg(long, default_value = "32,64,128,256")]
+    components: String,
+    /// Keep only these classes, e.g. 0,1,2,4,7 [default: all].
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<u8>>,
+    /// Fit on at most this many training images [default: all].
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// Test images shown (one per class first), 1 to 100.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// Where to write the PNG [default: pca-<dataset>.png].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Args, Debug)]
@@ -842,6 +914,80 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &p.data.options(Arc::default()),
             )?;
             println!("wrote {}", out.display());
+        }
+        Command::Latent(args) => {
+            let p = &args.picture;
+            let method: Projection = names::parse(&args.method)?;
+            let settings = TsneSettings {
+                perplexity: args.perplexity,
+                steps: args.steps,
+                seed: args.seed,
+            };
+            let r = latent(
+                &p.run,
+                method,
+                args.n,
+                &settings,
+                p.out.as_deref(),
+                p.force,
+                &p.data.options(Arc::default()),
+            )?;
+            println!("wrote {} ({} codes)", r.out.display(), r.points);
+            if let Some(e) = r.explained {
+                println!(
+                    "the two axes hold {:.1} % of the codes' variance",
+                    100.0 * e
+                );
+            }
+            println!(
+                "{:.1} % of the points' nearest neighbour on the picture is of the same class",
+                100.0 * r.purity
+            );
+        }
+        Command::Weights(args) => {
+            let (out, tiles) = weights(
+                &args.run,
+                args.layer.as_deref(),
+                args.out.as_deref(),
+                args.force,
+            )?;
+            println!("wrote {} ({tiles} tiles)", out.display());
+        }
+        Command::Pca(args) => {
+            let ks = parse_components(&args.components)?;
+            // No validation set: PCA has nothing to tune.
+            let spec = SplitSpec {
+                validation: Amount::Count(0),
+                classes: args.classes.clone().unwrap_or_default(),
+                max_samples: args.max_samples,
+                ..SplitSpec::default()
+            };
+            let r = pca_baseline(
+                &args.dataset,
+                &ks,
+                &spec,
+                args.count,
+                args.out.as_deref(),
+                args.force,
+                &Lookup::from_env(args.data.data_dir.clone()),
+            )?;
+            println!(
+                "PCA fitted on {} training images, measured on {} test images",
+                r.train_images, r.test_images
+            );
+            println!(
+                "{:>6} {:>20} {:>16}",
+                "k", "variance explained", "test MSE/pixel"
+            );
+            for row in &r.rows {
+                println!(
+                    "{:>6} {:>19.1}% {:>16.6}",
+                    row.k,
+                    100.0 * row.explained,
+                    row.test_mse
+                );
+            }
+            println!("wrote {}", r.out.display());
         }
         Command::Download {
             dataset,

@@ -529,6 +529,30 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
         all.contains("occlusion:8") && all.contains("identity"),
         "{all}"
     );
+    let all = ok(
+        &[
+            "latent", "--run", "ae", "--method", "tsne", "--n", "200", "--steps", "250",
+        ],
+        &["ae/latent-tsne.png"],
+    );
+    assert!(all.contains("nearest neighbour"), "{all}");
+    let all = ok(&["latent", "--run", "ae"], &["ae/latent-pca.png"]);
+    assert!(all.contains("of the codes' variance"), "{all}");
+    let all = ok(&["weights", "--run", "ae"], &["ae/weights-encoder.0.png"]);
+    assert!(all.contains("(6 tiles)"), "{all}");
+    let all = ok(
+        &[
+            "pca",
+            "--max-samples",
+            "600",
+            "--components",
+            "8,32",
+            "--out",
+            "p.png",
+        ],
+        &["p.png"],
+    );
+    assert!(all.contains("fitted on 600 training images"), "{all}");
     let csv = std::fs::read_to_string(dir.join("ae/noise-sweep.csv")).expect("the sweep's CSV");
     assert_eq!(
         csv.lines().count(),
@@ -617,6 +641,56 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
             vec!["eval", "--run", "ae", "--noise-sweep", "0:1:0"],
             "START:END:STEP",
         ),
+        (
+            vec!["latent", "--run", "ae", "--method", "umap"],
+            "unknown \"umap\"",
+        ),
+        (
+            vec!["latent", "--run", "ae", "--n", "99999", "--out", "l.png"],
+            "give 3 to 2000",
+        ),
+        (
+            vec![
+                "latent",
+                "--run",
+                "ae",
+                "--method",
+                "tsne",
+                "--perplexity",
+                "500",
+                "--n",
+                "100",
+                "--out",
+                "l.png",
+            ],
+            "perplexity",
+        ),
+        (
+            vec![
+                "weights",
+                "--run",
+                "ae",
+                "--layer",
+                "encoder.2",
+                "--out",
+                "w.png",
+            ],
+            "one channel",
+        ),
+        (
+            vec![
+                "weights", "--run", "ae", "--layer", "conv9", "--out", "w.png",
+            ],
+            "has no weights",
+        ),
+        (
+            vec!["pca", "--components", "0", "--out", "q.png"],
+            "whole number",
+        ),
+        (
+            vec!["pca", "--components", "1000", "--out", "q.png"],
+            "at most 784",
+        ),
         // Existing pictures are kept unless --force.
         (vec!["generate", "--run", "ae"], "--force"),
         (vec!["manifold", "--run", "vae"], "--force"),
@@ -627,7 +701,7 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
     ] {
         refused(&dir, &args, expect);
     }
-    for never in ["d.png", "g.png", "i.png"] {
+    for never in ["d.png", "g.png", "i.png", "l.png", "w.png", "q.png"] {
         assert!(
             !dir.join(never).exists(),
             "{never} was written by a refused command"

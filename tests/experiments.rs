@@ -409,3 +409,108 @@ fn a_vae_with_a_two_dimensional_code_draws_its_manifold_and_generates_from_the_p
     assert!(codes.windows(2).any(|w| w[0] != w[1]));
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Looking at codes, and the PCA baseline
+
+#[test]
+fn codes_drawn_by_t_sne_keep_classes_together_better_than_chance() -> Result<()> {
+    use handgrad::experiments::latent::{latent, Projection};
+    use handgrad::reduce::tsne::TsneSettings;
+    let dir = denoising_run();
+    let out = temp_dir("latent").join("l.png");
+    let settings = TsneSettings {
+        perplexity: 20.0,
+        steps: 400,
+        seed: 1,
+    };
+    let opts = RunOptions::default();
+    let r = latent(
+        dir,
+        Projection::Tsne,
+        400,
+        &settings,
+        Some(&out),
+        false,
+        &opts,
+    )?;
+    // Ten classes: a map that ignored them would score about 0.1.
+    assert!(r.purity > 0.4, "t-SNE purity {}", r.purity);
+    let r = latent(
+        dir,
+        Projection::Pca,
+        400,
+        &settings,
+        Some(&out),
+        true,
+        &opts,
+    )?;
+    let explained = r.explained.expect("PCA reports its variance");
+    assert!(
+        explained > 0.0 && explained <= 1.0 && r.purity > 0.2,
+        "{r:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_pca_baseline_improves_with_every_component_and_agrees_with_its_variance() -> Result<()> {
+    use handgrad::experiments::pca::pca_baseline;
+    let out = temp_dir("pca").join("p.png");
+    let spec = SplitSpec {
+        validation: Amount::Count(0),
+        max_samples: Some(3000),
+        ..SplitSpec::default()
+    };
+    let r = pca_baseline(
+        "mnist",
+        &[4, 16, 64, 200],
+        &spec,
+        5,
+        Some(&out),
+        false,
+        &Lookup::default(),
+    )?;
+    assert!(out.exists());
+    assert_eq!((r.train_images, r.test_images), (3000, 2000));
+    for pair in r.rows.windows(2) {
+        assert!(pair[1].explained > pair[0].explained, "{:?}", r.rows);
+        assert!(pair[1].test_mse < pair[0].test_mse, "{:?}", r.rows);
+    }
+    // On the training images the error per pixel would be exactly the unexplained variance
+    // divided by the pixel count; on unseen test images it is close to it, and never below
+    // the reconstruction of a code that keeps everything.
+    let total_var: f64 = {
+        let ds = Dataset::find("mnist", &Lookup::default())?;
+        let train = handgrad::data::batches::split(&ds, &spec)?.train;
+        let px = train.first_pixels(usize::MAX);
+        let n = train.len() as f64;
+        (0..784)
+            .map(|j| {
+                let mean = px
+                    .iter()
+                    .skip(j)
+                    .step_by(784)
+                    .map(|&v| v as f64)
+                    .sum::<f64>()
+                    / n;
+                px.iter()
+                    .skip(j)
+                    .step_by(784)
+                    .map(|&v| (v as f64 - mean).powi(2))
+                    .sum::<f64>()
+                    / (n - 1.0)
+            })
+            .sum()
+    };
+    for row in &r.rows {
+        let predicted = (1.0 - row.explained) * total_var / 784.0;
+        assert!(
+            (row.test_mse / predicted - 1.0).abs() < 0.35,
+            "k = {}: test MSE {} vs unexplained variance per pixel {predicted}",
+            row.k,
+            row.test_mse
+        );
+    }
+    Ok(())
+}

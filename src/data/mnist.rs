@@ -104,6 +104,15 @@ impl ImageSet {
         }
     }
 
+    /// The first `n` images (all, if fewer) as f32 in [0, 1], one after another.
+    pub fn first_pixels(&self, n: usize) -> Vec<f32> {
+        let px = self.rows * self.cols;
+        self.images[..n.min(self.len()) * px]
+            .iter()
+            .map(|&p| p as f32 / 255.0)
+            .collect()
+    }
+
     /// The shape of a batch of `b` images: (b, 1, rows, cols).
     pub fn batch_shape(&self, b: usize) -> [usize; 4] {
         [b, 1, self.rows, self.cols]

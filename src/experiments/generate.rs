@@ -27,13 +27,6 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 use std::path::{Path, PathBuf};
 
-/// All pixels of a set, in [0, 1].
-fn all_pixels(set: &ImageSet) -> Vec<f32> {
-    let mut px = Vec::new();
-    set.batch_into(&(0..set.len()).collect::<Vec<_>>(), &mut px);
-    px
-}
-
 /// The run's training images, for code statistics.
 fn training_images(cfg: &RunConfig, opts: &RunOptions) -> Result<ImageSet> {
     Ok(load_data(cfg, &opts.lookup, &mut Silent)?.1.train)
@@ -130,7 +123,7 @@ pub fn generate(
         CodeSource::TrainingCodes => {
             check_output(&out, replace)?;
             let train = training_images(&cfg, opts)?;
-            let (codes, _) = model.codes(&all_pixels(&train))?;
+            let (codes, _) = model.codes(&train.first_pixels(usize::MAX))?;
             let (mean, std) = code_statistics(&codes, latent);
             let how = format!(
                 "each code value drawn from N(μ, σ²) of its dimension over the {} training images' codes",
@@ -247,7 +240,7 @@ pub fn centroids(
     let (cfg, mut model) = load_run(dir)?;
     let train = training_images(&cfg, opts)?;
     let latent = model.latent();
-    let (codes, _) = model.codes(&all_pixels(&train))?;
+    let (codes, _) = model.codes(&train.first_pixels(usize::MAX))?;
     let cents = class_centroids(&codes, &train.labels, latent);
     let mut rng = step_rng(seed, usize::MAX - 2, 0);
     let mut rows_codes = Vec::new();
@@ -336,7 +329,7 @@ pub fn manifold(
     check_output(&grid_png, replace)?;
     check_output(&codes_png, replace)?;
     let images = test_images(&cfg, None, opts)?;
-    let (codes, _) = model.codes(&all_pixels(&images.set))?;
+    let (codes, _) = model.codes(&images.set.first_pixels(usize::MAX))?;
     let span = |axis: usize| -> (f32, f32) {
         if model.is_variational() {
             return (-2.5, 2.5);

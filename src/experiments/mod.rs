@@ -4,10 +4,13 @@
 //!
 //! Reading order: [`train`] (a run from start to finish) → [`eval`] (test losses, with and
 //! without corruption; reconstructions; denoising) → [`generate`] (the decoder as a
-//! generator: random codes, class centroids, the 2-D manifold, interpolation).
+//! generator: random codes, class centroids, the 2-D manifold, interpolation) → [`latent`]
+//! (codes drawn in 2-D; first-layer weights as pictures) → [`pca`] (the linear baseline).
 
 pub mod eval;
 pub mod generate;
+pub mod latent;
+pub mod pca;
 pub mod train;
 
 use crate::data::batches::split;

@@ -234,7 +234,10 @@ fn tridiagonal_qr(diag: &mut [f64], off: &mut [f64], z: &mut [f64], n: usize) ->
     }
     // An off-diagonal entry is negligible beside its two diagonal neighbours, or beside the
     // whole matrix (for eigenvalues that are themselves ~0, as a low-rank covariance has).
-    let scale = diag.iter().chain(off.iter()).fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = diag
+        .iter()
+        .chain(off.iter())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
     let floor = scale * f64::EPSILON * 1e-6;
     let negligible = move |off: f64, a: f64, b: f64| {
         off.abs() <= f64::EPSILON * (a.abs() + b.abs()) || off.abs() <= floor
@@ -269,7 +272,11 @@ fn tridiagonal_qr(diag: &mut [f64], off: &mut [f64], z: &mut [f64], n: usize) ->
         let mut y = off[l];
         for k in l..m {
             let r = x.hypot(y);
-            let (c, s) = if r == 0.0 { (1.0, 0.0) } else { (x / r, -y / r) };
+            let (c, s) = if r == 0.0 {
+                (1.0, 0.0)
+            } else {
+                (x / r, -y / r)
+            };
             if k > l {
                 off[k - 1] = r;
             }
@@ -360,7 +367,11 @@ mod tests {
             assert!((dot.abs() - 1.0).abs() < 1e-6, "vector {i}: |dot| {dot}");
             for r in 0..n {
                 let av: f64 = (0..n).map(|c| a[r * n + c] * v[c]).sum();
-                assert!((av - l * v[r]).abs() < 1e-8 * 1e3, "row {r}: {av} vs {}", l * v[r]);
+                assert!(
+                    (av - l * v[r]).abs() < 1e-8 * 1e3,
+                    "row {r}: {av} vs {}",
+                    l * v[r]
+                );
             }
         }
     }
@@ -414,7 +425,13 @@ mod tests {
         }
         assert!(fast.values[3].abs() < 1e-10);
         let diag: Vec<f64> = (0..n * n)
-            .map(|k| if k % (n + 1) == 0 { (k / n) as f64 } else { 0.0 })
+            .map(|k| {
+                if k % (n + 1) == 0 {
+                    (k / n) as f64
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let e = symmetric_eigen(&diag, n).unwrap();
         assert_eq!(e.values[0], (n - 1) as f64);

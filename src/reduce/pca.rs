@@ -165,7 +165,8 @@ mod tests {
     fn the_covariance_matches_its_definition() {
         let x = [1.0, 2.0, -1.0, 0.5, 0.0, -2.5];
         let c = covariance(&x, 3, 2);
-        let direct = |a: usize, b: usize| (0..3).map(|i| x[i * 2 + a] * x[i * 2 + b]).sum::<f64>() / 2.0;
+        let direct =
+            |a: usize, b: usize| (0..3).map(|i| x[i * 2 + a] * x[i * 2 + b]).sum::<f64>() / 2.0;
         for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
             assert!((c[a * 2 + b] - direct(a, b)).abs() < 1e-12);
         }
@@ -187,10 +188,10 @@ mod tests {
         let mut pts = Vec::with_capacity(n * 5);
         for _ in 0..n {
             let z: Vec<f64> = sds.iter().map(|s| s * normal.sample(&mut rng)).collect();
-            for j in 0..5 {
-                let v = (j + 1) as f64 + (0..3).map(|c| z[c] * dirs[c][j]).sum::<f64>();
-                pts.push(v as f32);
-            }
+            pts.extend((0..5).map(|j| {
+                let v = (j + 1) as f64 + z.iter().zip(&dirs).map(|(zc, d)| zc * d[j]).sum::<f64>();
+                v as f32
+            }));
         }
         let pca = Pca::fit(&pts, 5, 3).unwrap();
         for c in 0..3 {
@@ -198,7 +199,11 @@ mod tests {
             let dot: f64 = got.iter().zip(&dirs[c]).map(|(a, b)| a * b).sum();
             assert!(dot.abs() > 0.999, "component {c}: {got:?}");
             let want = sds[c] * sds[c];
-            assert!((pca.variances[c] / want - 1.0).abs() < 0.04, "{:?}", pca.variances);
+            assert!(
+                (pca.variances[c] / want - 1.0).abs() < 0.04,
+                "{:?}",
+                pca.variances
+            );
         }
         assert!(pca.variances[3] < 1e-6 && pca.variances[4] < 1e-6);
         for (m, want) in pca.mean.iter().zip(1..=5) {
@@ -211,7 +216,10 @@ mod tests {
         let trace: f64 = (0..5)
             .map(|j| {
                 let m = pca.mean[j];
-                pts.chunks(5).map(|p| (p[j] as f64 - m).powi(2)).sum::<f64>() / (n - 1) as f64
+                pts.chunks(5)
+                    .map(|p| (p[j] as f64 - m).powi(2))
+                    .sum::<f64>()
+                    / (n - 1) as f64
             })
             .sum();
         assert!((sum / trace - 1.0).abs() < 1e-6, "{sum} vs trace {trace}");

@@ -129,7 +129,11 @@ fn conditional_row(dist: &[f64], i: usize, perplexity: f64, row: &mut [f64]) {
         }
         if entropy > target {
             lo = beta;
-            beta = if hi.is_finite() { (beta + hi) / 2.0 } else { beta * 2.0 };
+            beta = if hi.is_finite() {
+                (beta + hi) / 2.0
+            } else {
+                beta * 2.0
+            };
         } else {
             hi = beta;
             beta = (beta + lo) / 2.0;
@@ -259,7 +263,11 @@ mod tests {
         let (mut pts, mut labels) = (Vec::new(), Vec::new());
         for i in 0..k * per {
             let c = i % k;
-            pts.extend(centres[c].iter().map(|&m| m + normal.sample(&mut rng) as f32));
+            pts.extend(
+                centres[c]
+                    .iter()
+                    .map(|&m| m + normal.sample(&mut rng) as f32),
+            );
             labels.push(c as u8);
         }
         (pts, labels)
@@ -302,6 +310,14 @@ mod tests {
         let (pts, _) = clusters(2, 5, 3, 3);
         let s = TsneSettings::default();
         assert!(tsne(&pts, 3, &s).is_err(), "perplexity 30 with 10 points");
-        assert!(tsne(&pts[..6], 3, &TsneSettings { perplexity: 1.0, ..s }).is_err());
+        assert!(tsne(
+            &pts[..6],
+            3,
+            &TsneSettings {
+                perplexity: 1.0,
+                ..s
+            }
+        )
+        .is_err());
     }
 }

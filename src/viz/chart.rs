@@ -121,7 +121,7 @@ impl LineChart {
         };
         let (y_lo, y_hi) = padded_range(points().map(|p| p.1));
         let mut chart = ChartBuilder::on(area)
-            .caption(&self.title, ("sans-serif", 20))
+            .caption(&self.title, ("sans-serif", title_size(&self.title, WIDTH)))
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(80)
@@ -195,6 +195,13 @@ impl LineChart {
     pub fn save(&self, path: &Path) -> Result<()> {
         save_stacked(path, std::slice::from_ref(self))
     }
+}
+
+/// The font size (at most 20 px) at which `title` fits `width` pixels: a sans-serif glyph is
+/// about 0.55 of the size wide on average, and a margin is left on both sides.
+fn title_size(title: &str, width: u32) -> f64 {
+    let chars = title.chars().count().max(1) as f64;
+    ((width as f64 - 30.0) / (0.55 * chars)).clamp(11.0, 20.0)
 }
 
 /// The corner of the plot with the fewest points under where a legend would sit (the outer
@@ -326,7 +333,7 @@ impl Scatter {
             let (x_lo, x_hi) = padded_range(all().map(|p| p.0));
             let (y_lo, y_hi) = padded_range(all().map(|p| p.1));
             let mut chart = ChartBuilder::on(&plot_area)
-                .caption(&self.title, ("sans-serif", 20))
+                .caption(&self.title, ("sans-serif", title_size(&self.title, 740)))
                 .margin(15)
                 .x_label_area_size(45)
                 .y_label_area_size(70)
