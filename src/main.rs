@@ -7,6 +7,7 @@ use handgrad::data::batches::{Amount, SplitSpec};
 use handgrad::data::corrupt::Corruption;
 use handgrad::data::download::{download, Fetched, Source};
 use handgrad::data::mnist::{DatasetName, Lookup};
+use handgrad::experiments::classify::{classify, ClassifySpec, Source as ClassifySource};
 use handgrad::experiments::eval::{
     denoise_run, eval_run, noise_sweep, parse_sweep, reconstruct_run, sweep_outputs, MAX_SHOWN,
 };
@@ -62,6 +63,8 @@ enum Command {
     Weights(WeightsArgs),
     /// The linear baseline: reconstruct test images from k principal components of the training images.
     Pca(PcaArgs),
+    /// Train a classifier on a run's encoder (frozen, fine-tuned or from scratch) or on PCA features.
+    Classify(Box<ClassifyArgs>),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
     Download {
         /// mnist or fashion-mnist.
@@ -437,6 +440,63 @@ struct GenerateArgs {
 }
 
 #[derive(Args, Debug)]
+struct ClassifyArgs {
+    /// A trained run whose encoder the classifier starts from.
+    #[arg(long, conflicts_with = "features")]
+    run: Option<PathBuf>,
+    /// Keep the run's encoder fixed and train only the head on its codes (the default with --run).
+    #[arg(long, requires = "run", conflicts_with_all = ["finetune", "from_scratch"])]
+    freeze: bool,
+    /// Train the run's encoder further together with the head.
+    #[arg(long, requires = "run", conflicts_with = "from_scratch")]
+    finetune: bool,
+    /// Train the run's encoder architecture from a fresh initialisation: the control that shows what pretraining gave.
+    #[arg(long, requires = "run")]
+    from_scratch: bool,
+    /// Instead of --run: pca:K (the images' first K principal components) or run:FOLDER (a frozen run).
+    #[arg(long)]
+    features: Option<String>,
+    /// With --features pca:K: mnist, fashion-mnist, or a folder with IDX files.
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    /// With --features pca:K: keep only these classes, e.g. 0,1,2,4,7 (relabelled 0…k−1 inside) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    classes: Option<Vec<u8>>,
+    /// With --features pca:K: use at most this many training and validation images [default: all].
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// The head's hidden layer sizes, comma-separated ("none" for a linear classifier).
+    #[arg(long, alias = "mlp", default_value = "128")]
+    hidden: String,
+    /// The activation between the head's layers: relu, leaky_relu, selu, sigmoid, tanh.
+    #[arg(long, default_value = "relu")]
+    activation: String,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Samples per step.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Seed of the head's initialisation and the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop after this many epochs without validation improvement, keeping the best weights [default: off].
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// The output folder [default: <run>/classify-<mode>, or runs/classify-pca<K>-<dataset>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print only the result.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args, Debug)]
 struct LatentArgs {
     #[command(flatten)]
     picture: PictureArgs,
@@ -775,6 +835,87 @@ fn eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn classify_cmd(args: &ClassifyArgs) -> Result<()> {
+    let split = SplitSpec {
+        classes: args.classes.clone().unwrap_or_default(),
+        max_samples: args.max_samples,
+        ..SplitSpec::default()
+    };
+    let (source, default_out) = match (&args.run, &args.features) {
+        (Some(run), None) => {
+            let (source, mode) = if args.finetune {
+                (ClassifySource::Finetune(run.clone()), "finetune")
+            } else if args.from_scratch {
+                (ClassifySource::Scratch(run.clone()), "from-scratch")
+            } else {
+                (ClassifySource::Frozen(run.clone()), "frozen")
+            };
+            (source, run.join(format!("classify-{mode}")))
+        }
+        (None, Some(f)) => {
+            let source = ClassifySource::parse_features(f, &args.dataset, split)?;
+            let out = match &source {
+                ClassifySource::Frozen(run) => run.join("classify-frozen"),
+                ClassifySource::Pca { k, dataset, .. } => {
+                    let name = std::path::Path::new(dataset)
+                        .file_name()
+                        .map_or_else(|| "dataset".into(), |f| f.to_string_lossy().into_owned());
+                    PathBuf::from(format!("runs/classify-pca{k}-{name}"))
+                }
+                _ => PathBuf::from("runs/classify"),
+            };
+            (source, out)
+        }
+        _ => {
+            return Err(Error::config(
+                "classify",
+                "give --run FOLDER (with --freeze, --finetune or --from-scratch) or --features pca:K|run:FOLDER",
+            ))
+        }
+    };
+    let hidden = if args.hidden.trim() == "none" {
+        Vec::new()
+    } else {
+        args.hidden
+            .split(',')
+            .map(|t| {
+                t.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&h| h > 0)
+                    .ok_or_else(|| {
+                        Error::config(
+                            "hidden",
+                            format!("{t:?} is not a layer size (e.g. 512,256,256, or none)"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let spec = ClassifySpec {
+        hidden,
+        activation: parse_activation(&args.activation)?,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+        early_stopping: args.early_stopping,
+    };
+    let out = args.out.clone().unwrap_or(default_out);
+    let opts = args.data.options(Arc::default());
+    let r = classify(&source, &spec, &out, &opts, &mut Console::new(args.quiet))?;
+    println!(
+        "test accuracy {:.2} % over {} images",
+        100.0 * r.test_accuracy,
+        r.test_images
+    );
+    println!(
+        "outputs in {}: metrics.csv, curves.png, confusion.png",
+        r.out.display()
+    );
+    Ok(())
+}
+
 /// "MSE per pixel" → "MSE".
 fn short(loss: &str) -> &str {
     loss.split(' ').next().unwrap_or(loss)
@@ -989,6 +1130,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             println!("wrote {}", r.out.display());
         }
+        Command::Classify(args) => classify_cmd(&args)?,
         Command::Download {
             dataset,
             dir,

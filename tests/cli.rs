@@ -553,6 +553,14 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
         &["p.png"],
     );
     assert!(all.contains("fitted on 600 training images"), "{all}");
+    let all = ok(
+        &["classify", "--run", "ae", "--epochs", "2", "--quiet"],
+        &[
+            "ae/classify-frozen/confusion.png",
+            "ae/classify-frozen/curves.png",
+        ],
+    );
+    assert!(all.contains("test accuracy"), "{all}");
     let csv = std::fs::read_to_string(dir.join("ae/noise-sweep.csv")).expect("the sweep's CSV");
     assert_eq!(
         csv.lines().count(),
@@ -691,6 +699,19 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
             vec!["pca", "--components", "1000", "--out", "q.png"],
             "at most 784",
         ),
+        (vec!["classify"], "give --run FOLDER"),
+        (
+            vec!["classify", "--run", "ae", "--hidden", "64,0", "--out", "c"],
+            "not a layer size",
+        ),
+        (
+            vec!["classify", "--features", "pca:0", "--out", "c"],
+            "K ≥ 1",
+        ),
+        (
+            vec!["classify", "--run", "ae", "--epochs", "1"],
+            "already exists",
+        ),
         // Existing pictures are kept unless --force.
         (vec!["generate", "--run", "ae"], "--force"),
         (vec!["manifold", "--run", "vae"], "--force"),
@@ -701,7 +722,7 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
     ] {
         refused(&dir, &args, expect);
     }
-    for never in ["d.png", "g.png", "i.png", "l.png", "w.png", "q.png"] {
+    for never in ["d.png", "g.png", "i.png", "l.png", "w.png", "q.png", "c"] {
         assert!(
             !dir.join(never).exists(),
             "{never} was written by a refused command"

@@ -514,3 +514,87 @@ fn the_pca_baseline_improves_with_every_component_and_agrees_with_its_variance()
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Classifiers
+
+fn quick_classifier(epochs: usize) -> handgrad::experiments::classify::ClassifySpec {
+    handgrad::experiments::classify::ClassifySpec {
+        hidden: vec![64],
+        activation: kernels::elementwise::Activation::Relu,
+        epochs,
+        batch_size: 64,
+        lr: 2e-3,
+        seed: 1,
+        early_stopping: None,
+    }
+}
+
+#[test]
+fn a_classifier_on_a_trained_encoder_beats_chance_by_far_and_its_matrix_counts_every_test_image(
+) -> Result<()> {
+    use handgrad::experiments::classify::{classify, Source};
+    let opts = RunOptions::default();
+    let root = temp_dir("classify");
+    for (source, least) in [
+        (Source::Frozen(denoising_run().to_path_buf()), 0.6),
+        (Source::Finetune(denoising_run().to_path_buf()), 0.8),
+    ] {
+        let out = root.join(format!("{}", source.describe().len()));
+        let r = classify(&source, &quick_classifier(3), &out, &opts, &mut Silent)?;
+        // Ten classes: chance is 10 %.
+        assert!(
+            r.test_accuracy > least,
+            "{}: {}",
+            source.describe(),
+            r.test_accuracy
+        );
+        let counted: usize = r.confusion.iter().flatten().sum();
+        assert_eq!(counted, r.test_images);
+        let diagonal: usize = (0..10).map(|c| r.confusion[c][c]).sum();
+        assert!((diagonal as f64 / counted as f64 - r.test_accuracy).abs() < 1e-12);
+        assert_eq!(r.history.len(), 3);
+        for f in ["metrics.csv", "curves.png", "confusion.png"] {
+            assert!(out.join(f).exists(), "{f}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_classifier_on_pca_features_of_a_class_subset_relabels_and_names_them() -> Result<()> {
+    use handgrad::experiments::classify::{classify, Source};
+    let split = SplitSpec {
+        classes: vec![0, 1, 2, 4, 7],
+        max_samples: Some(2000),
+        ..SplitSpec::default()
+    };
+    let source = Source::parse_features("pca:32", "mnist", split)?;
+    let out = temp_dir("classify-pca").join("run");
+    let r = classify(
+        &source,
+        &quick_classifier(4),
+        &out,
+        &RunOptions::default(),
+        &mut Silent,
+    )?;
+    assert_eq!(r.class_names, ["0", "1", "2", "4", "7"]);
+    assert_eq!(r.confusion.len(), 5);
+    // Five classes: chance is 20 %.
+    assert!(r.test_accuracy > 0.85, "{}", r.test_accuracy);
+    let counted: usize = r.confusion.iter().flatten().sum();
+    assert_eq!(counted, r.test_images);
+    // The occupied folder is refused rather than overwritten.
+    let err = classify(
+        &source,
+        &quick_classifier(1),
+        &out,
+        &RunOptions::default(),
+        &mut Silent,
+    )
+    .expect_err("exists");
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert!(Source::parse_features("pca:x", "mnist", SplitSpec::default()).is_err());
+    assert!(Source::parse_features("umap:3", "mnist", SplitSpec::default()).is_err());
+    Ok(())
+}

@@ -140,6 +140,35 @@ pub trait Samples: Sync {
     fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>);
 }
 
+/// Samples that are plain vectors: PCA coordinates, or an encoder's codes computed once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Features {
+    /// n·dim values, sample after sample.
+    pub values: Vec<f32>,
+    /// Values per sample.
+    pub dim: usize,
+    /// n labels.
+    pub labels: Vec<u8>,
+}
+
+impl Samples for Features {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+    fn batch_dims(&self, n: usize) -> ndarray::IxDyn {
+        ndarray::IxDyn(&[n, self.dim])
+    }
+    fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>) {
+        out.clear();
+        for &i in indices {
+            out.extend_from_slice(&self.values[i * self.dim..(i + 1) * self.dim]);
+        }
+    }
+}
+
 impl Samples for ImageSet {
     fn len(&self) -> usize {
         ImageSet::len(self)

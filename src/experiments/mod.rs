@@ -5,8 +5,10 @@
 //! Reading order: [`train`] (a run from start to finish) → [`eval`] (test losses, with and
 //! without corruption; reconstructions; denoising) → [`generate`] (the decoder as a
 //! generator: random codes, class centroids, the 2-D manifold, interpolation) → [`latent`]
-//! (codes drawn in 2-D; first-layer weights as pictures) → [`pca`] (the linear baseline).
+//! (codes drawn in 2-D; first-layer weights as pictures) → [`pca`] (the linear baseline) →
+//! [`classify`] (a classifier on codes, a fine-tuned encoder, or PCA features).
 
+pub mod classify;
 pub mod eval;
 pub mod generate;
 pub mod latent;

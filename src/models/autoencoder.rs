@@ -134,40 +134,6 @@ impl Autoencoder {
         self.plan.summary()
     }
 
-    /// Runs `f` over `data` (N samples of `sample_len` values, shaped `shape` each) in chunks
-    /// of [`INFER_BATCH`], on a tape that records nothing, with the model in evaluation
-    /// mode; concatenates what `f` returns for each chunk.
-    fn infer(
-        &mut self,
-        data: &[f32],
-        shape: &[usize],
-        f: impl Fn(&mut Self, &mut Graph, Var) -> Result<Vec<Var>>,
-    ) -> Result<Vec<Vec<f32>>> {
-        let sample_len: usize = shape.iter().product();
-        let mut g = Graph::new();
-        g.set_recording(false);
-        self.set_training(false);
-        let mut outputs: Vec<Vec<f32>> = Vec::new();
-        let result = (|| {
-            for chunk in data.chunks(INFER_BATCH * sample_len.max(1)) {
-                g.reset();
-                let mut dims = vec![chunk.len() / sample_len.max(1)];
-                dims.extend_from_slice(shape);
-                let view = ndarray::ArrayViewD::from_shape(dims, chunk)
-                    .map_err(|e| crate::Error::shape("batch", e.to_string()))?;
-                let x = g.constant_view(view);
-                let vars = f(self, &mut g, x)?;
-                outputs.resize_with(vars.len(), Vec::new);
-                for (out, v) in outputs.iter_mut().zip(vars) {
-                    out.extend_from_slice(g.data(v));
-                }
-            }
-            Ok(())
-        })();
-        self.set_training(true);
-        result.map(|()| outputs)
-    }
-
     /// The reconstructions of `images` (each of the model's input shape, one after another):
     /// through the mean code for a VAE.
     ///
@@ -175,7 +141,7 @@ impl Autoencoder {
     /// Shape errors if `images` does not hold whole images of the model's input shape.
     pub fn reconstruct(&mut self, images: &[f32]) -> Result<Vec<f32>> {
         let shape = self.spec.input;
-        let mut out = self.infer(images, &shape, |m, g, x| Ok(vec![m.forward(g, x)?]))?;
+        let mut out = infer(self, images, &shape, |m, g, x| Ok(vec![m.forward(g, x)?]))?;
         Ok(out.pop().unwrap_or_default())
     }
 
@@ -187,7 +153,7 @@ impl Autoencoder {
     pub fn codes(&mut self, images: &[f32]) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
         let shape = self.spec.input;
         let variational = self.spec.variational;
-        let mut out = self.infer(images, &shape, |m, g, x| {
+        let mut out = infer(self, images, &shape, |m, g, x| {
             let e = m.encode_full(g, x)?;
             Ok(std::iter::once(e.mean).chain(e.logvar).collect())
         })?;
@@ -201,9 +167,43 @@ impl Autoencoder {
     /// Shape errors if `codes` does not hold whole codes.
     pub fn decode_codes(&mut self, codes: &[f32]) -> Result<Vec<f32>> {
         let latent = [self.spec.latent];
-        let mut out = self.infer(codes, &latent, |m, g, z| Ok(vec![m.decode(g, z)?]))?;
+        let mut out = infer(self, codes, &latent, |m, g, z| Ok(vec![m.decode(g, z)?]))?;
         Ok(out.pop().unwrap_or_default())
     }
+}
+
+/// Runs `f` with `model` over `data` (N samples of `sample_len` values, shaped `shape` each) in chunks
+/// of [`INFER_BATCH`], on a tape that records nothing, with the model in evaluation
+/// mode; concatenates what `f` returns for each chunk.
+pub fn infer<M: Module>(
+    model: &mut M,
+    data: &[f32],
+    shape: &[usize],
+    f: impl Fn(&mut M, &mut Graph, Var) -> Result<Vec<Var>>,
+) -> Result<Vec<Vec<f32>>> {
+    let sample_len: usize = shape.iter().product();
+    let mut g = Graph::new();
+    g.set_recording(false);
+    model.set_training(false);
+    let mut outputs: Vec<Vec<f32>> = Vec::new();
+    let result = (|| {
+        for chunk in data.chunks(INFER_BATCH * sample_len.max(1)) {
+            g.reset();
+            let mut dims = vec![chunk.len() / sample_len.max(1)];
+            dims.extend_from_slice(shape);
+            let view = ndarray::ArrayViewD::from_shape(dims, chunk)
+                .map_err(|e| crate::Error::shape("batch", e.to_string()))?;
+            let x = g.constant_view(view);
+            let vars = f(model, &mut g, x)?;
+            outputs.resize_with(vars.len(), Vec::new);
+            for (out, v) in outputs.iter_mut().zip(vars) {
+                out.extend_from_slice(g.data(v));
+            }
+        }
+        Ok(())
+    })();
+    model.set_training(true);
+    result.map(|()| outputs)
 }
 
 /// Samples per forward pass when a model is applied to a whole array (evaluation pictures,

@@ -4,12 +4,14 @@
 //!
 //! Reading order: [`spec`] (a model described as data) → [`plan`] (every layer's shapes worked
 //! out and checked before any weight exists) → [`autoencoder`] (the layers, and the
-//! variational variant).
+//! variational variant) → [`classifier`] (an MLP head on features or on a trained encoder).
 
 pub mod autoencoder;
+pub mod classifier;
 pub mod plan;
 pub mod spec;
 
-pub use autoencoder::{Autoencoder, Encoded};
+pub use autoencoder::{infer, Autoencoder, Encoded};
+pub use classifier::Classifier;
 pub use plan::{Layer, LayerPlan, ModelPlan};
 pub use spec::{ConvLayer, DecoderSpec, DeconvLayer, ModelSpec};

@@ -435,7 +435,18 @@ pub fn confusion_matrix(
         .unwrap_or(0);
     let left = 40 + name_w + 12;
     let top = 40 + 22 * notes.len() + 30 + name_w.min(90) + 10;
-    let width = (left + n * cell + 30).max(m.text_size(title, 18).0 + 40);
+    let footer = "cell: number of test images; shade: share of the row (its true class)";
+    // Wide enough for the matrix and for every line of text (bold runs ~10 % wider).
+    let width = (left + n * cell + 30)
+        .max(m.text_size(title, 18).0 * 11 / 10 + 40)
+        .max(
+            notes
+                .iter()
+                .map(|t| m.text_size(t, 13).0 + 40)
+                .max()
+                .unwrap_or(0),
+        )
+        .max(left + m.text_size(footer, 12).0 + 20);
     let height = top + n * cell + 60;
     let mut c = Canvas::new(width, height);
     c.bold(20, 12, title, 18, INK, Anchor::TopLeft);
@@ -493,7 +504,7 @@ pub fn confusion_matrix(
     c.text(
         left,
         top + n * cell + 14,
-        "cell: number of test images; shade: share of the row (its true class)",
+        footer,
         12,
         MUTED,
         Anchor::TopLeft,

@@ -1,0 +1,478 @@
+//! `handgrad classify`: what a code is worth for recognising classes.
+//!
+//! An autoencoder is trained without labels; if its code has kept what matters about an
+//! image, a small classifier on top of it should learn the classes from few examples. Four
+//! ways to feed the classifier (see [`crate::models::classifier`]):
+//!
+//! | source | what the classifier reads | what trains |
+//! |---|---|---|
+//! | [`Source::Frozen`] | a trained encoder's codes, computed once | the head |
+//! | [`Source::Finetune`] | images, through the trained encoder | encoder and head |
+//! | [`Source::Scratch`] | images, through the same encoder freshly initialised | encoder and head |
+//! | [`Source::Pca`] | the images' first k principal components | the head |
+//!
+//! Comparing fine-tuning with training from scratch measures what pretraining gave; comparing
+//! frozen codes with PCA features of the same size measures what the nonlinear code adds.
+
+use super::{load_data, RunOptions};
+use crate::data::batches::{split, Features, Samples, SplitSpec};
+use crate::data::mnist::{Dataset, DatasetName, ImageSet};
+use crate::error::{Error, Result};
+use crate::machine::human_count;
+use crate::models::{infer, Autoencoder, Classifier};
+use crate::reduce::pca::Pca;
+use crate::train::checkpoint::write_atomic;
+use crate::train::config::{OptimizerName, TrainSpec};
+use crate::train::fit::{EpochMetrics, Hooks, Trainer};
+use crate::train::observe::Observer;
+use crate::train::run_dir::load_run;
+use crate::train::LossName;
+use crate::viz::chart::{confusion_matrix, save_stacked, LineChart, TRAIN, VALIDATION};
+use kernels::elementwise::Activation;
+use ndarray::Dimension;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::{Path, PathBuf};
+
+/// What the classifier is built on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A trained run's encoder, frozen: its codes are the features.
+    Frozen(PathBuf),
+    /// A trained run's encoder, trained further with the head.
+    Finetune(PathBuf),
+    /// A run's encoder architecture, freshly initialised and trained with the head.
+    Scratch(PathBuf),
+    /// The first k principal components of the training images, on a dataset.
+    Pca {
+        /// Components.
+        k: usize,
+        /// mnist, fashion-mnist or a folder.
+        dataset: String,
+        /// Which images.
+        split: SplitSpec,
+    },
+}
+
+impl Source {
+    /// Parses `--features`: `pca:K` or `run:R` (a frozen run).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for anything else.
+    pub fn parse_features(text: &str, dataset: &str, split: SplitSpec) -> Result<Self> {
+        if let Some(k) = text.strip_prefix("pca:") {
+            let k = k
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&k| k > 0)
+                .ok_or_else(|| {
+                    Error::config(
+                        "features",
+                        format!("{text:?}: pca:K takes a whole number K ≥ 1"),
+                    )
+                })?;
+            return Ok(Source::Pca {
+                k,
+                dataset: dataset.to_string(),
+                split,
+            });
+        }
+        if let Some(run) = text.strip_prefix("run:") {
+            return Ok(Source::Frozen(PathBuf::from(run)));
+        }
+        Err(Error::config(
+            "features",
+            format!("{text:?} is neither pca:K nor run:FOLDER"),
+        ))
+    }
+
+    /// "frozen encoder of runs/x", "PCA, 64 components", for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Frozen(r) => format!("the frozen encoder of {}", r.display()),
+            Source::Finetune(r) => format!("the encoder of {}, fine-tuned", r.display()),
+            Source::Scratch(r) => format!(
+                "the encoder architecture of {}, trained from scratch",
+                r.display()
+            ),
+            Source::Pca { k, dataset, .. } => format!("{k} principal components of {dataset}"),
+        }
+    }
+}
+
+/// How the classifier is trained.
+#[derive(Clone, Debug)]
+pub struct ClassifySpec {
+    /// Hidden layer sizes of the head.
+    pub hidden: Vec<usize>,
+    /// The activation between them.
+    pub activation: Activation,
+    /// Epochs, batch size, learning rate (Adam), seed, early stopping.
+    pub epochs: usize,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub lr: f32,
+    /// Seed of the head's initialisation and the batch order.
+    pub seed: u64,
+    /// Stop after this many epochs without validation improvement.
+    pub early_stopping: Option<usize>,
+}
+
+impl ClassifySpec {
+    fn train_spec(&self) -> TrainSpec {
+        TrainSpec {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            optimizer: OptimizerName::Adam,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            // The classifier's loss is its own (cross-entropy); this field is the
+            // autoencoders' and unused here.
+            loss: LossName::Mse,
+            seed: self.seed,
+            early_stopping: self.early_stopping,
+            plateau: None,
+            snapshot_epochs: Vec::new(),
+            corrupt: None,
+            beta: 1.0,
+        }
+    }
+}
+
+/// What [`classify`] found.
+#[derive(Clone, Debug)]
+pub struct ClassifyReport {
+    /// The output folder.
+    pub out: PathBuf,
+    /// Accuracy on the test images, in [0, 1].
+    pub test_accuracy: f64,
+    /// Test images.
+    pub test_images: usize,
+    /// counts[true][predicted].
+    pub confusion: Vec<Vec<usize>>,
+    /// The class names, in the classifier's order.
+    pub class_names: Vec<String>,
+    /// Per epoch: losses and accuracies.
+    pub history: Vec<EpochMetrics>,
+}
+
+/// The classes present, sorted, and each label's index among them (255 for absent ones).
+fn class_map(classes: &[u8], labels: &[u8]) -> (Vec<u8>, [u8; 256]) {
+    let mut present: Vec<u8> = if classes.is_empty() {
+        labels.to_vec()
+    } else {
+        classes.to_vec()
+    };
+    present.sort_unstable();
+    present.dedup();
+    let mut map = [u8::MAX; 256];
+    for (i, &c) in present.iter().enumerate() {
+        map[c as usize] = i as u8;
+    }
+    (present, map)
+}
+
+fn relabel(labels: &[u8], map: &[u8; 256]) -> Vec<u8> {
+    labels.iter().map(|&l| map[l as usize]).collect()
+}
+
+/// The three sets as the classifier reads them.
+struct Sets {
+    train: Box<dyn Samples>,
+    val: Box<dyn Samples>,
+    test: Box<dyn Samples>,
+}
+
+fn image_sets(splits: [&ImageSet; 3], map: &[u8; 256]) -> Sets {
+    let re = |s: &ImageSet| -> Box<dyn Samples> {
+        Box::new(ImageSet {
+            labels: relabel(&s.labels, map),
+            ..s.clone()
+        })
+    };
+    Sets {
+        train: re(splits[0]),
+        val: re(splits[1]),
+        test: re(splits[2]),
+    }
+}
+
+fn feature_sets(
+    splits: [&ImageSet; 3],
+    map: &[u8; 256],
+    dim: usize,
+    mut features: impl FnMut(&ImageSet) -> Result<Vec<f32>>,
+) -> Result<Sets> {
+    let mut make = |s: &ImageSet| -> Result<Box<dyn Samples>> {
+        Ok(Box::new(Features {
+            values: features(s)?,
+            dim,
+            labels: relabel(&s.labels, map),
+        }))
+    };
+    Ok(Sets {
+        train: make(splits[0])?,
+        val: make(splits[1])?,
+        test: make(splits[2])?,
+    })
+}
+
+/// Prints one line per epoch.
+struct EpochLines<'a> {
+    obs: &'a mut dyn Observer,
+}
+
+impl Hooks<Classifier> for EpochLines<'_> {
+    fn on_epoch(&mut self, t: &mut Trainer<Classifier>, m: &EpochMetrics) -> Result<()> {
+        let acc = |v: &[f64]| v.first().map_or(f64::NAN, |a| 100.0 * a);
+        self.obs.info(&format!(
+            "epoch {:>3}/{}  loss {:.4} / {:.4}  accuracy {:.2} % / {:.2} % (train / validation)  {:.1}s",
+            m.epoch,
+            t.spec.epochs,
+            m.train_loss,
+            m.val_loss,
+            acc(&m.train_terms),
+            acc(&m.val_terms),
+            m.seconds
+        ));
+        Ok(())
+    }
+}
+
+/// Trains a classifier on `source` and writes into `out` (which must not exist or be empty):
+/// `metrics.csv`, `curves.png` (loss and accuracy per epoch) and `confusion.png` (the test
+/// set's confusion matrix).
+///
+/// # Errors
+/// As [`load_run`] and the dataset functions; [`Error::Config`] for an occupied `out`, bad
+/// sizes, or fewer than two classes.
+pub fn classify(
+    source: &Source,
+    spec: &ClassifySpec,
+    out: &Path,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> Result<ClassifyReport> {
+    let occupied = out.exists()
+        && std::fs::read_dir(out)
+            .map_err(Error::io(out))?
+            .next()
+            .is_some();
+    if occupied {
+        return Err(Error::config(
+            "output folder",
+            format!("{} already exists; choose another --out", out.display()),
+        ));
+    }
+    if spec.epochs == 0 || spec.batch_size == 0 || !(spec.lr > 0.0) {
+        return Err(Error::config(
+            "training",
+            "epochs, batch size and learning rate must be positive",
+        ));
+    }
+    let mut rng = StdRng::seed_from_u64(spec.seed);
+    let (dataset_name, splits, run) = match source {
+        Source::Frozen(dir) | Source::Finetune(dir) | Source::Scratch(dir) => {
+            let (cfg, model) = load_run(dir)?;
+            let (_, splits) = load_data(&cfg, &opts.lookup, obs)?;
+            (cfg.dataset.clone(), splits, Some((cfg, model)))
+        }
+        Source::Pca {
+            dataset, split: s, ..
+        } => {
+            s.validate()?;
+            let ds = Dataset::find(dataset, &opts.lookup)?;
+            obs.info(&format!("data: {}", ds.describe()));
+            (dataset.clone(), split(&ds, s)?, None)
+        }
+    };
+    let three = [&splits.train, &splits.val, &splits.test];
+    let wanted = match source {
+        Source::Pca { split, .. } => split.classes.clone(),
+        _ => run
+            .as_ref()
+            .map(|r| r.0.split.classes.clone())
+            .unwrap_or_default(),
+    };
+    let (classes, map) = class_map(&wanted, &splits.train.labels);
+    let names = DatasetName::parse(&dataset_name).map(DatasetName::class_names);
+    let class_names: Vec<String> = classes
+        .iter()
+        .map(|&c| names.map_or_else(|| c.to_string(), |n| n[c as usize].to_string()))
+        .collect();
+    let (sets, model) = match (source, run) {
+        (Source::Pca { k, .. }, _) => {
+            let dim = splits.train.rows * splits.train.cols;
+            if *k > dim {
+                return Err(Error::config(
+                    "features",
+                    format!("pca:{k}: the images have only {dim} pixels"),
+                ));
+            }
+            obs.info(&format!("fitting {k} principal components"));
+            let pca = Pca::fit(&splits.train.first_pixels(usize::MAX), dim, *k)?;
+            let sets = feature_sets(three, &map, *k, |s| {
+                Ok(pca.transform(&s.first_pixels(usize::MAX), *k))
+            })?;
+            let model = Classifier::new(
+                None,
+                *k,
+                &spec.hidden,
+                spec.activation,
+                classes.len(),
+                &mut rng,
+            )?;
+            (sets, model)
+        }
+        (Source::Frozen(_), Some((_, mut ae))) => {
+            let latent = ae.latent();
+            let sets = feature_sets(three, &map, latent, |s| {
+                Ok(ae.codes(&s.first_pixels(usize::MAX))?.0)
+            })?;
+            let model = Classifier::new(
+                None,
+                latent,
+                &spec.hidden,
+                spec.activation,
+                classes.len(),
+                &mut rng,
+            )?;
+            (sets, model)
+        }
+        (Source::Finetune(_) | Source::Scratch(_), Some((cfg, trained))) => {
+            let ae = if matches!(source, Source::Scratch(_)) {
+                Autoencoder::new(&cfg.model, &mut rng)?
+            } else {
+                trained
+            };
+            let (latent, variational) = (ae.latent(), ae.is_variational());
+            let model = Classifier::new(
+                Some((ae.encoder, latent, variational)),
+                latent,
+                &spec.hidden,
+                spec.activation,
+                classes.len(),
+                &mut rng,
+            )?;
+            (image_sets(three, &map), model)
+        }
+        _ => unreachable!("a run source always comes with its run"),
+    };
+    obs.info(&format!(
+        "classifying {} classes from {}: {} training, {} validation, {} test samples",
+        classes.len(),
+        source.describe(),
+        human_count(sets.train.len() as u128),
+        human_count(sets.val.len() as u128),
+        human_count(sets.test.len() as u128)
+    ));
+    let mut trainer = Trainer::new(model, spec.train_spec())?;
+    trainer.fit(
+        sets.train.as_ref(),
+        sets.val.as_ref(),
+        &mut EpochLines { obs },
+    )?;
+    let (test_accuracy, confusion) = test(&mut trainer.model, sets.test.as_ref())?;
+    std::fs::create_dir_all(out).map_err(Error::io(out))?;
+    let history = trainer.state.history.clone();
+    write_outputs(
+        out,
+        source,
+        &dataset_name,
+        &history,
+        &class_names,
+        &confusion,
+        test_accuracy,
+    )?;
+    Ok(ClassifyReport {
+        out: out.to_path_buf(),
+        test_accuracy,
+        test_images: sets.test.len(),
+        confusion,
+        class_names,
+        history,
+    })
+}
+
+/// Accuracy and confusion counts (true × predicted) on `set`.
+fn test(model: &mut Classifier, set: &dyn Samples) -> Result<(f64, Vec<Vec<usize>>)> {
+    let k = model.classes();
+    let mut data = Vec::new();
+    set.batch_into(&(0..set.len()).collect::<Vec<_>>(), &mut data);
+    let shape = set.batch_dims(1);
+    let logits = infer(model, &data, &shape.slice()[1..], |m, g, x| {
+        Ok(vec![crate::nn::Module::forward(m, g, x)?])
+    })?
+    .pop()
+    .unwrap_or_default();
+    let predicted = Classifier::argmax(&logits, k);
+    let mut confusion = vec![vec![0usize; k]; k];
+    for (&p, &t) in predicted.iter().zip(set.labels()) {
+        confusion[t as usize][p] += 1;
+    }
+    let right: usize = (0..k).map(|c| confusion[c][c]).sum();
+    Ok((right as f64 / set.len().max(1) as f64, confusion))
+}
+
+fn write_outputs(
+    out: &Path,
+    source: &Source,
+    dataset: &str,
+    history: &[EpochMetrics],
+    class_names: &[String],
+    confusion: &[Vec<usize>],
+    accuracy: f64,
+) -> Result<()> {
+    let mut csv = String::from("epoch,train_loss,val_loss,train_accuracy,val_accuracy,seconds\n");
+    for m in history {
+        let acc = |v: &[f64]| v.first().copied().unwrap_or(f64::NAN);
+        csv.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            m.epoch,
+            m.train_loss,
+            m.val_loss,
+            acc(&m.train_terms),
+            acc(&m.val_terms),
+            m.seconds
+        ));
+    }
+    write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+    let series = |f: &dyn Fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
+        history.iter().map(|m| (m.epoch as f64, f(m))).collect()
+    };
+    let first = |v: &[f64]| v.first().map_or(f64::NAN, |a| 100.0 * a);
+    let title = format!("classifier on {}", source.describe());
+    save_stacked(
+        &out.join("curves.png"),
+        &[
+            LineChart::new(
+                format!("{title}: loss"),
+                "epoch",
+                "cross-entropy (mean per sample)",
+            )
+            .counting_x()
+            .line("training", TRAIN, series(&|m| m.train_loss))
+            .line("validation", VALIDATION, series(&|m| m.val_loss)),
+            LineChart::new(format!("{title}: accuracy"), "epoch", "accuracy (%)")
+                .counting_x()
+                .line("training", TRAIN, series(&|m| first(&m.train_terms)))
+                .line("validation", VALIDATION, series(&|m| first(&m.val_terms))),
+        ],
+    )?;
+    let n: usize = confusion.iter().flatten().sum();
+    let names: Vec<&str> = class_names.iter().map(String::as_str).collect();
+    confusion_matrix(
+        &out.join("confusion.png"),
+        &format!("{dataset}: test confusion matrix, accuracy {:.2} %", 100.0 * accuracy),
+        &[
+            format!("Classifier on {}; {} test images.", source.describe(), human_count(n as u128)),
+            "Row: the true class; column: the predicted class; each cell: how many images, shaded by its share of the row.".to_string(),
+        ],
+        &names,
+        confusion,
+    )?;
+    Ok(())
+}

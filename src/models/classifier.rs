@@ -1,0 +1,188 @@
+//! A classifier, built on features or on a trained encoder: what an autoencoder's code is
+//! worth for recognising classes.
+//!
+//! The head is a small MLP: Linear(d → h₁), activation, …, Linear(hₖ → classes); its outputs
+//! are raw class scores ("logits"), and the loss is cross-entropy (log-softmax, then the
+//! negative log-probability of the right class). What goes in decides the experiment:
+//!
+//! * features computed once (PCA coordinates, or a *frozen* encoder's codes): only the head
+//!   learns;
+//! * a trained encoder in front of the head, trained with it (*fine-tuning*);
+//! * the same encoder freshly initialised (*from scratch*): the control that shows what
+//!   pretraining on reconstruction was worth.
+//!
+//! Classes are numbered 0…k−1 here; a subset of the dataset's classes ({0, 1, 2, 4, 7}) is
+//! relabelled by the caller and the names kept for pictures.
+
+use crate::autodiff::{Graph, Reduction, Var};
+use crate::error::{Error, Result};
+use crate::nn::init::Init;
+use crate::nn::{join_name, Act, Linear, Module, Param, Sequential};
+use crate::train::config::TrainSpec;
+use crate::train::task::{Batch, Task, Terms};
+use kernels::elementwise::Activation;
+use rand::rngs::StdRng;
+use rand::Rng;
+
+/// An MLP head, optionally behind an encoder.
+#[derive(Debug)]
+pub struct Classifier {
+    /// Images → code, when the classifier reads images; `None` when it reads features.
+    pub encoder: Option<Sequential>,
+    /// For a VAE's encoder (whose output is μ then ln σ²): how many leading numbers are the
+    /// code μ.
+    code_len: Option<usize>,
+    /// Code or features → class scores.
+    pub head: Sequential,
+    classes: usize,
+    /// The batch's labels as indices, reused from step to step.
+    targets: Vec<usize>,
+}
+
+impl Classifier {
+    /// A head reading `inputs` numbers: Linear layers through `hidden` with `activation`
+    /// between them, then Linear(· → `classes`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a zero size or fewer than two classes.
+    pub fn new(
+        encoder: Option<(Sequential, usize, bool)>,
+        inputs: usize,
+        hidden: &[usize],
+        activation: Activation,
+        classes: usize,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        if inputs == 0 || hidden.contains(&0) {
+            return Err(Error::config(
+                "classifier",
+                format!("sizes must be at least 1 (inputs {inputs}, hidden {hidden:?})"),
+            ));
+        }
+        if classes < 2 {
+            return Err(Error::config(
+                "classes",
+                format!("{classes} class: a classifier needs at least two"),
+            ));
+        }
+        let mut head = Sequential::new("head");
+        let mut d = inputs;
+        for &h in hidden {
+            head.push(Box::new(Linear::new(d, h, true, Init::PyTorchDefault, rng)));
+            head.push(Box::new(Act(activation)));
+            d = h;
+        }
+        head.push(Box::new(Linear::new(
+            d,
+            classes,
+            true,
+            Init::PyTorchDefault,
+            rng,
+        )));
+        let (encoder, code_len) = match encoder {
+            Some((e, latent, variational)) => (Some(e), variational.then_some(latent)),
+            None => (None, None),
+        };
+        Ok(Classifier {
+            encoder,
+            code_len,
+            head,
+            classes,
+            targets: Vec::new(),
+        })
+    }
+
+    /// The number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Predicted class of every row of `logits` (N, classes): the largest score.
+    pub fn argmax(logits: &[f32], classes: usize) -> Vec<usize> {
+        logits
+            .chunks_exact(classes)
+            .map(|row| {
+                row.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (k, &v)| {
+                        if v > best.1 {
+                            (k, v)
+                        } else {
+                            best
+                        }
+                    })
+                    .0
+            })
+            .collect()
+    }
+}
+
+impl Module for Classifier {
+    /// Class scores (N, classes) for a batch of images or features.
+    fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
+        let features = match &mut self.encoder {
+            Some(e) => {
+                let out = e.forward(g, x)?;
+                match self.code_len {
+                    Some(z) => g.slice(out, 1, 0, z)?,
+                    None => out,
+                }
+            }
+            None => x,
+        };
+        self.head.forward(g, features)
+    }
+
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        if let Some(e) = &self.encoder {
+            e.visit(&join_name(prefix, "encoder"), f);
+        }
+        self.head.visit(&join_name(prefix, "head"), f);
+    }
+
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        if let Some(e) = &mut self.encoder {
+            e.visit_mut(&join_name(prefix, "encoder"), f);
+        }
+        self.head.visit_mut(&join_name(prefix, "head"), f);
+    }
+
+    fn set_training(&mut self, training: bool) {
+        if let Some(e) = &mut self.encoder {
+            e.set_training(training);
+        }
+        self.head.set_training(training);
+    }
+}
+
+impl Task for Classifier {
+    fn term_names(&self) -> &'static [&'static str] {
+        &["accuracy"]
+    }
+
+    /// Cross-entropy of the class scores, averaged over the batch; reports the share of the
+    /// batch classified right.
+    fn loss(
+        &mut self,
+        g: &mut Graph,
+        batch: &Batch<'_>,
+        _spec: &TrainSpec,
+        _training: bool,
+        _rng: &mut StdRng,
+    ) -> Result<(Var, Terms)> {
+        let logits = self.forward(g, batch.input)?;
+        self.targets.clear();
+        self.targets
+            .extend(batch.labels.iter().map(|&l| l as usize));
+        let loss = g.cross_entropy(logits, &self.targets, Reduction::Mean)?;
+        let predicted = Self::argmax(g.data(logits), self.classes);
+        let right = predicted
+            .iter()
+            .zip(&self.targets)
+            .filter(|(p, t)| p == t)
+            .count();
+        let mut terms = Terms::default();
+        terms.push(right as f64 / self.targets.len().max(1) as f64);
+        Ok((loss, terms))
+    }
+}
