@@ -267,7 +267,7 @@ pub fn classify(
             format!("{} already exists; choose another --out", out.display()),
         ));
     }
-    if spec.epochs == 0 || spec.batch_size == 0 || !(spec.lr > 0.0) {
+    if spec.epochs == 0 || spec.batch_size == 0 || spec.lr.is_nan() || spec.lr <= 0.0 {
         return Err(Error::config(
             "training",
             "epochs, batch size and learning rate must be positive",
