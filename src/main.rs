@@ -16,6 +16,7 @@ use handgrad::experiments::generate::{
 };
 use handgrad::experiments::latent::{latent, weights, Projection};
 use handgrad::experiments::pca::{parse_components, pca_baseline};
+use handgrad::experiments::search::{collect, parse_shard, search, sweep, SweepField};
 use handgrad::experiments::train::{train_new, train_resume, RunReport};
 use handgrad::experiments::RunOptions;
 use handgrad::models::ConvLayer;
@@ -65,6 +66,10 @@ enum Command {
     Pca(PcaArgs),
     /// Train a classifier on a run's encoder (frozen, fine-tuned or from scratch) or on PCA features.
     Classify(Box<ClassifyArgs>),
+    /// Train one model per value of one setting and plot the loss against it.
+    Sweep(Box<SweepArgs>),
+    /// Random hyperparameter search: trials ranked by validation loss; shardable across machines.
+    Search(Box<SearchArgs>),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
     Download {
         /// mnist or fashion-mnist.
@@ -466,7 +471,7 @@ struct ClassifyArgs {
     #[arg(long)]
     max_samples: Option<usize>,
     /// The head's hidden layer sizes, comma-separated ("none" for a linear classifier).
-    #[arg(long, alias = "mlp", default_value = "128")]
+    #[arg(long, visible_alias = "mlp", default_value = "128")]
     hidden: String,
     /// The activation between the head's layers: relu, leaky_relu, selu, sigmoid, tanh.
     #[arg(long, default_value = "relu")]
@@ -494,6 +499,97 @@ struct ClassifyArgs {
     quiet: bool,
     #[command(flatten)]
     data: DataArgs,
+}
+
+/// The settings a sweep or a search starts from.
+#[derive(Args, Debug)]
+struct BaseArgs {
+    #[arg(long, default_value = "conv-selu", help = preset_help())]
+    preset: String,
+    /// A TOML or JSON run configuration to start from instead of the preset.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// mnist, fashion-mnist, or a folder with IDX files [default: the preset's, mnist].
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Epochs per run [default: the preset's: 20].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Use at most this many images for training and validation together [default: all].
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// Stop each run after this many epochs without validation improvement [default: off].
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Print only the table.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+impl BaseArgs {
+    fn config(&self) -> Result<RunConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => RunConfig::from_file(path, &self.preset)?,
+            None => RunConfig::preset(&self.preset)?,
+        };
+        if let Some(d) = &self.dataset {
+            cfg.dataset = d.clone();
+        }
+        set(&mut cfg.train.epochs, self.epochs);
+        if self.max_samples.is_some() {
+            cfg.split.max_samples = self.max_samples;
+        }
+        if self.early_stopping.is_some() {
+            cfg.train.early_stopping = self.early_stopping;
+        }
+        // Runs inside a sweep or a search keep no per-epoch reconstruction snapshots.
+        cfg.train.snapshot_epochs = Vec::new();
+        Ok(cfg)
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+struct SweepArgs {
+    #[command(flatten)]
+    base: BaseArgs,
+    /// Code sizes to sweep, e.g. 2,3,4,5,6.
+    #[arg(long, value_delimiter = ',')]
+    latent: Vec<f64>,
+    /// Learning rates to sweep, e.g. 1e-3,2e-3.
+    #[arg(long, value_delimiter = ',')]
+    lr: Vec<f64>,
+    /// Batch sizes to sweep.
+    #[arg(long, value_delimiter = ',')]
+    batch_size: Vec<f64>,
+    /// Weight decays to sweep.
+    #[arg(long, value_delimiter = ',')]
+    weight_decay: Vec<f64>,
+    /// The output folder [default: runs/sweep-<preset>-<setting>, numbered if taken].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct SearchArgs {
+    #[command(flatten)]
+    base: BaseArgs,
+    #[arg(long, default_value_t = 30, help = format!("How many trials in the whole search. Each draws its settings at random: {}", handgrad::experiments::search::RANGES))]
+    trials: usize,
+    /// Seed of the trials' settings (trial k's depend only on it and k).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run only every N-th trial from I (I/N), to split a search over N machines; merge with --collect.
+    #[arg(long, default_value = "0/1")]
+    shard: String,
+    /// Instead of searching: merge these shards' folders into --out.
+    #[arg(long, num_args = 1..)]
+    collect: Vec<PathBuf>,
+    /// The output folder [default: runs/search-<preset>, numbered if taken].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -835,6 +931,108 @@ fn eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn sweep_cmd(args: &SweepArgs) -> Result<()> {
+    let given: Vec<(SweepField, &Vec<f64>)> = [
+        (SweepField::Latent, &args.latent),
+        (SweepField::Lr, &args.lr),
+        (SweepField::BatchSize, &args.batch_size),
+        (SweepField::WeightDecay, &args.weight_decay),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    let [(field, values)] = given.as_slice() else {
+        return Err(Error::config(
+            "sweep",
+            format!(
+                "give exactly one setting to sweep (--latent, --lr, --batch-size or --weight-decay), not {}",
+                given.len()
+            ),
+        ));
+    };
+    let base = args.base.config()?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        fresh_run_dir(
+            std::path::Path::new("runs"),
+            &format!("sweep-{}-{}", base.preset, field.name()),
+        )
+    });
+    let opts = args.base.data.options(Arc::default());
+    let rows = sweep(
+        &base,
+        *field,
+        values,
+        &out,
+        &opts,
+        &mut Console::new(args.base.quiet),
+    )?;
+    println!(
+        "{:>14} {:>16} {:>12} {:>7}",
+        field.name(),
+        "best validation",
+        "test",
+        "epochs"
+    );
+    for r in rows {
+        println!(
+            "{:>14} {:>16.6} {:>12.6} {:>7}",
+            r.value, r.best_val, r.test, r.epochs
+        );
+    }
+    println!(
+        "outputs in {}: sweep.csv, sweep.md, sweep.png, one run folder per value",
+        out.display()
+    );
+    Ok(())
+}
+
+fn search_cmd(args: &SearchArgs) -> Result<()> {
+    let base = args.base.config()?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        fresh_run_dir(
+            std::path::Path::new("runs"),
+            &format!("search-{}", base.preset),
+        )
+    });
+    let trials = if args.collect.is_empty() {
+        let shard = parse_shard(&args.shard)?;
+        let opts = args.base.data.options(Arc::default());
+        search(
+            &base,
+            args.trials,
+            args.seed,
+            shard,
+            &out,
+            &opts,
+            &mut Console::new(args.base.quiet),
+        )?
+    } else {
+        collect(&args.collect, &out)?
+    };
+    let best = trials
+        .iter()
+        .filter(|t| t.best_val.is_finite())
+        .min_by(|a, b| a.best_val.total_cmp(&b.best_val));
+    if let Some(b) = best {
+        println!(
+            "best of {} trials: trial {} (latent {}, batch {}, lr {:.2e}, {}, weight decay {}): validation {:.6}",
+            trials.len(),
+            b.index,
+            b.latent,
+            b.batch_size,
+            b.lr,
+            b.optimizer.name(),
+            b.weight_decay,
+            b.best_val
+        );
+    }
+    println!(
+        "outputs in {}: results.csv, results.md, best-config.json (for train --config)",
+        out.display()
+    );
+    Ok(())
+}
+
 fn classify_cmd(args: &ClassifyArgs) -> Result<()> {
     let split = SplitSpec {
         classes: args.classes.clone().unwrap_or_default(),
@@ -1131,6 +1329,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("wrote {}", r.out.display());
         }
         Command::Classify(args) => classify_cmd(&args)?,
+        Command::Sweep(args) => sweep_cmd(&args)?,
+        Command::Search(args) => search_cmd(&args)?,
         Command::Download {
             dataset,
             dir,

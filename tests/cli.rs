@@ -712,6 +712,17 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
             vec!["classify", "--run", "ae", "--epochs", "1"],
             "already exists",
         ),
+        (vec!["sweep", "--epochs", "1"], "exactly one setting"),
+        (vec!["sweep", "--latent", "2,3", "--lr", "1e-3"], "not 2"),
+        (
+            vec!["sweep", "--latent", "2,0", "--out", "s"],
+            "whole number",
+        ),
+        (vec!["search", "--shard", "2/2", "--out", "s"], "0 ≤ I < N"),
+        (
+            vec!["search", "--collect", "nowhere", "--out", "s"],
+            "nowhere",
+        ),
         // Existing pictures are kept unless --force.
         (vec!["generate", "--run", "ae"], "--force"),
         (vec!["manifold", "--run", "vae"], "--force"),

@@ -598,3 +598,96 @@ fn a_classifier_on_pca_features_of_a_class_subset_relabels_and_names_them() -> R
     assert!(Source::parse_features("umap:3", "mnist", SplitSpec::default()).is_err());
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sweeps and search
+
+fn tiny_base() -> RunConfig {
+    let mut cfg = small_config("mlp3-32", 600, 1);
+    cfg.train.batch_size = 100;
+    cfg
+}
+
+#[test]
+fn a_sweep_writes_one_row_per_value() -> Result<()> {
+    use handgrad::experiments::search::{sweep, SweepField};
+    let out = temp_dir("sweep").join("s");
+    let rows = sweep(
+        &tiny_base(),
+        SweepField::Latent,
+        &[2.0, 5.0, 9.0],
+        &out,
+        &RunOptions::default(),
+        &mut Silent,
+    )?;
+    assert_eq!(
+        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+        [2.0, 5.0, 9.0]
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r.test.is_finite() && r.best_val.is_finite() && r.epochs == 1));
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv");
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(out.join("sweep.png").exists() && out.join("latent-5/config.json").exists());
+    // A value the setting cannot take is refused before anything trains.
+    let err = sweep(
+        &tiny_base(),
+        SweepField::Latent,
+        &[2.5],
+        &temp_dir("sweep-bad"),
+        &RunOptions::default(),
+        &mut Silent,
+    )
+    .expect_err("2.5 is no code size");
+    assert!(err.to_string().contains("whole number"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_sharded_search_merges_to_the_table_of_an_unsharded_one() -> Result<()> {
+    use handgrad::experiments::search::{collect, search, trial_config};
+    let root = temp_dir("search");
+    let opts = RunOptions::default();
+    let base = tiny_base();
+    let whole = search(&base, 5, 7, (0, 1), &root.join("whole"), &opts, &mut Silent)?;
+    assert_eq!(whole.len(), 5);
+    let a = search(&base, 5, 7, (0, 2), &root.join("a"), &opts, &mut Silent)?;
+    let b = search(&base, 5, 7, (1, 2), &root.join("b"), &opts, &mut Silent)?;
+    assert_eq!(a.iter().map(|t| t.index).collect::<Vec<_>>(), [0, 2, 4]);
+    assert_eq!(b.iter().map(|t| t.index).collect::<Vec<_>>(), [1, 3]);
+    collect(&[root.join("a"), root.join("b")], &root.join("merged"))?;
+    let read = |d: &str, f: &str| std::fs::read_to_string(root.join(d).join(f)).expect("table");
+    assert_eq!(read("whole", "results.csv"), read("merged", "results.csv"));
+    assert_eq!(read("whole", "results.md"), read("merged", "results.md"));
+    // The best trial's configuration is written and is the one the table names.
+    let best: RunConfig = serde_json::from_str(&read("merged", "best-config.json")).expect("json");
+    let first = read("merged", "results.csv");
+    let best_index: usize = first
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("a ranked row");
+    assert_eq!(
+        best.model.latent,
+        trial_config(&base, 7, best_index).model.latent
+    );
+    // Settings depend on the seed and the trial number only, and differ between trials.
+    assert_eq!(
+        trial_config(&base, 7, 3).train.lr,
+        trial_config(&base, 7, 3).train.lr
+    );
+    assert!(
+        (0..5)
+            .map(|k| trial_config(&base, 7, k).train.lr.to_bits())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            == 5
+    );
+    // A trial merged twice is refused.
+    let err =
+        collect(&[root.join("a"), root.join("a")], &root.join("twice")).expect_err("duplicate");
+    assert!(err.to_string().contains("two shards"), "{err}");
+    Ok(())
+}

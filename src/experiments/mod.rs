@@ -6,13 +6,15 @@
 //! without corruption; reconstructions; denoising) → [`generate`] (the decoder as a
 //! generator: random codes, class centroids, the 2-D manifold, interpolation) → [`latent`]
 //! (codes drawn in 2-D; first-layer weights as pictures) → [`pca`] (the linear baseline) →
-//! [`classify`] (a classifier on codes, a fine-tuned encoder, or PCA features).
+//! [`classify`] (a classifier on codes, a fine-tuned encoder, or PCA features) → [`search`]
+//! (sweeps over one setting, random search over several).
 
 pub mod classify;
 pub mod eval;
 pub mod generate;
 pub mod latent;
 pub mod pca;
+pub mod search;
 pub mod train;
 
 use crate::data::batches::split;

@@ -9,7 +9,7 @@ use crate::data::Splits;
 use crate::error::{Error, Result};
 use crate::models::{Autoencoder, ModelPlan};
 use crate::train::checkpoint::{self, write_atomic, Tensors};
-use crate::train::fit::{evaluate, Evaluation, Outcome, Trainer};
+use crate::train::fit::{evaluate, EpochMetrics, Evaluation, Outcome, Trainer};
 use crate::train::observe::Observer;
 use crate::train::run_dir::{new_trainer, resume_trainer, save_model, RunDir};
 use crate::train::writer::RunWriter;
@@ -33,6 +33,8 @@ pub struct RunReport {
     pub epochs: usize,
     /// The files the folder holds now.
     pub outputs: Vec<String>,
+    /// Every epoch's metrics, from the first (a resumed run's included).
+    pub history: Vec<EpochMetrics>,
 }
 
 /// Starts a new run in `dir`, which must not exist yet (or be empty).
@@ -219,6 +221,7 @@ fn run_trainer(
         objective: cfg.objective(),
         epochs: trainer.state.epoch,
         outputs: Vec::new(),
+        history: trainer.state.history.clone(),
     };
     if outcome != Outcome::Interrupted {
         // Final weights (the best epoch's, after early stopping).

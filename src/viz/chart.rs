@@ -47,11 +47,18 @@ fn rgb(c: Rgb) -> RGBColor {
     RGBColor(c[0], c[1], c[2])
 }
 
-/// A tick value as people write it: at most three decimals, no trailing zeros ("0.6", not
-/// "0.6000000000000001"; "250", not "250.0").
-pub fn tick(v: f64) -> String {
-    let text = format!("{v:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
+/// A tick value as people write it, on an axis spanning `span`: as many decimals as a tenth
+/// of the span needs (at least 0, at most 10), no trailing zeros ("0.6", not
+/// "0.6000000000000001"; "250", not "250.0"; "0.0672" on an axis from 0.067 to 0.068).
+pub fn tick(v: f64, span: f64) -> String {
+    let step = (span.abs() / 10.0).max(1e-12);
+    let decimals = (-step.log10()).ceil().clamp(0.0, 10.0) as usize;
+    let text = format!("{v:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
     if text == "-0" {
         "0".to_string()
     } else {
@@ -131,14 +138,14 @@ impl LineChart {
         let integer_x = self.integer_x;
         let x_format = move |v: &f64| {
             if !integer_x {
-                tick(*v)
+                tick(*v, x_hi - x_lo)
             } else if (v - v.round()).abs() < 1e-9 {
                 format!("{v:.0}")
             } else {
                 String::new()
             }
         };
-        let y_format = |v: &f64| tick(*v);
+        let y_format = |v: &f64| tick(*v, y_hi - y_lo);
         chart
             .configure_mesh()
             .x_desc(&self.x_label)
@@ -343,8 +350,8 @@ impl Scatter {
                 .configure_mesh()
                 .x_desc(&self.x_label)
                 .y_desc(&self.y_label)
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
+                .x_label_formatter(&|v| tick(*v, x_hi - x_lo))
+                .y_label_formatter(&|v| tick(*v, y_hi - y_lo))
                 .axis_desc_style(("sans-serif", 16))
                 .label_style(("sans-serif", 13))
                 .draw()
@@ -516,4 +523,19 @@ pub fn confusion_matrix(
 /// The colour of class `k` (0–9), cycling beyond.
 pub fn class_color(k: usize) -> Rgb {
     CLASS_COLORS[k % CLASS_COLORS.len()]
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::tick;
+
+    #[test]
+    fn ticks_carry_the_decimals_their_axis_needs_and_no_more() {
+        assert_eq!(tick(0.6000000000000001, 1.0), "0.6");
+        assert_eq!(tick(250.0, 500.0), "250");
+        assert_eq!(tick(0.0672, 0.0015), "0.0672");
+        assert_eq!(tick(0.0675, 0.0015), "0.0675");
+        assert_eq!(tick(-0.00001, 1.0), "0");
+        assert_eq!(tick(0.002, 1e-2), "0.002");
+    }
 }
