@@ -445,7 +445,7 @@ pub fn confusion_matrix(
     let footer = "cell: number of test images; shade: share of the row (its true class)";
     // Wide enough for the matrix and for every line of text (bold runs ~10 % wider).
     let width = (left + n * cell + 30)
-        .max(m.text_size(title, 18).0 * 11 / 10 + 40)
+        .max(m.bold_size(title, 18).0 + 40)
         .max(
             notes
                 .iter()

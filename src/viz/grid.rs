@@ -142,8 +142,8 @@ impl<'a> ImageGrid<'a> {
         };
         let top = PAD + title_h + notes_h + PAD / 2 + header_h;
         let grid_w = label_w + cols * cell_w;
-        let text_w = std::iter::once(m.text_size(&self.title, TITLE).0)
-            .chain(self.notes.iter().map(|n| m.text_size(n, NOTE).0))
+        let text_w = std::iter::once(m.bold_size(&self.title, TITLE).0)
+            .chain(self.notes.iter().map(|n| m.text_size(n, NOTE).0 * 11 / 10))
             .max()
             .unwrap_or(0);
         let width = 2 * PAD + grid_w.max(text_w);
