@@ -14,7 +14,7 @@
 //! Comparing fine-tuning with training from scratch measures what pretraining gave; comparing
 //! frozen codes with PCA features of the same size measures what the nonlinear code adds.
 
-use super::{load_data, RunOptions};
+use super::{check_unused_folder, load_data, RunOptions};
 use crate::data::batches::{split, Features, Samples, SplitSpec};
 use crate::data::mnist::{Dataset, DatasetName, ImageSet};
 use crate::error::{Error, Result};
@@ -256,17 +256,7 @@ pub fn classify(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> Result<ClassifyReport> {
-    let occupied = out.exists()
-        && std::fs::read_dir(out)
-            .map_err(Error::io(out))?
-            .next()
-            .is_some();
-    if occupied {
-        return Err(Error::config(
-            "output folder",
-            format!("{} already exists; choose another --out", out.display()),
-        ));
-    }
+    check_unused_folder(out, "output folder", "choose another --out")?;
     if spec.epochs == 0 || spec.batch_size == 0 || spec.lr.is_nan() || spec.lr <= 0.0 {
         return Err(Error::config(
             "training",
@@ -303,7 +293,9 @@ pub fn classify(
         .iter()
         .map(|&c| names.map_or_else(|| c.to_string(), |n| n[c as usize].to_string()))
         .collect();
-    let (sets, model) = match (source, run) {
+    // What the classifier reads, and the encoder in front of its head (if it trains one).
+    type Encoder = Option<(crate::nn::Sequential, usize, bool)>;
+    let (sets, encoder, inputs): (Sets, Encoder, usize) = match (source, run) {
         (Source::Pca { k, .. }, _) => {
             let dim = splits.train.rows * splits.train.cols;
             if *k > dim {
@@ -317,30 +309,14 @@ pub fn classify(
             let sets = feature_sets(three, &map, *k, |s| {
                 Ok(pca.transform(&s.first_pixels(usize::MAX), *k))
             })?;
-            let model = Classifier::new(
-                None,
-                *k,
-                &spec.hidden,
-                spec.activation,
-                classes.len(),
-                &mut rng,
-            )?;
-            (sets, model)
+            (sets, None, *k)
         }
         (Source::Frozen(_), Some((_, mut ae))) => {
             let latent = ae.latent();
             let sets = feature_sets(three, &map, latent, |s| {
                 Ok(ae.codes(&s.first_pixels(usize::MAX))?.0)
             })?;
-            let model = Classifier::new(
-                None,
-                latent,
-                &spec.hidden,
-                spec.activation,
-                classes.len(),
-                &mut rng,
-            )?;
-            (sets, model)
+            (sets, None, latent)
         }
         (Source::Finetune(_) | Source::Scratch(_), Some((cfg, trained))) => {
             let ae = if matches!(source, Source::Scratch(_)) {
@@ -349,18 +325,22 @@ pub fn classify(
                 trained
             };
             let (latent, variational) = (ae.latent(), ae.is_variational());
-            let model = Classifier::new(
+            (
+                image_sets(three, &map),
                 Some((ae.encoder, latent, variational)),
                 latent,
-                &spec.hidden,
-                spec.activation,
-                classes.len(),
-                &mut rng,
-            )?;
-            (image_sets(three, &map), model)
+            )
         }
         _ => unreachable!("a run source always comes with its run"),
     };
+    let model = Classifier::new(
+        encoder,
+        inputs,
+        &spec.hidden,
+        spec.activation,
+        classes.len(),
+        &mut rng,
+    )?;
     obs.info(&format!(
         "classifying {} classes from {}: {} training, {} validation, {} test samples",
         classes.len(),

@@ -69,6 +69,21 @@ pub fn test_images(
     }
 }
 
+/// A run's configuration, its model, and the test images it is measured on (see
+/// [`test_images`]).
+///
+/// # Errors
+/// As [`load_run`] and [`test_images`].
+pub fn open_run(
+    dir: &Path,
+    dataset: Option<&str>,
+    opts: &RunOptions,
+) -> Result<(RunConfig, Autoencoder, TestImages)> {
+    let (cfg, model) = load_run(dir)?;
+    let images = test_images(&cfg, dataset, opts)?;
+    Ok((cfg, model, images))
+}
+
 /// The mean per-pixel loss between two arrays of images, computed by the same code as
 /// training's loss.
 ///
@@ -141,11 +156,9 @@ pub fn eval_run(
     corruptions: &[Corruption],
     opts: &RunOptions,
 ) -> Result<EvalReport> {
-    let (cfg, mut model) = load_run(dir)?;
-    let images = test_images(&cfg, dataset, opts)?;
+    let (cfg, mut model, images) = open_run(dir, dataset, opts)?;
     let set = &images.set;
-    let mut clean = Vec::new();
-    set.batch_into(&(0..set.len()).collect::<Vec<_>>(), &mut clean);
+    let clean = set.first_pixels(usize::MAX);
     let kind = cfg.train.loss;
     let objective = evaluate(&mut model, set, &cfg.train, cfg.train.corrupt.as_ref())?.loss;
     let mut rows = vec![EvalRow {
@@ -236,8 +249,7 @@ fn open_for_picture(
 ) -> Result<(PathBuf, RunConfig, Autoencoder, TestImages)> {
     check_count(count)?;
     let out = picture_path(dir, name, out, replace)?;
-    let (cfg, model) = load_run(dir)?;
-    let images = test_images(&cfg, dataset, opts)?;
+    let (cfg, model, images) = open_run(dir, dataset, opts)?;
     Ok((out, cfg, model, images))
 }
 
@@ -452,11 +464,9 @@ pub fn noise_sweep(
     opts: &RunOptions,
 ) -> Result<(Vec<SweepRow>, PathBuf, PathBuf)> {
     let (csv_path, png_path) = outputs;
-    let (cfg, mut model) = load_run(dir)?;
-    let images = test_images(&cfg, dataset, opts)?;
+    let (cfg, mut model, images) = open_run(dir, dataset, opts)?;
     let set = &images.set;
-    let mut clean = Vec::new();
-    set.batch_into(&(0..set.len()).collect::<Vec<_>>(), &mut clean);
+    let clean = set.first_pixels(usize::MAX);
     let kind = cfg.train.loss;
     let mut rows = Vec::new();
     for &factor in levels {

@@ -13,7 +13,7 @@
 //!   code space as one picture — beside the test images' codes coloured by class.
 //! * [`interpolate`]: the straight line between two images' codes, decoded step by step.
 
-use super::eval::{class_name, image, test_images, TestImages};
+use super::eval::{class_name, image, open_run, test_images, TestImages};
 use super::{check_output, load_data, picture_path, RunOptions};
 use crate::data::mnist::{DatasetName, ImageSet};
 use crate::error::{Error, Result};
@@ -485,8 +485,7 @@ pub fn interpolate(
             format!("{steps}: give 1 to 30 steps between the two images"),
         ));
     }
-    let (cfg, mut model) = load_run(dir)?;
-    let images = test_images(&cfg, None, opts)?;
+    let (cfg, mut model, images) = open_run(dir, None, opts)?;
     let (a, b) = (pick(&images, from)?, pick(&images, to)?);
     let mut ends = Vec::new();
     images.set.batch_into(&[a, b], &mut ends);

@@ -9,7 +9,7 @@
 //!   images; a linear layer on the pixels has, per hidden unit, one weight per pixel, which
 //!   drawn as an image shows what that unit responds to (often pen strokes).
 
-use super::eval::{class_name, test_images};
+use super::eval::{class_name, open_run};
 use super::{picture_path, RunOptions};
 use crate::error::{Error, Result};
 use crate::names::Named;
@@ -62,8 +62,7 @@ pub fn latent(
     opts: &RunOptions,
 ) -> Result<LatentReport> {
     let out = picture_path(dir, &format!("latent-{}", method.name()), out, replace)?;
-    let (cfg, mut model) = load_run(dir)?;
-    let images = test_images(&cfg, None, opts)?;
+    let (cfg, mut model, images) = open_run(dir, None, opts)?;
     let most = match method {
         Projection::Tsne => MAX_POINTS.min(images.set.len()),
         _ => images.set.len(),

@@ -83,6 +83,26 @@ pub fn check_image_size(ds: &Dataset, input: [usize; 3]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a folder that exists and holds anything: a command's outputs never land among
+/// another's. `advice` ends the message ("choose another --out").
+///
+/// # Errors
+/// [`Error::Config`] naming the folder; [`Error::Io`] if it cannot be read.
+pub fn check_unused_folder(dir: &Path, what: &'static str, advice: &str) -> Result<()> {
+    let occupied = dir.exists()
+        && std::fs::read_dir(dir)
+            .map_err(Error::io(dir))?
+            .next()
+            .is_some();
+    if occupied {
+        return Err(Error::config(
+            what,
+            format!("{} already exists; {advice}", dir.display()),
+        ));
+    }
+    Ok(())
+}
+
 /// Where a command writes its picture: `out` if given, else `<run>/<name>.png`; checked
 /// with [`check_output`] before any work is done.
 ///

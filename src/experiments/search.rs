@@ -12,7 +12,7 @@
 //! Trials run one after another, each using every core inside (no oversubscription).
 
 use super::train::train_new;
-use super::RunOptions;
+use super::{check_unused_folder, RunOptions};
 use crate::error::{Error, Result};
 use crate::names::Named;
 use crate::train::checkpoint::write_atomic;
@@ -66,17 +66,7 @@ impl SweepField {
 
 /// Refuses a folder that exists and is not empty; creates it.
 fn fresh_folder(dir: &Path) -> Result<()> {
-    let occupied = dir.exists()
-        && std::fs::read_dir(dir)
-            .map_err(Error::io(dir))?
-            .next()
-            .is_some();
-    if occupied {
-        return Err(Error::config(
-            "output folder",
-            format!("{} already exists; choose another --out", dir.display()),
-        ));
-    }
+    check_unused_folder(dir, "output folder", "choose another --out")?;
     std::fs::create_dir_all(dir).map_err(Error::io(dir))
 }
 

@@ -4,7 +4,7 @@
 //! Everything a user can get wrong (the data, the architecture, the settings, the folder) is
 //! checked before the folder is created, so a refused run leaves nothing behind.
 
-use super::{load_data, RunOptions};
+use super::{check_unused_folder, load_data, RunOptions};
 use crate::data::Splits;
 use crate::error::{Error, Result};
 use crate::models::{Autoencoder, ModelPlan};
@@ -48,21 +48,14 @@ pub fn train_new(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> Result<RunReport> {
-    let occupied = dir.exists()
-        && std::fs::read_dir(dir)
-            .map_err(Error::io(dir))?
-            .next()
-            .is_some();
-    if occupied {
-        return Err(Error::config(
-            "run folder",
-            format!(
-                "{} already exists; choose another --out, or continue it with --resume {}",
-                dir.display(),
-                dir.display()
-            ),
-        ));
-    }
+    check_unused_folder(
+        dir,
+        "run folder",
+        &format!(
+            "choose another --out, or continue it with --resume {}",
+            dir.display()
+        ),
+    )?;
     cfg.validate()?;
     // The model's shapes and size depend on the configuration alone: check them before
     // reading any data.
