@@ -12,16 +12,14 @@
 //!   pretraining on reconstruction was worth.
 //!
 //! Classes are numbered 0…k−1 here; a subset of the dataset's classes ({0, 1, 2, 4, 7}) is
-//! relabelled by the caller and the names kept for pictures.
+//! relabelled by the caller and the names kept for pictures. The loss it is trained with is
+//! in [`crate::train::task`].
 
-use crate::autodiff::{Graph, Reduction, Var};
+use crate::autodiff::{Graph, Var};
 use crate::error::{Error, Result};
 use crate::nn::init::Init;
 use crate::nn::{join_name, Act, Linear, Module, Param, Sequential};
-use crate::train::config::TrainSpec;
-use crate::train::task::{Batch, Task, Terms};
 use kernels::elementwise::Activation;
-use rand::rngs::StdRng;
 use rand::Rng;
 
 /// An MLP head, optionally behind an encoder.
@@ -97,6 +95,13 @@ impl Classifier {
         self.classes
     }
 
+    /// `labels` as class indices, in a buffer reused from call to call.
+    pub fn targets(&mut self, labels: &[u8]) -> &[usize] {
+        self.targets.clear();
+        self.targets.extend(labels.iter().map(|&l| l as usize));
+        &self.targets
+    }
+
     /// Predicted class of every row of `logits` (N, classes): the largest score.
     pub fn argmax(logits: &[f32], classes: usize) -> Vec<usize> {
         logits
@@ -152,37 +157,5 @@ impl Module for Classifier {
             e.set_training(training);
         }
         self.head.set_training(training);
-    }
-}
-
-impl Task for Classifier {
-    fn term_names(&self) -> &'static [&'static str] {
-        &["accuracy"]
-    }
-
-    /// Cross-entropy of the class scores, averaged over the batch; reports the share of the
-    /// batch classified right.
-    fn loss(
-        &mut self,
-        g: &mut Graph,
-        batch: &Batch<'_>,
-        _spec: &TrainSpec,
-        _training: bool,
-        _rng: &mut StdRng,
-    ) -> Result<(Var, Terms)> {
-        let logits = self.forward(g, batch.input)?;
-        self.targets.clear();
-        self.targets
-            .extend(batch.labels.iter().map(|&l| l as usize));
-        let loss = g.cross_entropy(logits, &self.targets, Reduction::Mean)?;
-        let predicted = Self::argmax(g.data(logits), self.classes);
-        let right = predicted
-            .iter()
-            .zip(&self.targets)
-            .filter(|(p, t)| p == t)
-            .count();
-        let mut terms = Terms::default();
-        terms.push(right as f64 / self.targets.len().max(1) as f64);
-        Ok((loss, terms))
     }
 }

@@ -12,12 +12,13 @@
 //!   the KL term (summed over code dimensions) weigh what they weigh in the VAE's derivation;
 //!   averaged per pixel, the KL term would drown it and every output would be the mean image.
 //!
-//! A classifier built on an encoder (see [`crate::models`]) asks for the right label instead.
+//! A classifier ([`crate::models::classifier`]) asks for the right label instead:
+//! cross-entropy of its class scores, reporting its accuracy.
 
 use super::config::{LossName, TrainSpec};
 use crate::autodiff::{Graph, Reduction, Var};
 use crate::error::Result;
-use crate::models::Autoencoder;
+use crate::models::{Autoencoder, Classifier};
 use crate::nn::Module;
 use rand::rngs::StdRng;
 
@@ -138,5 +139,36 @@ impl Task for Autoencoder {
         terms.push(g.scalar(recon)? as f64);
         terms.push(g.scalar(kl)? as f64);
         Ok((total, terms))
+    }
+}
+
+impl Task for Classifier {
+    fn term_names(&self) -> &'static [&'static str] {
+        &["accuracy"]
+    }
+
+    /// Cross-entropy of the class scores, averaged over the batch; reports the share of the
+    /// batch classified right.
+    fn loss(
+        &mut self,
+        g: &mut Graph,
+        batch: &Batch<'_>,
+        _spec: &TrainSpec,
+        _training: bool,
+        _rng: &mut StdRng,
+    ) -> Result<(Var, Terms)> {
+        let logits = self.forward(g, batch.input)?;
+        let classes = self.classes();
+        let targets = self.targets(batch.labels);
+        let loss = g.cross_entropy(logits, targets, Reduction::Mean)?;
+        let predicted = Classifier::argmax(g.data(logits), classes);
+        let right = predicted
+            .iter()
+            .zip(targets)
+            .filter(|(p, t)| p == t)
+            .count();
+        let mut terms = Terms::default();
+        terms.push(right as f64 / targets.len().max(1) as f64);
+        Ok((loss, terms))
     }
 }
