@@ -7,6 +7,7 @@ use handgrad::data::batches::{Amount, SplitSpec};
 use handgrad::data::corrupt::Corruption;
 use handgrad::data::download::{download, Fetched, Source};
 use handgrad::data::mnist::{DatasetName, Lookup};
+use handgrad::experiments::bench::{bench, BenchMode, BenchSpec};
 use handgrad::experiments::classify::{classify, ClassifySpec, Source as ClassifySource};
 use handgrad::experiments::eval::{
     denoise_run, eval_run, noise_sweep, parse_sweep, reconstruct_run, sweep_outputs, MAX_SHOWN,
@@ -70,6 +71,8 @@ enum Command {
     Sweep(Box<SweepArgs>),
     /// Random hyperparameter search: trials ranked by validation loss; shardable across machines.
     Search(Box<SearchArgs>),
+    /// Time training (or inference) steps of a preset: images/s, GFLOP/s, share of the FMA peak, peak memory.
+    Bench(BenchArgs),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
     Download {
         /// mnist or fashion-mnist.
@@ -497,6 +500,35 @@ struct ClassifyArgs {
     /// Print only the result.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    #[arg(long, default_value = "conv-selu", help = preset_help())]
+    preset: String,
+    /// What to time: train (forward, loss, backward, Adam) or infer (forward only).
+    #[arg(long, default_value = "train")]
+    mode: String,
+    /// Images per step [default: the preset's].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Timed steps per run.
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
+    /// Timed runs; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Untimed steps before the first run.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Worker threads [default: the number of cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -931,6 +963,48 @@ fn eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn bench_cmd(args: &BenchArgs) -> Result<()> {
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let spec = BenchSpec {
+        preset: args.preset.clone(),
+        mode: BenchMode::parse(&args.mode)?,
+        batch: args.batch_size,
+        steps: args.steps,
+        runs: args.runs,
+        warmup: args.warmup,
+        threads,
+    };
+    let r = bench(&spec, &args.data.options(Arc::default()))?;
+    if args.json {
+        println!("{}", r.json());
+        return Ok(());
+    }
+    println!(
+        "{} {} at batch {}, {} threads, on {}",
+        r.preset, r.mode, r.batch, r.threads, r.data
+    );
+    println!(
+        "processor: {} ({} peak {:.1} GFLOP/s measured)",
+        r.cpu, r.isa, r.peak_gflops
+    );
+    let runs: Vec<String> = r.runs.iter().map(|v| format!("{v:.0}")).collect();
+    println!(
+        "images/s: median {:.0} (runs: {})",
+        r.img_per_s,
+        runs.join(", ")
+    );
+    println!(
+        "{:.2} MFLOP per image → {:.1} GFLOP/s, {:.1} % of the FMA peak",
+        r.flops_per_image / 1e6,
+        r.gflops,
+        100.0 * r.gflops / r.peak_gflops
+    );
+    println!("peak memory (RSS): {:.0} MiB", r.peak_rss_mb);
+    Ok(())
+}
+
 fn sweep_cmd(args: &SweepArgs) -> Result<()> {
     let given: Vec<(SweepField, &Vec<f64>)> = [
         (SweepField::Latent, &args.latent),
@@ -1329,6 +1403,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("wrote {}", r.out.display());
         }
         Command::Classify(args) => classify_cmd(&args)?,
+        Command::Bench(args) => bench_cmd(&args)?,
         Command::Sweep(args) => sweep_cmd(&args)?,
         Command::Search(args) => search_cmd(&args)?,
         Command::Download {

@@ -510,8 +510,15 @@ impl<M: Task> Trainer<M> {
         Ok(Outcome::Completed)
     }
 
-    /// One optimisation step on the samples at `indices`; returns the batch loss and terms.
-    fn step(
+    /// One optimisation step on the samples at `indices` (forward, loss, backward, the
+    /// finiteness checks, the optimiser's update); returns the batch loss and terms. [`fit`]
+    /// calls it for every batch; `handgrad bench` times it alone.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] for a NaN or infinite loss or gradient; shape errors.
+    ///
+    /// [`fit`]: Trainer::fit
+    pub fn step(
         &mut self,
         set: &dyn Samples,
         indices: &[usize],
