@@ -22,39 +22,114 @@ use std::cell::RefCell;
 /// x (C_in, H, W) → cols (C_in·KH·KW, OH·OW).
 pub fn im2col(geom: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
     let s = geom.spec();
-    let (h_out, w_out) = (geom.h_out(), geom.w_out());
+    let p = geom.h_out() * geom.w_out();
     check_image_and_cols("im2col", geom, x.len(), cols.len());
-    let mut rows = cols.chunks_exact_mut(h_out * w_out);
+    let mut rows = cols.chunks_exact_mut(p);
     for x_plane in x.chunks_exact(s.h_in * s.w_in) {
         for i in 0..s.kh {
-            let valid_rows = geom.valid_outputs(i, s.h_in, h_out);
             for j in 0..s.kw {
-                let valid_cols = geom.valid_outputs(j, s.w_in, w_out);
                 // Invariant: there are exactly C_in·KH·KW rows, one per (ci, i, j).
                 let Some(row) = rows.next() else {
                     unreachable!("im2col: cols has too few rows")
                 };
-                for (oh, segment) in row.chunks_exact_mut(w_out).enumerate() {
-                    if !valid_rows.contains(&oh) || valid_cols.is_empty() {
-                        segment.fill(0.0);
-                        continue;
-                    }
-                    let ih = oh * s.stride + i - s.pad;
-                    let iw_first = valid_cols.start * s.stride + j - s.pad;
-                    let x_row = &x_plane[ih * s.w_in..][..s.w_in];
-                    segment[..valid_cols.start].fill(0.0);
-                    segment[valid_cols.end..].fill(0.0);
-                    let inside = &mut segment[valid_cols.clone()];
-                    if s.stride == 1 {
-                        inside.copy_from_slice(&x_row[iw_first..][..inside.len()]);
-                    } else {
-                        for (c, xv) in inside
-                            .iter_mut()
-                            .zip(x_row[iw_first..].iter().step_by(s.stride))
-                        {
-                            *c = *xv;
-                        }
-                    }
+                fill_tap_row(geom, x_plane, i, j, row);
+            }
+        }
+    }
+}
+
+/// One row of im2col: `row` (OH·OW) ← the pixel of `x_plane` (H × W) under kernel tap (i, j)
+/// for every output position, 0 where the tap falls in the padding.
+pub(crate) fn fill_tap_row(
+    geom: &Conv2dGeometry,
+    x_plane: &[f32],
+    i: usize,
+    j: usize,
+    row: &mut [f32],
+) {
+    TapRows::new(geom, i, j).fill(x_plane, row);
+}
+
+/// Where kernel tap (i, j) reads from, worked out once and then used for many planes: the
+/// output rows and columns whose tap lands inside the image, and the first input column.
+pub(crate) struct TapRows {
+    valid_rows: std::ops::Range<usize>,
+    valid_cols: std::ops::Range<usize>,
+    /// Input row of output row 0, plus the padding (subtract `pad` after adding oh·stride).
+    i: usize,
+    iw_first: usize,
+    stride: usize,
+    pad: usize,
+    w_in: usize,
+    w_out: usize,
+}
+
+impl TapRows {
+    pub(crate) fn new(geom: &Conv2dGeometry, i: usize, j: usize) -> Self {
+        let s = geom.spec();
+        let valid_cols = geom.valid_outputs(j, s.w_in, geom.w_out());
+        TapRows {
+            valid_rows: geom.valid_outputs(i, s.h_in, geom.h_out()),
+            iw_first: (valid_cols.start * s.stride + j).saturating_sub(s.pad),
+            valid_cols,
+            i,
+            stride: s.stride,
+            pad: s.pad,
+            w_in: s.w_in,
+            w_out: geom.w_out(),
+        }
+    }
+
+    /// `row` (OH·OW) ← this tap's pixel of `x_plane` for every output position.
+    #[inline]
+    pub(crate) fn fill(&self, x_plane: &[f32], row: &mut [f32]) {
+        let (vc, w_in, stride) = (&self.valid_cols, self.w_in, self.stride);
+        for (oh, segment) in row.chunks_exact_mut(self.w_out).enumerate() {
+            if !self.valid_rows.contains(&oh) || vc.is_empty() {
+                segment.fill(0.0);
+                continue;
+            }
+            let ih = oh * stride + self.i - self.pad;
+            let x_row = &x_plane[ih * w_in..][..w_in];
+            segment[..vc.start].fill(0.0);
+            segment[vc.end..].fill(0.0);
+            let inside = &mut segment[vc.clone()];
+            if stride == 1 {
+                inside.copy_from_slice(&x_row[self.iw_first..][..inside.len()]);
+            } else {
+                for (c, xv) in inside
+                    .iter_mut()
+                    .zip(x_row[self.iw_first..].iter().step_by(stride))
+                {
+                    *c = *xv;
+                }
+            }
+        }
+    }
+
+    /// The adjoint of [`TapRows::fill`]: adds each entry of `row` onto the pixel it was read
+    /// from.
+    #[inline]
+    pub(crate) fn add(&self, row: &[f32], x_plane: &mut [f32]) {
+        let (vc, w_in, stride) = (&self.valid_cols, self.w_in, self.stride);
+        if vc.is_empty() {
+            return;
+        }
+        for oh in self.valid_rows.clone() {
+            let ih = oh * stride + self.i - self.pad;
+            let segment = &row[oh * self.w_out..][vc.clone()];
+            let x_row = &mut x_plane[ih * w_in..][..w_in];
+            if stride == 1 {
+                for (xv, c) in x_row[self.iw_first..].iter_mut().zip(segment) {
+                    *xv += c;
+                }
+            } else {
+                for (xv, c) in x_row[self.iw_first..]
+                    .iter_mut()
+                    .step_by(stride)
+                    .zip(segment)
+                {
+                    *xv += c;
                 }
             }
         }
@@ -67,40 +142,33 @@ pub fn im2col(geom: &Conv2dGeometry, x: &[f32], cols: &mut [f32]) {
 /// cols (C_in·KH·KW, OH·OW) → x (C_in, H, W).
 pub fn col2im(geom: &Conv2dGeometry, cols: &[f32], x: &mut [f32]) {
     let s = geom.spec();
-    let (h_out, w_out) = (geom.h_out(), geom.w_out());
+    let p = geom.h_out() * geom.w_out();
     check_image_and_cols("col2im", geom, x.len(), cols.len());
     x.fill(0.0);
-    let mut rows = cols.chunks_exact(h_out * w_out);
+    let mut rows = cols.chunks_exact(p);
     for x_plane in x.chunks_exact_mut(s.h_in * s.w_in) {
         for i in 0..s.kh {
-            let valid_rows = geom.valid_outputs(i, s.h_in, h_out);
             for j in 0..s.kw {
-                let valid_cols = geom.valid_outputs(j, s.w_in, w_out);
                 // Invariant: as in im2col, one row per (ci, i, j).
                 let Some(row) = rows.next() else {
                     unreachable!("col2im: cols has too few rows")
                 };
-                if valid_cols.is_empty() {
-                    continue;
-                }
-                let iw_first = valid_cols.start * s.stride + j - s.pad;
-                for oh in valid_rows.clone() {
-                    let ih = oh * s.stride + i - s.pad;
-                    let segment = &row[oh * w_out..][valid_cols.clone()];
-                    let x_row = &mut x_plane[ih * s.w_in..][..s.w_in];
-                    if s.stride == 1 {
-                        for (xv, c) in x_row[iw_first..].iter_mut().zip(segment) {
-                            *xv += c;
-                        }
-                    } else {
-                        for (xv, c) in x_row[iw_first..].iter_mut().step_by(s.stride).zip(segment) {
-                            *xv += c;
-                        }
-                    }
-                }
+                add_tap_row(geom, row, i, j, x_plane);
             }
         }
     }
+}
+
+/// The adjoint of [`fill_tap_row`]: adds each entry of `row` (OH·OW) onto the pixel of
+/// `x_plane` that kernel tap (i, j) read it from (padding entries are dropped).
+pub(crate) fn add_tap_row(
+    geom: &Conv2dGeometry,
+    row: &[f32],
+    i: usize,
+    j: usize,
+    x_plane: &mut [f32],
+) {
+    TapRows::new(geom, i, j).add(row, x_plane);
 }
 
 /// One image of `geom`'s input and its column matrix must have exactly their sizes.
@@ -122,6 +190,56 @@ thread_local! {
     /// Per-thread spare buffers for im2col columns, kept between calls so that training
     /// allocates them once, on the first step.
     static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    /// The same for index tables ([`tap_offsets`]).
+    static INDEX_SCRATCH: RefCell<Vec<Vec<u32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks a column entry that falls in the padding (it reads 0).
+pub(crate) const PADDING: u32 = u32::MAX;
+
+/// Runs `f` with a table of `len` indices borrowed from this thread's spare tables.
+pub(crate) fn with_index_scratch<R>(len: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
+    let mut buf = INDEX_SCRATCH
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_default();
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let out = f(&mut buf[..len]);
+    INDEX_SCRATCH.with(|s| s.borrow_mut().push(buf));
+    out
+}
+
+/// im2col as a table: `offsets[r·P + p]` is where, inside one input image, column entry
+/// (r, p) reads from ([`PADDING`] for 0). The same for every image, so a batch of images is
+/// then a plain gather.
+pub(crate) fn tap_offsets(geom: &Conv2dGeometry, offsets: &mut [u32]) {
+    let s = geom.spec();
+    let (h_out, w_out) = (geom.h_out(), geom.w_out());
+    let mut rows = offsets.chunks_exact_mut(h_out * w_out);
+    for ci in 0..s.c_in {
+        for i in 0..s.kh {
+            for j in 0..s.kw {
+                // Invariant: offsets holds C_in·KH·KW rows of OH·OW.
+                let Some(row) = rows.next() else {
+                    unreachable!("tap_offsets: too few rows")
+                };
+                for (q, o) in row.iter_mut().enumerate() {
+                    let (oh, ow) = (q / w_out, q % w_out);
+                    let ih = (oh * s.stride + i)
+                        .checked_sub(s.pad)
+                        .filter(|&v| v < s.h_in);
+                    let iw = (ow * s.stride + j)
+                        .checked_sub(s.pad)
+                        .filter(|&v| v < s.w_in);
+                    *o = match (ih, iw) {
+                        (Some(ih), Some(iw)) => ((ci * s.h_in + ih) * s.w_in + iw) as u32,
+                        _ => PADDING,
+                    };
+                }
+            }
+        }
+    }
 }
 
 /// Runs `f` with a scratch slice of `len` elements (stale contents) borrowed from this thread's
