@@ -178,15 +178,24 @@ pub fn forward(act: Activation, x: &[f32], y: &mut [f32]) {
 /// One loop per variant, as in [`forward`], so that each body is a single specialised
 /// closure the compiler vectorises (a `match` inside the loop would not be).
 pub fn backward(act: Activation, x: &[f32], y: &[f32], d_y: &[f32], d_x: &mut [f32]) {
-    let with = |a: Activation| move |v: f32, out: f32, g: f32| g * a.derivative(v, out);
+    // The activation is named as a constant inside each closure (not captured as a value), so
+    // the `match` in `derivative` folds away and the loop body is straight-line code.
     match act {
-        Activation::Relu => zip3_map(x, y, d_y, d_x, with(Activation::Relu)),
-        Activation::LeakyRelu { slope } => {
-            zip3_map(x, y, d_y, d_x, with(Activation::LeakyRelu { slope }))
-        }
-        Activation::Selu => zip3_map(x, y, d_y, d_x, with(Activation::Selu)),
-        Activation::Sigmoid => zip3_map(x, y, d_y, d_x, with(Activation::Sigmoid)),
-        Activation::Tanh => zip3_map(x, y, d_y, d_x, with(Activation::Tanh)),
+        Activation::Relu => zip3_map(x, y, d_y, d_x, |v, out, g| {
+            g * Activation::Relu.derivative(v, out)
+        }),
+        Activation::LeakyRelu { slope } => zip3_map(x, y, d_y, d_x, move |v, out, g| {
+            g * Activation::LeakyRelu { slope }.derivative(v, out)
+        }),
+        Activation::Selu => zip3_map(x, y, d_y, d_x, |v, out, g| {
+            g * Activation::Selu.derivative(v, out)
+        }),
+        Activation::Sigmoid => zip3_map(x, y, d_y, d_x, |v, out, g| {
+            g * Activation::Sigmoid.derivative(v, out)
+        }),
+        Activation::Tanh => zip3_map(x, y, d_y, d_x, |v, out, g| {
+            g * Activation::Tanh.derivative(v, out)
+        }),
     }
 }
 
@@ -268,30 +277,74 @@ fn for_chunks(out: &mut [f32], body: impl Fn(usize, &mut [f32]) + Sync + Send) {
     }
 }
 
-/// y ← f(x) element by element, in parallel for long slices.
+/// Runs a loop body compiled three times: for AVX-512 (16 lanes), for AVX2 + FMA (8 lanes),
+/// and for the baseline (SSE2, 4 lanes), choosing at run time the widest this processor has.
+/// The body and the closures it calls are inlined into each copy, so each is vectorised with
+/// its own instruction set; what they compute is identical.
+macro_rules! widest {
+    ($body:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512(run: impl FnOnce()) {
+                run()
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(run: impl FnOnce()) {
+                run()
+            }
+            match crate::peak::Isa::detect() {
+                // SAFETY: the processor has the features each copy is compiled for.
+                crate::peak::Isa::Avx512 => unsafe {
+                    avx512(
+                        #[inline(always)]
+                        || $body,
+                    )
+                },
+                // SAFETY: as above.
+                crate::peak::Isa::Avx2Fma => unsafe {
+                    avx2(
+                        #[inline(always)]
+                        || $body,
+                    )
+                },
+                crate::peak::Isa::Portable => $body,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            $body
+        }
+    }};
+}
+
+/// y ← f(x) element by element, in parallel for long slices, with the widest vectors the
+/// processor has.
 pub fn map(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
     crate::check_lens("map", &[("x", x.len(), y.len())]);
     for_chunks(y, |start, ys| {
-        for (yv, &xv) in ys.iter_mut().zip(&x[start..]) {
+        widest!(for (yv, &xv) in ys.iter_mut().zip(&x[start..]) {
             *yv = f(xv);
-        }
+        })
     });
 }
 
-/// out ← f(a, b) element by element, in parallel for long slices.
+/// out ← f(a, b) element by element, in parallel for long slices, with the widest vectors.
 pub fn zip_map(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) {
     crate::check_lens(
         "zip_map",
         &[("a", a.len(), out.len()), ("b", b.len(), out.len())],
     );
     for_chunks(out, |start, os| {
-        for ((o, &av), &bv) in os.iter_mut().zip(&a[start..]).zip(&b[start..]) {
-            *o = f(av, bv);
-        }
+        widest!(
+            for ((o, &av), &bv) in os.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+                *o = f(av, bv);
+            }
+        )
     });
 }
 
-/// out ← f(a, b, c) element by element, in parallel for long slices.
+/// out ← f(a, b, c) element by element, in parallel for long slices, with the widest vectors.
 pub fn zip3_map(
     a: &[f32],
     b: &[f32],
@@ -305,14 +358,14 @@ pub fn zip3_map(
         &[("a", a.len(), n), ("b", b.len(), n), ("c", c.len(), n)],
     );
     for_chunks(out, |start, os| {
-        for (((o, &av), &bv), &cv) in os
+        widest!(for (((o, &av), &bv), &cv) in os
             .iter_mut()
             .zip(&a[start..])
             .zip(&b[start..])
             .zip(&c[start..])
         {
             *o = f(av, bv, cv);
-        }
+        })
     });
 }
 
