@@ -194,6 +194,26 @@ thread_local! {
     static INDEX_SCRATCH: RefCell<Vec<Vec<u32>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// cols ← im2col(x) for one image through a table made by [`tap_offsets`]: the same result
+/// as [`im2col`], as one flat gather (the table is made once per call of a batched kernel,
+/// not once per image).
+pub(crate) fn gather_columns(offsets: &[u32], x: &[f32], cols: &mut [f32]) {
+    for (c, &t) in cols.iter_mut().zip(offsets) {
+        *c = if t == PADDING { 0.0 } else { x[t as usize] };
+    }
+}
+
+/// x ← col2im(cols) for one image through a [`tap_offsets`] table: [`col2im`] as one flat
+/// scatter-add.
+pub(crate) fn scatter_columns(offsets: &[u32], cols: &[f32], x: &mut [f32]) {
+    x.fill(0.0);
+    for (&c, &t) in cols.iter().zip(offsets) {
+        if t != PADDING {
+            x[t as usize] += c;
+        }
+    }
+}
+
 /// Marks a column entry that falls in the padding (it reads 0).
 pub(crate) const PADDING: u32 = u32::MAX;
 
@@ -280,6 +300,26 @@ mod tests {
         im2col(&geom, &[1., 2., 3., 4., 5., 6.], &mut cols);
         // rows are the taps (0,0) (0,1) (1,0) (1,1); columns the two windows
         assert_eq!(cols, [1., 2., 2., 3., 4., 5., 5., 6.]);
+    }
+
+    #[test]
+    fn the_offset_table_gathers_and_scatters_what_im2col_and_col2im_do() {
+        for (case, spec) in grid().into_iter().enumerate() {
+            let geom = Conv2dGeometry::new(spec).unwrap();
+            let k_p = geom.patch_len() * geom.h_out() * geom.w_out();
+            let x = uniform(geom.input_image_len(), case as u64);
+            let c = uniform(k_p, 500 + case as u64);
+            let mut offsets = vec![0u32; k_p];
+            tap_offsets(&geom, &mut offsets);
+            let (mut a, mut b) = (vec![f32::NAN; k_p], vec![f32::NAN; k_p]);
+            im2col(&geom, &x, &mut a);
+            gather_columns(&offsets, &x, &mut b);
+            assert_eq!(a, b, "{spec:?}");
+            let (mut a, mut b) = (vec![f32::NAN; x.len()], vec![f32::NAN; x.len()]);
+            col2im(&geom, &c, &mut a);
+            scatter_columns(&offsets, &c, &mut b);
+            assert_eq!(a, b, "{spec:?}");
+        }
     }
 
     #[test]

@@ -6,11 +6,15 @@
 //!
 //! with K = C_in·KH·KW. The weight tensor (C_out, C_in, KH, KW) is already the row-major
 //! C_out × K matrix, so it is used in place. Images run in parallel; the column buffer comes
-//! from per-thread scratch that survives between steps.
+//! from per-thread scratch that survives between steps. The columns are gathered through a
+//! table of source offsets made once per call ([`crate::im2col`] explains it): the same
+//! numbers as `im2col`, without working out the padding again for every image.
 
 use super::Conv2dGeometry;
 use crate::gemm::{gemm, MatRef};
-use crate::im2col::{col2im, im2col, with_scratch};
+use crate::im2col::{
+    gather_columns, scatter_columns, tap_offsets, with_index_scratch, with_scratch,
+};
 use rayon::prelude::*;
 
 /// The weight gradient is summed over the batch in at most this many groups of consecutive
@@ -30,23 +34,27 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
     let s = geom.spec();
     let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
     let w_mat = MatRef::row_major(w, s.c_out, k);
-    y.par_chunks_mut(geom.output_image_len())
-        .zip(x.par_chunks(geom.input_image_len()))
-        .for_each(|(y_img, x_img)| {
-            with_scratch(k * p, |cols| {
-                im2col(geom, x_img, cols);
-                let beta = match b {
-                    Some(b) => {
-                        for (plane, &bias) in y_img.chunks_exact_mut(p).zip(b) {
-                            plane.fill(bias);
+    with_index_scratch(k * p, |offsets| {
+        tap_offsets(geom, offsets);
+        let offsets = &*offsets;
+        y.par_chunks_mut(geom.output_image_len())
+            .zip(x.par_chunks(geom.input_image_len()))
+            .for_each(|(y_img, x_img)| {
+                with_scratch(k * p, |cols| {
+                    gather_columns(offsets, x_img, cols);
+                    let beta = match b {
+                        Some(b) => {
+                            for (plane, &bias) in y_img.chunks_exact_mut(p).zip(b) {
+                                plane.fill(bias);
+                            }
+                            1.0
                         }
-                        1.0
-                    }
-                    None => 0.0,
-                };
-                gemm(1.0, w_mat, MatRef::row_major(cols, k, p), beta, y_img);
+                        None => 0.0,
+                    };
+                    gemm(1.0, w_mat, MatRef::row_major(cols, k, p), beta, y_img);
+                });
             });
-        });
+    });
 }
 
 /// d_x = col2im(wᵀ · d_y), image by image.
@@ -61,20 +69,24 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
     let s = geom.spec();
     let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
     let w_t = MatRef::row_major(w, s.c_out, k).t();
-    d_x.par_chunks_mut(geom.input_image_len())
-        .zip(d_y.par_chunks(geom.output_image_len()))
-        .for_each(|(d_x_img, d_y_img)| {
-            with_scratch(k * p, |d_cols| {
-                gemm(
-                    1.0,
-                    w_t,
-                    MatRef::row_major(d_y_img, s.c_out, p),
-                    0.0,
-                    d_cols,
-                );
-                col2im(geom, d_cols, d_x_img);
+    with_index_scratch(k * p, |offsets| {
+        tap_offsets(geom, offsets);
+        let offsets = &*offsets;
+        d_x.par_chunks_mut(geom.input_image_len())
+            .zip(d_y.par_chunks(geom.output_image_len()))
+            .for_each(|(d_x_img, d_y_img)| {
+                with_scratch(k * p, |d_cols| {
+                    gemm(
+                        1.0,
+                        w_t,
+                        MatRef::row_major(d_y_img, s.c_out, p),
+                        0.0,
+                        d_cols,
+                    );
+                    scatter_columns(offsets, d_cols, d_x_img);
+                });
             });
-        });
+    });
 }
 
 /// `d_w = Σ_n d_y[n] · im2col(x[n])ᵀ`, in at most `WEIGHT_GRAD_GROUPS` partial sums that are
@@ -93,40 +105,44 @@ pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut 
     let group_len = s.n.div_ceil(WEIGHT_GRAD_GROUPS);
     let groups = s.n.div_ceil(group_len);
     let w_len = s.c_out * k;
-    with_scratch(groups * w_len, |partials| {
-        partials
-            .par_chunks_mut(w_len)
-            .zip(x.par_chunks(geom.input_image_len() * group_len))
-            .zip(d_y.par_chunks(geom.output_image_len() * group_len))
-            .for_each(|((partial, x_group), d_y_group)| {
-                partial.fill(0.0);
-                with_scratch(k * p, |cols| {
-                    let images = x_group
-                        .chunks_exact(geom.input_image_len())
-                        .zip(d_y_group.chunks_exact(geom.output_image_len()));
-                    for (x_img, d_y_img) in images {
-                        im2col(geom, x_img, cols);
-                        let cols_t = MatRef::row_major(cols, k, p).t();
-                        gemm(
-                            1.0,
-                            MatRef::row_major(d_y_img, s.c_out, p),
-                            cols_t,
-                            1.0,
-                            partial,
-                        );
-                    }
+    with_index_scratch(k * p, |offsets| {
+        tap_offsets(geom, offsets);
+        let offsets = &*offsets;
+        with_scratch(groups * w_len, |partials| {
+            partials
+                .par_chunks_mut(w_len)
+                .zip(x.par_chunks(geom.input_image_len() * group_len))
+                .zip(d_y.par_chunks(geom.output_image_len() * group_len))
+                .for_each(|((partial, x_group), d_y_group)| {
+                    partial.fill(0.0);
+                    with_scratch(k * p, |cols| {
+                        let images = x_group
+                            .chunks_exact(geom.input_image_len())
+                            .zip(d_y_group.chunks_exact(geom.output_image_len()));
+                        for (x_img, d_y_img) in images {
+                            gather_columns(offsets, x_img, cols);
+                            let cols_t = MatRef::row_major(cols, k, p).t();
+                            gemm(
+                                1.0,
+                                MatRef::row_major(d_y_img, s.c_out, p),
+                                cols_t,
+                                1.0,
+                                partial,
+                            );
+                        }
+                    });
                 });
-            });
-        let mut sums = partials.chunks_exact(w_len);
-        // Invariant: the batch is never empty (Conv2dGeometry rejects N = 0), so there is a first group.
-        let Some(first) = sums.next() else {
-            unreachable!("at least one group")
-        };
-        d_w.copy_from_slice(first);
-        for partial in sums {
-            for (acc, v) in d_w.iter_mut().zip(partial) {
-                *acc += v;
+            let mut sums = partials.chunks_exact(w_len);
+            // Invariant: the batch is never empty (Conv2dGeometry rejects N = 0), so there is a first group.
+            let Some(first) = sums.next() else {
+                unreachable!("at least one group")
+            };
+            d_w.copy_from_slice(first);
+            for partial in sums {
+                for (acc, v) in d_w.iter_mut().zip(partial) {
+                    *acc += v;
+                }
             }
-        }
+        });
     });
 }

@@ -225,17 +225,17 @@ impl Conv2dAlgo {
     /// The algorithm [`Conv2dAlgo::Auto`] stands for in one pass of one layer; any other
     /// algorithm stands for itself.
     ///
-    /// Measured on conv-selu's and conv-small's layers (2 cores, `examples` timing each pass):
-    /// batching pays when an image's output has at most 64 positions and the batch is large
-    /// (conv 39→72 at 3×3: forward 3.2 ms instead of 6.9); the weight gradient, whose
-    /// per-image GEMMs already have a long inner dimension, gains only at the smallest outputs.
+    /// Measured on conv-selu's and conv-small's layers (2 cores, each pass timed alone):
+    /// batching pays when an image's output has at most 16 positions and the batch is large
+    /// (conv 39→72 at 3×3, batch 512: forward 3.1 ms instead of 5.6); elsewhere one GEMM per
+    /// image is as fast or faster, and for the weight gradient (whose per-image GEMMs already
+    /// have a long inner dimension) it always was.
     pub fn resolve(self, geom: &Conv2dGeometry, weight_gradient: bool) -> Conv2dAlgo {
         if self != Conv2dAlgo::Auto {
             return self;
         }
         let positions = geom.h_out() * geom.w_out();
-        let most = if weight_gradient { 16 } else { 64 };
-        if positions <= most && geom.spec().n >= 256 {
+        if !weight_gradient && positions <= 16 && geom.spec().n >= 256 {
             Conv2dAlgo::BatchedGemm
         } else {
             Conv2dAlgo::Im2colGemm
