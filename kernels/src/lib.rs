@@ -36,6 +36,7 @@ pub mod conv_transpose2d;
 pub mod elementwise;
 pub mod gemm;
 pub mod im2col;
+pub mod packed_gemm;
 pub mod peak;
 pub mod pool;
 pub mod reduce;

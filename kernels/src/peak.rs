@@ -4,7 +4,7 @@
 //! A fused multiply-add (FMA) computes a·b + c in one instruction; with 8 lanes (AVX2, 256-bit
 //! registers) or 16 (AVX-512), one instruction is 16 or 32 floating-point operations. A core
 //! can start one or two FMAs per cycle but each takes about four cycles to finish, so the loop
-//! below keeps [`CHAINS`] independent accumulators in flight; nothing else (no loads, no
+//! below keeps `CHAINS` (12) independent accumulators in flight; nothing else (no loads, no
 //! stores) competes. What it reaches is the ceiling any real kernel is measured against.
 
 use std::time::Instant;

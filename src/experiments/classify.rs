@@ -151,7 +151,7 @@ pub struct ClassifyReport {
     pub test_accuracy: f64,
     /// Test images.
     pub test_images: usize,
-    /// counts[true][predicted].
+    /// `counts[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
     /// The class names, in the classifier's order.
     pub class_names: Vec<String>,

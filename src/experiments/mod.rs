@@ -7,7 +7,7 @@
 //! generator: random codes, class centroids, the 2-D manifold, interpolation) → [`latent`]
 //! (codes drawn in 2-D; first-layer weights as pictures) → [`pca`] (the linear baseline) →
 //! [`classify`] (a classifier on codes, a fine-tuned encoder, or PCA features) → [`search`]
-//! (sweeps over one setting, random search over several) → [`bench`] (speed, as a share of
+//! (sweeps over one setting, random search over several) → [`bench`](mod@bench) (speed, as a share of
 //! the machine's peak).
 
 pub mod bench;

@@ -81,8 +81,8 @@ fn check_symmetric(a: &[f64], n: usize) -> Result<()> {
 
 /// The reference: cyclic Jacobi rotations until the off-diagonal part is negligible.
 ///
-/// For each pair (p, q) with A[p][q] ≠ 0, the rotation by θ with
-/// tan 2θ = 2·A[p][q] / (A[q][q] − A[p][p]) makes the new A[p][q] zero. Rotations undo some
+/// For each pair (p, q) with `A[p][q] ≠ 0`, the rotation by θ with
+/// `tan 2θ = 2·A[p][q] / (A[q][q] − A[p][p])` makes the new `A[p][q]` zero. Rotations undo some
 /// earlier zeros, but the sum of squares off the diagonal falls with every one, quadratically
 /// once small.
 ///

@@ -12,7 +12,7 @@
 //! * backward_weight:  `d_w = Σ_chunks d_Y · colsᵀ`, where the inner dimension B·P is long.
 //!
 //! Column b·P + p of the chunk's matrix is output position p of image b. Chunks are sized so
-//! the column matrix stays within [`CHUNK_FLOATS`]; their number depends on the shapes only,
+//! the column matrix stays within `CHUNK_FLOATS` (8 MiB); their number depends on the shapes only,
 //! never on the thread count, so results are the same on any machine.
 
 use super::Conv2dGeometry;
@@ -24,7 +24,7 @@ use rayon::prelude::*;
 /// columns, small enough to stay in the last-level cache's neighbourhood.
 const CHUNK_FLOATS: usize = 2 << 20;
 
-/// Images per chunk for `geom`: as many as fit [`CHUNK_FLOATS`], at least one.
+/// Images per chunk for `geom`: as many as fit `CHUNK_FLOATS` (8 MiB), at least one.
 fn chunk_images(geom: &Conv2dGeometry) -> usize {
     let per_image = geom.patch_len() * geom.h_out() * geom.w_out();
     (CHUNK_FLOATS / per_image.max(1)).clamp(1, geom.spec().n)
