@@ -827,3 +827,49 @@ fn ctrl_c_saves_a_checkpoint_exits_130_and_resume_finishes_the_run() {
     );
     assert_eq!(epochs_done(&dir), 5);
 }
+
+#[test]
+fn bench_prints_a_json_line_with_what_comparisons_read() {
+    let out = run(handgrad().args([
+        "bench",
+        "--preset",
+        "conv-small",
+        "--steps",
+        "2",
+        "--runs",
+        "1",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+    ]));
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let line = all
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+    for key in [
+        "preset",
+        "mode",
+        "batch",
+        "threads",
+        "img_per_s",
+        "runs",
+        "gflops",
+        "isa",
+        "peak_rss_mb",
+    ] {
+        assert!(!v[key].is_null(), "{key} missing: {line}");
+    }
+    assert_eq!(
+        (v["batch"].as_u64(), v["threads"].as_u64()),
+        (Some(128), Some(1))
+    );
+    assert!(v["img_per_s"].as_f64().is_some_and(|r| r > 0.0));
+    let dir = temp_dir("bench");
+    refused(&dir, &["bench", "--threads", "0"], "at least 1");
+    refused(&dir, &["bench", "--mode", "fast"], "train, infer");
+}
