@@ -40,6 +40,9 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Worker threads for every parallel kernel [default: RAYON_NUM_THREADS, else one per core]. Results do not depend on it.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -523,9 +526,6 @@ struct BenchArgs {
     /// Untimed steps before the first run.
     #[arg(long, default_value_t = 5)]
     warmup: usize,
-    /// Worker threads [default: the number of cores].
-    #[arg(long)]
-    threads: Option<usize>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -964,9 +964,7 @@ fn eval(args: &EvalArgs) -> Result<()> {
 }
 
 fn bench_cmd(args: &BenchArgs) -> Result<()> {
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = rayon::current_num_threads();
     let spec = BenchSpec {
         preset: args.preset.clone(),
         mode: BenchMode::parse(&args.mode)?,
@@ -1225,6 +1223,15 @@ fn download_cmd(dataset: &str, dir: Option<PathBuf>, mirror: Vec<String>) -> Res
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(Error::config("threads", "give at least 1"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::config("threads", e.to_string()))?;
+    }
     match cli.command {
         Command::Train(args) => return train(&args),
         Command::Eval(args) => eval(&args)?,

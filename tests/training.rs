@@ -443,3 +443,36 @@ fn every_preset_learns_well_below_the_mean_image() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn the_same_seed_gives_bit_identical_training_on_one_thread_and_on_two() -> Result<()> {
+    // Every parallel kernel splits its work by sizes alone (never by the thread count), and
+    // sums what it split in a fixed order, so the thread count cannot change a single bit.
+    let run = |threads: usize| -> Result<(Vec<f64>, Tensors)> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            let cfg = small_config("mnist", 1200, 256, 2);
+            let data = splits_for(&cfg)?;
+            let mut trainer = new_trainer(&cfg)?;
+            trainer.fit(&data.train, &data.val, &mut ())?;
+            let losses = trainer
+                .state
+                .history
+                .iter()
+                .flat_map(|m| [m.train_loss, m.val_loss])
+                .collect();
+            Ok((losses, state_dict(&trainer.model)))
+        })
+    };
+    let (one, one_weights) = run(1)?;
+    let (two, two_weights) = run(2)?;
+    let (again, again_weights) = run(2)?;
+    assert_eq!(two, again, "two threads, twice");
+    assert_eq!(two_weights, again_weights);
+    assert_eq!(one, two, "one thread against two");
+    assert_eq!(one_weights, two_weights);
+    Ok(())
+}

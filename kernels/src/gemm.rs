@@ -232,6 +232,13 @@ pub fn gemm_using(
         row_stride: n,
         _slice: std::marker::PhantomData,
     };
+    // Auto is decided on the whole product, never on a block: blocks depend on the thread
+    // count, and the result must not.
+    let imp = match imp {
+        GemmImpl::Auto if m * k * n < PARALLEL_MIN_MACS => GemmImpl::Packed,
+        GemmImpl::Auto => GemmImpl::MatrixMultiply,
+        chosen => chosen,
+    };
     gemm_block(
         imp,
         alpha,
@@ -358,12 +365,7 @@ fn gemm_block(
         }
         return;
     }
-    let packed = match imp {
-        GemmImpl::Packed => true,
-        GemmImpl::MatrixMultiply => false,
-        GemmImpl::Auto => m * k * n < PARALLEL_MIN_MACS,
-    };
-    if packed {
+    if imp == GemmImpl::Packed {
         // SAFETY: C's block was carved from an exclusive slice of m×n (checked in
         // `gemm_using`), and blocks are disjoint.
         unsafe { crate::packed_gemm::gemm(alpha, a, b, beta, c.ptr, c.row_stride) };
