@@ -101,6 +101,7 @@ impl DataArgs {
         RunOptions {
             lookup: Lookup::from_env(self.data_dir.clone()),
             interrupt,
+            profile: false,
         }
     }
 }
@@ -223,6 +224,9 @@ struct TrainArgs {
     /// No progress bars or per-epoch lines.
     #[arg(long)]
     quiet: bool,
+    /// After training, print the time spent in each op type, forward and backward.
+    #[arg(long)]
+    profile: bool,
 }
 
 impl TrainArgs {
@@ -842,7 +846,38 @@ impl Observer for Console {
 }
 
 /// Prints how a training run ended; the exit status says whether it finished.
+/// The profile as a table: per op type, calls and milliseconds forward and backward, and the
+/// share of the total.
+fn print_profile(rows: &[handgrad::autodiff::ProfileRow]) {
+    let total: f64 = rows
+        .iter()
+        .map(|r| (r.forward + r.backward).as_secs_f64())
+        .sum();
+    println!(
+        "time per op over the training steps (forward: from the previous op to this one; backward: its backward call)"
+    );
+    println!(
+        "{:<34} {:>9} {:>12} {:>9} {:>12} {:>7}",
+        "op", "fwd calls", "forward ms", "bwd calls", "backward ms", "share"
+    );
+    for r in rows {
+        let both = (r.forward + r.backward).as_secs_f64();
+        println!(
+            "{:<34} {:>9} {:>12.1} {:>9} {:>12.1} {:>6.1}%",
+            r.op,
+            r.forward_calls,
+            r.forward.as_secs_f64() * 1e3,
+            r.backward_calls,
+            r.backward.as_secs_f64() * 1e3,
+            100.0 * both / total.max(f64::MIN_POSITIVE)
+        );
+    }
+}
+
 fn report(r: &RunReport) -> ExitCode {
+    if !r.profile.is_empty() {
+        print_profile(&r.profile);
+    }
     if let Outcome::StoppedEarly { best_epoch } = r.outcome {
         println!(
             "early stopping after epoch {}: restored the weights of epoch {best_epoch}",
@@ -869,7 +904,10 @@ fn report(r: &RunReport) -> ExitCode {
 }
 
 fn train(args: &TrainArgs) -> Result<ExitCode> {
-    let opts = args.data.options(interrupt_flag());
+    let opts = RunOptions {
+        profile: args.profile,
+        ..args.data.options(interrupt_flag())
+    };
     let mut console = Console::new(args.quiet);
     let r = match &args.resume {
         Some(dir) => {

@@ -476,3 +476,37 @@ fn the_same_seed_gives_bit_identical_training_on_one_thread_and_on_two() -> Resu
     assert_eq!(one_weights, two_weights);
     Ok(())
 }
+
+#[test]
+fn a_profiled_run_books_every_op_of_every_step() -> Result<()> {
+    let dir = temp_dir("profile");
+    let opts = RunOptions {
+        profile: true,
+        ..RunOptions::default()
+    };
+    // 200 images, 10 % for validation: 180 training images in batches of 50 → 4 steps.
+    let report = train_new(small_config("mnist", 200, 50, 1), &dir, &opts, &mut Silent)?;
+    let row = |name: &str| {
+        report
+            .profile
+            .iter()
+            .find(|r| r.op == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", report.profile))
+            .clone()
+    };
+    // conv-selu: three convolutions and three transposed ones, eight linear layers.
+    let conv = row("Conv<Conv2dGeometry>");
+    assert_eq!((conv.forward_calls, conv.backward_calls), (4 * 3, 4 * 3));
+    assert_eq!(row("Conv<ConvTranspose2dGeometry>").forward_calls, 4 * 3);
+    assert_eq!(row("Linear").backward_calls, 4 * 8);
+    assert!(conv.forward.as_nanos() > 0 && conv.backward.as_nanos() > 0);
+    // Without --profile nothing is booked.
+    let quiet = train_new(
+        small_config("mnist", 200, 50, 1),
+        &temp_dir("no-profile"),
+        &RunOptions::default(),
+        &mut Silent,
+    )?;
+    assert!(quiet.profile.is_empty());
+    Ok(())
+}

@@ -170,6 +170,8 @@ struct Node {
     requires_grad: bool,
     /// The layer that recorded it, as an index into `Graph::scopes`.
     scope: usize,
+    /// The op's Rust type, for the profiler ("leaf" for data and parameters).
+    kind: &'static str,
 }
 
 /// Which pass of a step a value belongs to.
@@ -249,6 +251,8 @@ pub struct Graph {
     scopes: Vec<String>,
     /// The scope new nodes are recorded in.
     scope: usize,
+    /// Time per op type, when profiling ([`Graph::enable_profile`]).
+    profile: Option<Box<super::profile::Profile>>,
 }
 
 impl Default for Graph {
@@ -272,7 +276,19 @@ impl Graph {
             conv_algo: kernels::conv2d::Conv2dAlgo::default(),
             scopes: vec![String::new()],
             scope: 0,
+            profile: None,
         }
+    }
+
+    /// Starts timing every op, forward and backward, from the next node on.
+    pub fn enable_profile(&mut self) {
+        self.profile = Some(Box::new(super::profile::Profile::new()));
+    }
+
+    /// Time per op type since [`Graph::enable_profile`], the most expensive first (empty when
+    /// profiling is off).
+    pub fn profile(&self) -> Vec<super::profile::ProfileRow> {
+        self.profile.as_ref().map_or_else(Vec::new, |p| p.rows())
     }
 
     /// Which convolution implementation ops use from now on.
@@ -320,6 +336,9 @@ impl Graph {
     /// far becomes stale: ops refuse it.
     pub fn reset(&mut self) {
         self.step = self.step.wrapping_add(1);
+        if let Some(p) = self.profile.as_mut() {
+            p.mark();
+        }
         for node in self.nodes.drain(..) {
             self.pool.recycle(node.value);
         }
@@ -389,12 +408,16 @@ impl Graph {
     }
 
     fn push_leaf(&mut self, value: ArrayD<f32>, requires_grad: bool) -> Var {
+        if let Some(p) = self.profile.as_mut() {
+            p.forward("leaf");
+        }
         self.nodes.push(Node {
             value,
             inputs: Vec::new(),
             op: None,
             requires_grad: requires_grad && self.recording,
             scope: self.scope,
+            kind: "leaf",
         });
         self.var(self.nodes.len() - 1)
     }
@@ -465,6 +488,10 @@ impl Graph {
             "{op:?} produced a non-contiguous value"
         );
         let requires_grad = self.recording && inputs.iter().any(|&v| self.node(v).requires_grad);
+        let kind = std::any::type_name_of_val(&op);
+        if let Some(p) = self.profile.as_mut() {
+            p.forward(kind);
+        }
         let (op, inputs): (Option<Box<dyn Backward>>, Vec<Var>) = if requires_grad {
             (Some(Box::new(op)), inputs.to_vec())
         } else {
@@ -476,6 +503,7 @@ impl Graph {
             op,
             requires_grad,
             scope: self.scope,
+            kind,
         });
         self.var(self.nodes.len() - 1)
     }
@@ -617,7 +645,11 @@ impl Graph {
                 d_y: &d_y,
                 pool: &mut self.pool,
             };
+            let started = self.profile.is_some().then(std::time::Instant::now);
             let input_grads = op.backward(&mut ctx)?;
+            if let (Some(p), Some(t)) = (self.profile.as_mut(), started) {
+                p.backward(node.kind, t.elapsed());
+            }
             if check && all_finite(&d_y) {
                 let bad = input_grads.iter().flatten().any(|g| !all_finite(g));
                 if bad {

@@ -1,13 +1,15 @@
 //! Reverse-mode automatic differentiation: the tape ([`graph`]), its ops ([`ops`]), the
-//! buffer pool that makes steps allocation-free ([`pool`]) and the gradient checker
-//! ([`grad_check`](mod@grad_check)).
+//! buffer pool that makes steps allocation-free ([`pool`]), the gradient checker
+//! ([`grad_check`](mod@grad_check)) and the per-op timer ([`profile`]).
 
 pub mod grad_check;
 pub mod graph;
 pub mod ops;
 pub mod pool;
+pub mod profile;
 
 pub use grad_check::{grad_check, Tolerance};
 pub use graph::{Backward, BackwardCtx, Graph, ParamId, Pass, Place, Var};
 pub use ops::activation::Activation;
 pub use ops::loss::Reduction;
+pub use profile::ProfileRow;

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub lookup: Lookup,
     /// Set (by a Ctrl-C handler) to stop training after the current batch, saving a checkpoint.
     pub interrupt: Arc<AtomicBool>,
+    /// Time every op of the training steps (`train --profile`).
+    pub profile: bool,
 }
 
 /// Loads the run's dataset and cuts it as the configuration says, telling `obs` what it got.

@@ -35,6 +35,8 @@ pub struct RunReport {
     pub outputs: Vec<String>,
     /// Every epoch's metrics, from the first (a resumed run's included).
     pub history: Vec<EpochMetrics>,
+    /// With [`RunOptions::profile`]: time per op type over the training steps.
+    pub profile: Vec<crate::autodiff::ProfileRow>,
 }
 
 /// Starts a new run in `dir`, which must not exist yet (or be empty).
@@ -186,6 +188,9 @@ fn run_trainer(
         opts.interrupt.clone(),
     )?;
     writer.last_saved = resumed_at;
+    if opts.profile {
+        trainer.enable_profile();
+    }
     let outcome = match trainer.fit(&splits.train, &splits.val, &mut writer) {
         Ok(outcome) => outcome,
         Err(Error::NonFinite {
@@ -215,6 +220,7 @@ fn run_trainer(
         epochs: trainer.state.epoch,
         outputs: Vec::new(),
         history: trainer.state.history.clone(),
+        profile: trainer.profile(),
     };
     if outcome != Outcome::Interrupted {
         // Final weights (the best epoch's, after early stopping).

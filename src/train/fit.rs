@@ -510,6 +510,16 @@ impl<M: Task> Trainer<M> {
         Ok(Outcome::Completed)
     }
 
+    /// Times every op of the training steps from now on (see [`crate::autodiff::profile`]).
+    pub fn enable_profile(&mut self) {
+        self.graph.enable_profile();
+    }
+
+    /// Time per op type of the training steps since [`Trainer::enable_profile`].
+    pub fn profile(&self) -> Vec<crate::autodiff::ProfileRow> {
+        self.graph.profile()
+    }
+
     /// One optimisation step on the samples at `indices` (forward, loss, backward, the
     /// finiteness checks, the optimiser's update); returns the batch loss and terms. [`fit`]
     /// calls it for every batch; `handgrad bench` times it alone.
