@@ -70,7 +70,7 @@ impl Profile {
                 }
             })
             .collect();
-        rows.sort_by(|a, b| (b.forward + b.backward).cmp(&(a.forward + a.backward)));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.forward + r.backward));
         rows
     }
 }
