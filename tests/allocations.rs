@@ -1,0 +1,96 @@
+//! What a training step allocates once the first step has sized every buffer, counted by a
+//! global allocator that counts (on one thread, so the counts are the step's own).
+//!
+//! Tensors come from the tape's buffer pool and the kernels' scratch memory, so after the
+//! first step no tensor is allocated: what remains is bookkeeping, a few small allocations per
+//! tape node (its boxed backward, its list of inputs, the list of gradients its backward
+//! returns, the backward context's lists). Their count is the same every step and their bytes
+//! are a sliver of the step's tensors; both are asserted here.
+
+use handgrad::data::mnist::{Dataset, Lookup};
+use handgrad::train::fit::step_rng;
+use handgrad::train::run_dir::new_trainer;
+use handgrad::train::RunConfig;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// (allocations, bytes) of each of steps 1 to 5 of `preset` at batch `batch`.
+fn allocations_per_step(preset: &str, batch: usize) -> Vec<(usize, usize)> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    pool.install(|| {
+        let mut cfg = RunConfig::preset(preset).expect("preset");
+        cfg.train.batch_size = batch;
+        let ds = Dataset::find("mnist", &Lookup::default()).expect("shipped MNIST");
+        let mut trainer = new_trainer(&cfg).expect("trainer");
+        let mut rng = step_rng(0, 0, 0);
+        let mut counts = Vec::new();
+        for step in 0..5 {
+            let indices: Vec<usize> = (step * batch..(step + 1) * batch).collect();
+            let before = (
+                ALLOCATIONS.load(Ordering::Relaxed),
+                BYTES.load(Ordering::Relaxed),
+            );
+            trainer.step(&ds.test, &indices, &mut rng).expect("step");
+            counts.push((
+                ALLOCATIONS.load(Ordering::Relaxed) - before.0,
+                BYTES.load(Ordering::Relaxed) - before.1,
+            ));
+        }
+        counts
+    })
+}
+
+#[test]
+fn after_the_first_step_no_tensor_is_allocated_and_the_bookkeeping_is_constant() {
+    for (preset, batch) in [("conv-selu", 64), ("mlp4", 256)] {
+        let counts = allocations_per_step(preset, batch);
+        let (first_bytes, later) = (counts[0].1, &counts[2..]);
+        eprintln!("{preset}: (allocations, bytes) of steps 1–5: {counts:?}");
+        // The same bookkeeping every step from the third on (the second may still grow a
+        // list that the first step's sizes did not reach).
+        assert!(
+            later.windows(2).all(|w| w[0] == w[1]),
+            "{preset}: {counts:?}"
+        );
+        // The first step allocates every tensor; later ones a small fraction of that: none
+        // of its tensors, only lists of a few words.
+        let (allocations, bytes) = later[0];
+        assert!(
+            bytes * 50 < first_bytes,
+            "{preset}: {bytes} bytes per step against {first_bytes} in the first"
+        );
+        assert!(
+            bytes / allocations.max(1) < 512,
+            "{preset}: allocations of {} bytes on average",
+            bytes / allocations.max(1)
+        );
+    }
+}
