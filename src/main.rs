@@ -1184,21 +1184,7 @@ fn classify_cmd(args: &ClassifyArgs) -> Result<()> {
     let hidden = if args.hidden.trim() == "none" {
         Vec::new()
     } else {
-        args.hidden
-            .split(',')
-            .map(|t| {
-                t.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&h| h > 0)
-                    .ok_or_else(|| {
-                        Error::config(
-                            "hidden",
-                            format!("{t:?} is not a layer size (e.g. 512,256,256, or none)"),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?
+        handgrad::experiments::parse_sizes(&args.hidden, "hidden", "512,256,256, or none")?
     };
     let spec = ClassifySpec {
         hidden,

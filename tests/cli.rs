@@ -702,7 +702,7 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
         (vec!["classify"], "give --run FOLDER"),
         (
             vec!["classify", "--run", "ae", "--hidden", "64,0", "--out", "c"],
-            "not a layer size",
+            "not a whole number",
         ),
         (
             vec!["classify", "--features", "pca:0", "--out", "c"],

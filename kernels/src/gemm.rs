@@ -417,7 +417,7 @@ pub fn naive(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{assert_close, uniform};
+    use crate::testing::{assert_close, matrix, uniform};
 
     #[test]
     fn matches_triple_loop_for_every_transpose_and_beta() {
@@ -433,16 +433,8 @@ mod tests {
                 for beta in [0.0, 1.0, 0.5] {
                     let a_data = uniform(m * k, 1);
                     let b_data = uniform(k * n, 2);
-                    let a = if ta {
-                        MatRef::row_major(&a_data, k, m).t()
-                    } else {
-                        MatRef::row_major(&a_data, m, k)
-                    };
-                    let b = if tb {
-                        MatRef::row_major(&b_data, n, k).t()
-                    } else {
-                        MatRef::row_major(&b_data, k, n)
-                    };
+                    let a = matrix(&a_data, m, k, ta);
+                    let b = matrix(&b_data, k, n, tb);
                     let start = uniform(m * n, 3);
                     let mut slow = start.clone();
                     naive(0.7, a, b, beta, &mut slow);

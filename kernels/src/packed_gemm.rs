@@ -306,7 +306,7 @@ fn kernel_portable(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; 256]) {
 mod tests {
     use super::*;
     use crate::gemm::naive;
-    use crate::testing::{assert_close, uniform};
+    use crate::testing::{assert_close, matrix, uniform};
 
     /// Runs the packed product on one thread for every ISA this machine has.
     #[test]
@@ -322,16 +322,8 @@ mod tests {
                 for beta in [0.0, 0.5] {
                     let a_data = uniform(m * k, 1);
                     let b_data = uniform(k * n, 2);
-                    let a = if ta {
-                        MatRef::row_major(&a_data, k, m).t()
-                    } else {
-                        MatRef::row_major(&a_data, m, k)
-                    };
-                    let b = if tb {
-                        MatRef::row_major(&b_data, n, k).t()
-                    } else {
-                        MatRef::row_major(&b_data, k, n)
-                    };
+                    let a = matrix(&a_data, m, k, ta);
+                    let b = matrix(&b_data, k, n, tb);
                     let start = uniform(m * n, 3);
                     let mut want = start.clone();
                     naive(0.7, a, b, beta, &mut want);

@@ -24,3 +24,13 @@ pub fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
         );
     }
 }
+
+/// A `rows × cols` view of `data`: row-major, or, with `transposed`, the transpose of the
+/// row-major `cols × rows` matrix in `data` (a column-major view, as backward passes use).
+pub fn matrix(data: &[f32], rows: usize, cols: usize, transposed: bool) -> crate::gemm::MatRef<'_> {
+    if transposed {
+        crate::gemm::MatRef::row_major(data, cols, rows).t()
+    } else {
+        crate::gemm::MatRef::row_major(data, rows, cols)
+    }
+}

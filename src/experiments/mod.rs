@@ -87,6 +87,27 @@ pub fn check_image_size(ds: &Dataset, input: [usize; 3]) -> Result<()> {
     Ok(())
 }
 
+/// Parses a comma-separated list of sizes ("512,256,256"), each a whole number ≥ 1.
+///
+/// # Errors
+/// [`Error::Config`] naming `what` and the bad entry, with `example` as a hint.
+pub fn parse_sizes(text: &str, what: &'static str, example: &str) -> Result<Vec<usize>> {
+    text.split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&v| v > 0)
+                .ok_or_else(|| {
+                    Error::config(
+                        what,
+                        format!("{t:?} is not a whole number ≥ 1 (e.g. {example})"),
+                    )
+                })
+        })
+        .collect()
+}
+
 /// Refuses a folder that exists and holds anything: a command's outputs never land among
 /// another's. `advice` ends the message ("choose another --out").
 ///

@@ -42,21 +42,7 @@ pub struct PcaReport {
 /// # Errors
 /// [`Error::Config`] for an entry that is not a whole number ≥ 1, or an empty list.
 pub fn parse_components(text: &str) -> Result<Vec<usize>> {
-    let ks = text
-        .split(',')
-        .map(|t| {
-            t.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&k| k > 0)
-                .ok_or_else(|| {
-                    Error::config(
-                        "components",
-                        format!("{t:?} is not a whole number ≥ 1 (e.g. 32,64,128,256)"),
-                    )
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let ks = super::parse_sizes(text, "components", "32,64,128,256")?;
     if ks.is_empty() || ks.len() > 12 {
         return Err(Error::config("components", "give 1 to 12 values"));
     }
