@@ -317,6 +317,8 @@ mod tests {
             (9, 300, 33),
             (39, 54, 49),
             (17, 520, 70),
+            (72, 351, 9),
+            (40, 7, 3),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 for beta in [0.0, 0.5] {
