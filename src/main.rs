@@ -12,6 +12,7 @@ use handgrad::experiments::classify::{classify, ClassifySpec, Source as Classify
 use handgrad::experiments::eval::{
     denoise_run, eval_run, noise_sweep, parse_sweep, reconstruct_run, sweep_outputs, MAX_SHOWN,
 };
+use handgrad::experiments::explain::{explain, shape};
 use handgrad::experiments::generate::{
     centroids, generate, interpolate, manifold, parse_sigmas, CodeSource,
 };
@@ -20,6 +21,7 @@ use handgrad::experiments::pca::{parse_components, pca_baseline};
 use handgrad::experiments::search::{collect, parse_shard, search, sweep, SweepField};
 use handgrad::experiments::train::{train_new, train_resume, RunReport};
 use handgrad::experiments::RunOptions;
+use handgrad::machine::{human_bytes, human_count};
 use handgrad::models::ConvLayer;
 use handgrad::names::{self, parse_activation, parse_optional_activation, Named};
 use handgrad::nn::Init;
@@ -49,6 +51,8 @@ struct Cli {
 enum Command {
     /// Train an autoencoder (default: the conv-selu preset on MNIST).
     Train(Box<TrainArgs>),
+    /// Show a model layer by layer: shapes, parameters, multiply-adds, memory, and how each transposed convolution's output_padding is worked out.
+    Explain(ExplainArgs),
     /// Print a trained run's test loss, clean and under corruptions, next to doing nothing.
     Eval(EvalArgs),
     /// Save a picture of test images and their reconstructions.
@@ -509,6 +513,21 @@ struct ClassifyArgs {
     quiet: bool,
     #[command(flatten)]
     data: DataArgs,
+}
+
+#[derive(Args, Debug)]
+struct ExplainArgs {
+    #[arg(long, default_value = "conv-selu", help = preset_help())]
+    preset: String,
+    /// A TOML or JSON run configuration instead of the preset.
+    #[arg(long, conflicts_with = "run")]
+    config: Option<PathBuf>,
+    /// A run folder: explain the model it trained.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// The batch size memory is worked out for [default: the run's or preset's].
+    #[arg(long)]
+    batch_size: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -1001,6 +1020,45 @@ fn eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn explain_cmd(args: &ExplainArgs) -> Result<()> {
+    let cfg = match (&args.run, &args.config) {
+        (Some(run), _) => handgrad::train::run_dir::RunDir(run.clone()).read_config()?,
+        (None, Some(path)) => RunConfig::from_file(path, &args.preset)?,
+        (None, None) => RunConfig::preset(&args.preset)?,
+    };
+    let batch = args.batch_size.unwrap_or(cfg.train.batch_size);
+    let (rows, totals) = explain(&cfg.model, batch)?;
+    println!(
+        "{:<11} {:<38} {:>10} {:>10} {:>11} {:>13} {:>12}",
+        "layer",
+        "what",
+        "in",
+        "out",
+        "parameters",
+        "mult-adds",
+        format!("out ×{batch}")
+    );
+    for r in &rows {
+        println!(
+            "{:<11} {:<38} {:>10} {:>10} {:>11} {:>13} {:>12}",
+            r.name,
+            r.layer,
+            shape(&r.input),
+            shape(&r.output),
+            human_count(r.parameters),
+            human_count(r.macs),
+            human_bytes(r.activation_bytes)
+        );
+        if let Some(a) = &r.arithmetic {
+            println!("{:<11}   ↳ {a}", "");
+        }
+    }
+    for t in totals {
+        println!("{t}");
+    }
+    Ok(())
+}
+
 fn bench_cmd(args: &BenchArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
     let spec = BenchSpec {
@@ -1434,6 +1492,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("wrote {}", r.out.display());
         }
         Command::Classify(args) => classify_cmd(&args)?,
+        Command::Explain(args) => explain_cmd(&args)?,
         Command::Bench(args) => bench_cmd(&args)?,
         Command::Sweep(args) => sweep_cmd(&args)?,
         Command::Search(args) => search_cmd(&args)?,

@@ -553,6 +553,11 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
         &["p.png"],
     );
     assert!(all.contains("fitted on 600 training images"), "{all}");
+    let all = ok(&["explain", "--run", "ae", "--batch-size", "8"], &[]);
+    assert!(
+        all.contains("decoder.13  ConvTranspose2d 6→1") && all.contains("↳ output_padding 1 = 28"),
+        "{all}"
+    );
     let all = ok(
         &["classify", "--run", "ae", "--epochs", "2", "--quiet"],
         &[
@@ -700,6 +705,7 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
             "at most 784",
         ),
         (vec!["classify"], "give --run FOLDER"),
+        (vec!["explain", "--run", "nowhere"], "nowhere"),
         (
             vec!["classify", "--run", "ae", "--hidden", "64,0", "--out", "c"],
             "not a whole number",

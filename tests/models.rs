@@ -237,3 +237,40 @@ fn the_readme_config_example_builds_a_model() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn explain_gives_the_shapes_and_counts_a_real_forward_pass_has() -> Result<()> {
+    use handgrad::experiments::explain::explain;
+    use ndarray::IxDyn;
+    for preset in ["conv-selu", "conv-small", "mlp4", "mlp3-32"] {
+        let cfg = RunConfig::preset(preset)?;
+        let (rows, totals) = explain(&cfg.model, 4)?;
+        let mut model = build(preset)?;
+        let mut g = Graph::new();
+        let [c, h, w] = cfg.model.input;
+        let mut x = g.constant_owned(ArrayD::from_elem(IxDyn(&[3, c, h, w]), 0.5));
+        // Layer by layer through the encoder, then the decoder: each output's shape (after
+        // the batch dimension) is the one the row states.
+        let mut rows = rows.iter();
+        for seq in [&mut model.encoder, &mut model.decoder] {
+            for i in 0..seq.len() {
+                x = seq.forward_layer(i, &mut g, x)?;
+                let row = rows.next().expect("a row per layer");
+                assert_eq!(
+                    &g.shape(x)[1..],
+                    row.output.as_slice(),
+                    "{preset} {}",
+                    row.name
+                );
+                let prod: u128 = row.output.iter().map(|&v| v as u128).product();
+                assert_eq!(row.activation_bytes, 4 * 4 * prod, "{preset} {}", row.name);
+            }
+        }
+        assert!(rows.next().is_none(), "{preset}: more rows than layers");
+        // Parameters agree with the built model's count.
+        let counted: u128 = explain(&cfg.model, 4)?.0.iter().map(|r| r.parameters).sum();
+        assert_eq!(counted, parameter_count(&model) as u128, "{preset}");
+        assert!(totals[0].contains("parameters"), "{totals:?}");
+    }
+    Ok(())
+}

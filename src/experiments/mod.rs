@@ -2,7 +2,8 @@
 //! command line only parses arguments and prints). Each file is one command or one family of
 //! them; their pictures are drawn with [`crate::viz`].
 //!
-//! Reading order: [`train`] (a run from start to finish) → [`eval`] (test losses, with and
+//! Reading order: [`explain`] (a model as a table, before training) → [`train`] (a run from
+//! start to finish) → [`eval`] (test losses, with and
 //! without corruption; reconstructions; denoising) → [`generate`] (the decoder as a
 //! generator: random codes, class centroids, the 2-D manifold, interpolation) → [`latent`]
 //! (codes drawn in 2-D; first-layer weights as pictures) → [`pca`] (the linear baseline) →
@@ -13,6 +14,7 @@
 pub mod bench;
 pub mod classify;
 pub mod eval;
+pub mod explain;
 pub mod generate;
 pub mod latent;
 pub mod pca;
