@@ -51,6 +51,8 @@ struct Cli {
 enum Command {
     /// Train an autoencoder (default: the conv-selu preset on MNIST).
     Train(Box<TrainArgs>),
+    /// Check an op's backward pass against central finite differences (or every op with `all`); --plant-bug shows a failure.
+    Gradcheck(GradcheckArgs),
     /// Show a model layer by layer: shapes, parameters, multiply-adds, memory, and how each transposed convolution's output_padding is worked out.
     Explain(ExplainArgs),
     /// Print a trained run's test loss, clean and under corruptions, next to doing nothing.
@@ -513,6 +515,33 @@ struct ClassifyArgs {
     quiet: bool,
     #[command(flatten)]
     data: DataArgs,
+}
+
+#[derive(Args, Debug)]
+struct GradcheckArgs {
+    #[arg(help = format!("The op: {}, or all", handgrad::autodiff::catalog::OPS.join(", ")))]
+    op: String,
+    /// The main input's shape, for element-wise ops, reductions, losses, linear and matmul.
+    #[arg(long, value_delimiter = ',', default_value = "2,5")]
+    shape: Vec<usize>,
+    /// Convolutions and pooling: kernel size.
+    #[arg(long, default_value_t = 3)]
+    kernel: usize,
+    /// Convolutions and pooling: stride.
+    #[arg(long, default_value_t = 2)]
+    stride: usize,
+    /// Convolutions: zero padding.
+    #[arg(long, default_value_t = 1)]
+    padding: usize,
+    /// Convolutions: input and output channels, e.g. 2,3.
+    #[arg(long, value_delimiter = ',', default_value = "2,3")]
+    channels: Vec<usize>,
+    /// Convolutions and pooling: input height and width.
+    #[arg(long, default_value_t = 6)]
+    size: usize,
+    /// Put a deliberately wrong backward after the op, to see what a failed check looks like.
+    #[arg(long)]
+    plant_bug: bool,
 }
 
 #[derive(Args, Debug)]
@@ -1020,6 +1049,84 @@ fn eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn gradcheck_cmd(args: &GradcheckArgs) -> Result<()> {
+    use handgrad::autodiff::catalog::{case, plant_bug, CaseOptions, OPS};
+    use handgrad::autodiff::{grad_check_report, Tolerance};
+    let [c_in, c_out] = args.channels[..] else {
+        return Err(Error::config(
+            "channels",
+            "give two numbers: input and output channels, e.g. 2,3",
+        ));
+    };
+    let options = CaseOptions {
+        shape: args.shape.clone(),
+        kernel: args.kernel,
+        stride: args.stride,
+        padding: args.padding,
+        channels: (c_in, c_out),
+        size: args.size,
+    };
+    let ops: Vec<&str> = if args.op == "all" {
+        OPS.to_vec()
+    } else {
+        vec![args.op.as_str()]
+    };
+    let tol = Tolerance::default();
+    println!(
+        "central differences with h = {}, L = Σ r ⊙ y for a fixed random r; an element passes when |analytic − numeric| ≤ {} + {}·max(|analytic|, |numeric|)",
+        tol.h, tol.abs, tol.rel
+    );
+    let mut failed = Vec::new();
+    for name in ops {
+        let c = case(name, &options)?;
+        let f = &c.f;
+        let planted = args.plant_bug;
+        let reports = grad_check_report(
+            &c.inputs,
+            |g, v| {
+                let y = f(g, v)?;
+                Ok(if planted { plant_bug(g, y) } else { y })
+            },
+            tol,
+        )?;
+        for (r, (role, x)) in reports.iter().zip(c.roles.iter().zip(&c.inputs)) {
+            let shape: Vec<String> = x.shape().iter().map(|d| d.to_string()).collect();
+            println!(
+                "{:<20} {:<2} {:<12} max abs error {:.1e}, max rel error {:.1e}: {}",
+                c.name,
+                role,
+                shape.join("×"),
+                r.max_abs_error,
+                r.max_rel_error,
+                if r.passed() {
+                    "passes".to_string()
+                } else {
+                    let (k, a, n) = r.worst.unwrap_or_default();
+                    format!(
+                        "FAILS at {} of {} elements (worst: element {k}, analytic {a:.5}, numeric {n:.5})",
+                        r.failures, r.elements
+                    )
+                }
+            );
+        }
+        if reports.iter().any(|r| !r.passed()) {
+            failed.push(c.name);
+        }
+    }
+    if failed.is_empty() {
+        println!("every gradient matches its finite differences");
+        Ok(())
+    } else {
+        Err(Error::config(
+            "gradient check",
+            format!(
+                "the backward pass of {} disagrees with finite differences",
+                failed.join(", ")
+            ),
+        ))
+    }
+}
+
 fn explain_cmd(args: &ExplainArgs) -> Result<()> {
     let cfg = match (&args.run, &args.config) {
         (Some(run), _) => handgrad::train::run_dir::RunDir(run.clone()).read_config()?,
@@ -1493,6 +1600,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Classify(args) => classify_cmd(&args)?,
         Command::Explain(args) => explain_cmd(&args)?,
+        Command::Gradcheck(args) => gradcheck_cmd(&args)?,
         Command::Bench(args) => bench_cmd(&args)?,
         Command::Sweep(args) => sweep_cmd(&args)?,
         Command::Search(args) => search_cmd(&args)?,

@@ -879,3 +879,35 @@ fn bench_prints_a_json_line_with_what_comparisons_read() {
     refused(&dir, &["bench", "--threads", "0"], "at least 1");
     refused(&dir, &["bench", "--mode", "fast"], "train, infer");
 }
+
+#[test]
+fn gradcheck_passes_every_op_and_fails_loudly_on_a_planted_bug() {
+    let out = run(handgrad().args(["gradcheck", "all"]));
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("every gradient matches") && !all.contains("FAILS"),
+        "{all}"
+    );
+    let dir = temp_dir("gradcheck");
+    let all = refused(
+        &dir,
+        &[
+            "gradcheck",
+            "conv2d",
+            "--stride",
+            "1",
+            "--padding",
+            "0",
+            "--plant-bug",
+        ],
+        "disagrees",
+    );
+    assert!(all.contains("FAILS"), "{all}");
+    refused(&dir, &["gradcheck", "conv3d"], "unknown \"conv3d\"");
+    refused(
+        &dir,
+        &["gradcheck", "linear", "--shape", "2,0"],
+        "at least 1",
+    );
+}

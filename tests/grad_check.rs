@@ -524,3 +524,43 @@ fn golden_losses() -> Result<()> {
     assert_eq!((s[[0]], d[0][[0]]), (0.5, 0.25));
     Ok(())
 }
+
+#[test]
+fn every_op_of_the_catalog_passes_and_fails_with_a_planted_bug() -> Result<()> {
+    use handgrad::autodiff::catalog::{case, plant_bug, CaseOptions, OPS};
+    use handgrad::autodiff::grad_check_report;
+    for &name in OPS {
+        for options in [
+            CaseOptions::default(),
+            CaseOptions {
+                shape: vec![3, 4],
+                kernel: 2,
+                stride: 1,
+                padding: 0,
+                channels: (1, 2),
+                size: 5,
+            },
+        ] {
+            let c = case(name, &options)?;
+            let reports = grad_check_report(&c.inputs, &c.f, Tolerance::default())?;
+            assert_eq!(reports.len(), c.inputs.len());
+            for r in &reports {
+                assert!(r.passed(), "{name} {options:?}: {r:?}");
+            }
+            let planted = grad_check_report(
+                &c.inputs,
+                |g, v| {
+                    let y = (c.f)(g, v)?;
+                    Ok(plant_bug(g, y))
+                },
+                Tolerance::default(),
+            )?;
+            // Every input whose gradient is not zero is caught.
+            assert!(
+                planted.iter().any(|r| !r.passed()),
+                "{name}: the planted bug slipped through"
+            );
+        }
+    }
+    Ok(())
+}

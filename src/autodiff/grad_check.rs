@@ -51,7 +51,8 @@ impl Default for Tolerance {
 /// Checks every input's gradient of `f` against central finite differences.
 ///
 /// `f` builds the computation from the input `Var`s (in the order of `inputs`). Returns the
-/// first mismatch as [`Error::GradientMismatch`], naming the input, the element and both values.
+/// worst mismatch of the first input that has one as [`Error::GradientMismatch`], naming the
+/// input, the element and both values.
 ///
 /// # Example
 /// ```
@@ -68,6 +69,65 @@ pub fn grad_check(
     f: impl Fn(&mut Graph, &[Var]) -> Result<Var>,
     tol: Tolerance,
 ) -> Result<()> {
+    for report in grad_check_report(inputs, f, tol)? {
+        report.verdict(name)?;
+    }
+    Ok(())
+}
+
+/// How one input's gradient compared with finite differences.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputCheck {
+    /// Which input (0, 1, … in the order given).
+    pub input: usize,
+    /// Elements compared.
+    pub elements: usize,
+    /// The largest |analytic − numeric|.
+    pub max_abs_error: f64,
+    /// The largest |analytic − numeric| / max(|analytic|, |numeric|), over elements where
+    /// either is above the absolute tolerance (elsewhere a relative error means nothing).
+    pub max_rel_error: f64,
+    /// Elements outside the tolerance.
+    pub failures: usize,
+    /// The element furthest outside the tolerance (or, if none is, closest to it):
+    /// (index, analytic, numeric).
+    pub worst: Option<(usize, f64, f64)>,
+}
+
+impl InputCheck {
+    /// Whether every element was within the tolerance.
+    pub fn passed(&self) -> bool {
+        self.failures == 0
+    }
+
+    /// `Ok` if it passed, else [`Error::GradientMismatch`] for its worst element.
+    ///
+    /// # Errors
+    /// As said.
+    pub fn verdict(&self, name: &str) -> Result<()> {
+        match self.worst {
+            Some((index, analytic, numeric)) if !self.passed() => Err(Error::GradientMismatch {
+                op: name.to_string(),
+                input: self.input,
+                index,
+                analytic,
+                numeric,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// [`grad_check`], reporting every input's errors instead of stopping at the first mismatch:
+/// what `handgrad gradcheck` prints.
+///
+/// # Errors
+/// Errors from `f` itself (shape errors); mismatches are in the report, not errors.
+pub fn grad_check_report(
+    inputs: &[ArrayD<f32>],
+    f: impl Fn(&mut Graph, &[Var]) -> Result<Var>,
+    tol: Tolerance,
+) -> Result<Vec<InputCheck>> {
     let mut g = Graph::new();
     let vars: Vec<Var> = inputs.iter().map(|x| g.leaf(x.clone(), true)).collect();
     let y = f(&mut g, &vars)?;
@@ -86,8 +146,9 @@ pub fn grad_check(
     let mut eval = Graph::new();
     eval.set_recording(false);
     let mut probe = inputs.to_vec();
+    let mut reports = Vec::new();
     for (i, grad) in analytic.iter().enumerate() {
-        compare(name, i, grad, tol, |k, delta| {
+        reports.push(measure(i, grad, tol, |k, delta| {
             let original = add_flat(&mut probe[i], k, delta);
             eval.reset();
             let vs: Vec<Var> = probe.iter().map(|x| eval.constant(x.clone())).collect();
@@ -95,36 +156,61 @@ pub fn grad_check(
             let l = weighted_sum(eval.value(y), &r);
             set_flat(&mut probe[i], k, original);
             Ok(l)
-        })?;
+        })?);
     }
-    Ok(())
+    Ok(reports)
 }
 
-/// The core of every check (this file's and [`crate::nn::grad_check_module`]'s): for each element k of one input, compares the analytic gradient
-/// with (L(+h) − L(−h)) / 2h, where `loss_at(k, δ)` evaluates L with element k moved by δ.
-pub(crate) fn compare(
-    name: &str,
+/// Compares every element of one input's analytic gradient with (L(+h) − L(−h)) / 2h, where
+/// `loss_at(k, δ)` evaluates L with element k moved by δ.
+pub(crate) fn measure(
     input: usize,
     analytic: &ArrayD<f32>,
     tol: Tolerance,
     mut loss_at: impl FnMut(usize, f32) -> Result<f64>,
-) -> Result<()> {
+) -> Result<InputCheck> {
+    let mut report = InputCheck {
+        input,
+        elements: analytic.len(),
+        max_abs_error: 0.0,
+        max_rel_error: 0.0,
+        failures: 0,
+        worst: None,
+    };
+    let mut worst_excess = f64::NEG_INFINITY;
     for (k, &a) in analytic.iter().enumerate() {
         let plus = loss_at(k, tol.h)?;
         let minus = loss_at(k, -tol.h)?;
         let numeric = (plus - minus) / (2.0 * tol.h as f64);
         let a = a as f64;
-        if (a - numeric).abs() > tol.abs + tol.rel * a.abs().max(numeric.abs()) {
-            return Err(Error::GradientMismatch {
-                op: name.to_string(),
-                input,
-                index: k,
-                analytic: a,
-                numeric,
-            });
+        let err = (a - numeric).abs();
+        let scale = a.abs().max(numeric.abs());
+        report.max_abs_error = report.max_abs_error.max(err);
+        if scale > tol.abs {
+            report.max_rel_error = report.max_rel_error.max(err / scale);
+        }
+        let excess = err - (tol.abs + tol.rel * scale);
+        if excess > 0.0 {
+            report.failures += 1;
+        }
+        if excess > worst_excess {
+            worst_excess = excess;
+            report.worst = Some((k, a, numeric));
         }
     }
-    Ok(())
+    Ok(report)
+}
+
+/// The check of [`crate::nn::grad_check_module`]: [`measure`], then the worst mismatch as an
+/// error.
+pub(crate) fn compare(
+    name: &str,
+    input: usize,
+    analytic: &ArrayD<f32>,
+    tol: Tolerance,
+    loss_at: impl FnMut(usize, f32) -> Result<f64>,
+) -> Result<()> {
+    measure(input, analytic, tol, loss_at)?.verdict(name)
 }
 
 /// The fixed random r of L = Σ r ⊙ y, uniform in [−1, 1).

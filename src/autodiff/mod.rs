@@ -2,13 +2,14 @@
 //! buffer pool that makes steps allocation-free ([`pool`]), the gradient checker
 //! ([`grad_check`](mod@grad_check)) and the per-op timer ([`profile`]).
 
+pub mod catalog;
 pub mod grad_check;
 pub mod graph;
 pub mod ops;
 pub mod pool;
 pub mod profile;
 
-pub use grad_check::{grad_check, Tolerance};
+pub use grad_check::{grad_check, grad_check_report, InputCheck, Tolerance};
 pub use graph::{Backward, BackwardCtx, Graph, ParamId, Pass, Place, Var};
 pub use ops::activation::Activation;
 pub use ops::loss::Reduction;

@@ -1,29 +1,9 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use ndarray::{ArrayD, IxDyn};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 
-/// A tensor of `shape` uniform in [lo, hi), the same for the same seed.
-pub fn uniform(shape: &[usize], lo: f32, hi: f32, seed: u64) -> ArrayD<f32> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.random_range(lo..hi))
-}
-
-/// Uniform in ±[lo, hi): magnitudes kept away from 0, for ops with a kink there.
-pub fn away_from_zero(shape: &[usize], lo: f32, hi: f32, seed: u64) -> ArrayD<f32> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    ArrayD::from_shape_simple_fn(IxDyn(shape), || {
-        let m = rng.random_range(lo..hi);
-        if rng.random::<bool>() {
-            m
-        } else {
-            -m
-        }
-    })
-}
+pub use handgrad::autodiff::catalog::{away_from_zero, uniform};
 
 /// Whether a test that needs something from outside the repository may run. When it is
 /// missing: with `HANDGRAD_REQUIRE_<VAR>=1` in the environment (as CI sets it) the test
