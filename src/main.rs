@@ -53,6 +53,8 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Check an op's backward pass against central finite differences (or every op with `all`); --plant-bug shows a failure.
     Gradcheck(GradcheckArgs),
+    /// Show one training step's tape node by node: op, shapes, multiply-adds, forward and backward time; optionally as a Graphviz file.
+    Trace(TraceArgs),
     /// Show a model layer by layer: shapes, parameters, multiply-adds, memory, and how each transposed convolution's output_padding is worked out.
     Explain(ExplainArgs),
     /// Print a trained run's test loss, clean and under corruptions, next to doing nothing.
@@ -542,6 +544,23 @@ struct GradcheckArgs {
     /// Put a deliberately wrong backward after the op, to see what a failed check looks like.
     #[arg(long)]
     plant_bug: bool,
+}
+
+#[derive(Args, Debug)]
+struct TraceArgs {
+    #[arg(long, default_value = "conv-selu", help = preset_help())]
+    preset: String,
+    /// A TOML or JSON run configuration instead of the preset.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Images per step [default: the preset's].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Also write the tape as a Graphviz graph to this file (render with `dot -Tsvg F.dot`).
+    #[arg(long)]
+    dot: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Args, Debug)]
@@ -1127,6 +1146,68 @@ fn gradcheck_cmd(args: &GradcheckArgs) -> Result<()> {
     }
 }
 
+fn trace_cmd(args: &TraceArgs) -> Result<()> {
+    use handgrad::experiments::trace::{input_shapes, output_shape, trace, write_dot};
+    let mut cfg = match &args.config {
+        Some(path) => RunConfig::from_file(path, &args.preset)?,
+        None => RunConfig::preset(&args.preset)?,
+    };
+    if let Some(b) = args.batch_size {
+        cfg.train.batch_size = b;
+    }
+    let rows = trace(&cfg, &args.data.options(Arc::default()))?;
+    let ms = |d: Option<std::time::Duration>| {
+        d.map_or("—".to_string(), |d| {
+            format!("{:.3}", d.as_secs_f64() * 1e3)
+        })
+    };
+    println!(
+        "one training step of {} at batch {} (the second; the first warmed up): {} values on the tape",
+        cfg.preset,
+        cfg.train.batch_size,
+        rows.len()
+    );
+    println!(
+        "{:>4} {:<30} {:<11} {:<34} {:<16} {:>13} {:>9} {:>9}",
+        "#", "op", "layer", "inputs", "output", "mult-adds", "fwd ms", "bwd ms"
+    );
+    for r in &rows {
+        println!(
+            "{:>4} {:<30} {:<11} {:<34} {:<16} {:>13} {:>9} {:>9}",
+            r.index,
+            r.op,
+            r.scope,
+            input_shapes(r),
+            output_shape(r),
+            if r.macs > 0 {
+                human_count(r.macs)
+            } else {
+                String::new()
+            },
+            ms(r.forward),
+            ms(r.backward)
+        );
+    }
+    let total: u128 = rows.iter().map(|r| r.macs).sum();
+    println!(
+        "{} multiply-adds in the forward pass ({} per image); the backward pass does about twice that",
+        human_count(total),
+        human_count(total / cfg.train.batch_size.max(1) as u128)
+    );
+    if let Some(path) = &args.dot {
+        write_dot(
+            &rows,
+            &format!(
+                "{}: one training step at batch {}",
+                cfg.preset, cfg.train.batch_size
+            ),
+            path,
+        )?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 fn explain_cmd(args: &ExplainArgs) -> Result<()> {
     let cfg = match (&args.run, &args.config) {
         (Some(run), _) => handgrad::train::run_dir::RunDir(run.clone()).read_config()?,
@@ -1600,6 +1681,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Classify(args) => classify_cmd(&args)?,
         Command::Explain(args) => explain_cmd(&args)?,
+        Command::Trace(args) => trace_cmd(&args)?,
         Command::Gradcheck(args) => gradcheck_cmd(&args)?,
         Command::Bench(args) => bench_cmd(&args)?,
         Command::Sweep(args) => sweep_cmd(&args)?,

@@ -905,6 +905,22 @@ fn gradcheck_passes_every_op_and_fails_loudly_on_a_planted_bug() {
     );
     assert!(all.contains("FAILS"), "{all}");
     refused(&dir, &["gradcheck", "conv3d"], "unknown \"conv3d\"");
+    let out =
+        run(handgrad()
+            .current_dir(&dir)
+            .args(["trace", "--batch-size", "4", "--dot", "t.dot"]));
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("Conv<Conv2dGeometry>") && all.contains("909,608 per image"),
+        "{all}"
+    );
+    assert!(std::fs::read_to_string(dir.join("t.dot")).is_ok_and(|d| d.starts_with("digraph")));
+    refused(
+        &dir,
+        &["trace", "--batch-size", "20000"],
+        "images available",
+    );
     refused(
         &dir,
         &["gradcheck", "linear", "--shape", "2,0"],

@@ -274,3 +274,45 @@ fn explain_gives_the_shapes_and_counts_a_real_forward_pass_has() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn trace_shows_every_layer_with_the_multiply_adds_of_its_formula() -> Result<()> {
+    use handgrad::experiments::trace::{trace, write_dot};
+    use handgrad::experiments::RunOptions;
+    use handgrad::models::ModelPlan;
+    for (preset, batch) in [("conv-selu", 8), ("mlp4", 16)] {
+        let mut cfg = RunConfig::preset(preset)?;
+        cfg.train.batch_size = batch;
+        let rows = trace(&cfg, &RunOptions::default())?;
+        let plan = ModelPlan::new(&cfg.model)?;
+        // The tape's products are the plan's layers with weights, in order, each with the
+        // multiply-adds of its formula (conv: N·C_out·OH·OW·C_in·k², linear: N·in·out).
+        let products: Vec<u128> = rows.iter().filter(|r| r.macs > 0).map(|r| r.macs).collect();
+        let layers: Vec<u128> = plan
+            .layers()
+            .filter(|l| l.macs() > 0)
+            .map(|l| l.macs() * batch as u128)
+            .collect();
+        assert_eq!(products, layers, "{preset}");
+        // Every value's forward was timed, and every product's backward (an op that reads
+        // only the data, like mlp4's first reshape, has no backward to time).
+        assert!(rows.iter().all(|r| r.forward.is_some()), "{preset}");
+        assert!(
+            rows.iter()
+                .filter(|r| r.macs > 0)
+                .all(|r| r.backward.is_some()),
+            "{preset}"
+        );
+        // The graph file has a node per value and an edge per input.
+        let path = std::env::temp_dir().join(format!(
+            "handgrad-trace-{preset}-{}.dot",
+            std::process::id()
+        ));
+        write_dot(&rows, preset, &path)?;
+        let dot = std::fs::read_to_string(&path).expect("the dot file");
+        let edges: usize = rows.iter().map(|r| r.inputs.len()).sum();
+        assert_eq!(dot.matches(" -> ").count(), edges);
+        assert_eq!(dot.matches("[shape=").count(), rows.len());
+    }
+    Ok(())
+}

@@ -68,6 +68,12 @@ pub trait Backward: fmt::Debug + Send + Sync {
     /// for inputs where [`BackwardCtx::needs`] is false (constants, data): skipping them saves
     /// work, e.g. the first convolution never computes a gradient for the images.
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>>;
+
+    /// Multiply-adds of the op's forward pass, for traces: the products (linear layers,
+    /// convolutions) count theirs; element-wise ops and reshapes count 0.
+    fn macs(&self) -> u128 {
+        0
+    }
 }
 
 /// What an op's backward may read, plus the buffer pool for its results.
@@ -291,6 +297,38 @@ impl Graph {
         self.profile.as_ref().map_or_else(Vec::new, |p| p.rows())
     }
 
+    /// The tape as it stands (the last step, after a training step), one row per node: what
+    /// `handgrad trace` prints. Times are filled in when profiling is on.
+    pub fn trace(&self) -> Vec<super::profile::TraceRow> {
+        let times = self.profile.as_deref();
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| super::profile::TraceRow {
+                index: i,
+                // An op's own description when it is short (`ActivationOp { act: Selu }`),
+                // else its type's name.
+                op: n
+                    .op
+                    .as_ref()
+                    .map(|op| format!("{op:?}"))
+                    .filter(|d| d.len() <= 30)
+                    .unwrap_or_else(|| super::profile::short_type_name(n.kind)),
+                scope: self.scopes.get(n.scope).cloned().unwrap_or_default(),
+                inputs: n.inputs.iter().map(|v| v.index).collect(),
+                input_shapes: n
+                    .inputs
+                    .iter()
+                    .map(|v| self.nodes[v.index].value.shape().to_vec())
+                    .collect(),
+                output: n.value.shape().to_vec(),
+                macs: n.op.as_ref().map_or(0, |op| op.macs()),
+                forward: times.and_then(|p| p.node_forward(i)),
+                backward: times.and_then(|p| p.node_backward(i)),
+            })
+            .collect()
+    }
+
     /// Which convolution implementation ops use from now on.
     pub fn set_conv_algo(&mut self, algo: kernels::conv2d::Conv2dAlgo) {
         self.conv_algo = algo;
@@ -337,7 +375,7 @@ impl Graph {
     pub fn reset(&mut self) {
         self.step = self.step.wrapping_add(1);
         if let Some(p) = self.profile.as_mut() {
-            p.mark();
+            p.new_step();
         }
         for node in self.nodes.drain(..) {
             self.pool.recycle(node.value);
@@ -648,7 +686,7 @@ impl Graph {
             let started = self.profile.is_some().then(std::time::Instant::now);
             let input_grads = op.backward(&mut ctx)?;
             if let (Some(p), Some(t)) = (self.profile.as_mut(), started) {
-                p.backward(node.kind, t.elapsed());
+                p.backward(i, node.kind, t.elapsed());
             }
             if check && all_finite(&d_y) {
                 let bad = input_grads.iter().flatten().any(|g| !all_finite(g));

@@ -13,4 +13,4 @@ pub use grad_check::{grad_check, grad_check_report, InputCheck, Tolerance};
 pub use graph::{Backward, BackwardCtx, Graph, ParamId, Pass, Place, Var};
 pub use ops::activation::Activation;
 pub use ops::loss::Reduction;
-pub use profile::ProfileRow;
+pub use profile::{ProfileRow, TraceRow};

@@ -8,12 +8,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Accumulated time per op type.
+/// Accumulated time per op type, and the current step's time per node.
 #[derive(Debug)]
 pub(crate) struct Profile {
     last: Instant,
     forward: BTreeMap<&'static str, (usize, Duration)>,
     backward: BTreeMap<&'static str, (usize, Duration)>,
+    /// This step's forward time of each node, in tape order.
+    step_forward: Vec<Duration>,
+    /// This step's backward time of each node that had one.
+    step_backward: Vec<Option<Duration>>,
 }
 
 impl Profile {
@@ -22,28 +26,48 @@ impl Profile {
             last: Instant::now(),
             forward: BTreeMap::new(),
             backward: BTreeMap::new(),
+            step_forward: Vec::new(),
+            step_backward: Vec::new(),
         }
     }
 
-    /// Restarts the forward clock (a new step begins).
-    pub(crate) fn mark(&mut self) {
+    /// A new step begins: restart the forward clock, forget the last step's per-node times.
+    pub(crate) fn new_step(&mut self) {
         self.last = Instant::now();
+        self.step_forward.clear();
+        self.step_backward.clear();
     }
 
-    /// Books the time since the last mark to `kind`'s forward pass.
+    /// Books the time since the last mark to `kind`'s forward pass (the node recorded next).
     pub(crate) fn forward(&mut self, kind: &'static str) {
         let now = Instant::now();
+        let took = now - self.last;
         let e = self.forward.entry(kind).or_default();
         e.0 += 1;
-        e.1 += now - self.last;
+        e.1 += took;
+        self.step_forward.push(took);
         self.last = now;
     }
 
-    /// Books one backward call of `kind`.
-    pub(crate) fn backward(&mut self, kind: &'static str, took: Duration) {
+    /// Books one backward call of node `node`, of type `kind`.
+    pub(crate) fn backward(&mut self, node: usize, kind: &'static str, took: Duration) {
         let e = self.backward.entry(kind).or_default();
         e.0 += 1;
         e.1 += took;
+        if self.step_backward.len() <= node {
+            self.step_backward.resize(node + 1, None);
+        }
+        self.step_backward[node] = Some(took);
+    }
+
+    /// Node `i`'s forward time in the current step.
+    pub(crate) fn node_forward(&self, i: usize) -> Option<Duration> {
+        self.step_forward.get(i).copied()
+    }
+
+    /// Node `i`'s backward time in the current step.
+    pub(crate) fn node_backward(&self, i: usize) -> Option<Duration> {
+        self.step_backward.get(i).copied().flatten()
     }
 
     /// One row per op type, the most expensive first.
@@ -88,6 +112,29 @@ pub struct ProfileRow {
     pub backward_calls: usize,
     /// Backward time.
     pub backward: Duration,
+}
+
+/// One node of the tape, as `handgrad trace` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRow {
+    /// Its position on the tape.
+    pub index: usize,
+    /// Its op type (`leaf` for data and parameters).
+    pub op: String,
+    /// The layer that recorded it.
+    pub scope: String,
+    /// The nodes it read.
+    pub inputs: Vec<usize>,
+    /// Their shapes.
+    pub input_shapes: Vec<Vec<usize>>,
+    /// Its value's shape.
+    pub output: Vec<usize>,
+    /// Multiply-adds of its forward pass.
+    pub macs: u128,
+    /// Forward time, when profiled.
+    pub forward: Option<Duration>,
+    /// Backward time, when profiled and it has a backward.
+    pub backward: Option<Duration>,
 }
 
 /// `handgrad::autodiff::ops::conv::Conv<kernels::conv2d::Conv2dGeometry>` →

@@ -9,7 +9,7 @@
 //! (codes drawn in 2-D; first-layer weights as pictures) → [`pca`] (the linear baseline) →
 //! [`classify`] (a classifier on codes, a fine-tuned encoder, or PCA features) → [`search`]
 //! (sweeps over one setting, random search over several) → [`bench`](mod@bench) (speed, as a share of
-//! the machine's peak).
+//! the machine's peak) → [`trace`] (one step's tape, node by node).
 
 pub mod bench;
 pub mod classify;
@@ -19,6 +19,7 @@ pub mod generate;
 pub mod latent;
 pub mod pca;
 pub mod search;
+pub mod trace;
 pub mod train;
 
 use crate::data::batches::split;

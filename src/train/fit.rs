@@ -520,6 +520,11 @@ impl<M: Task> Trainer<M> {
         self.graph.profile()
     }
 
+    /// The tape of the last training step, node by node (see [`Graph::trace`]).
+    pub fn trace(&self) -> Vec<crate::autodiff::TraceRow> {
+        self.graph.trace()
+    }
+
     /// One optimisation step on the samples at `indices` (forward, loss, backward, the
     /// finiteness checks, the optimiser's update); returns the batch loss and terms. [`fit`]
     /// calls it for every batch; `handgrad bench` times it alone.

@@ -144,6 +144,10 @@ impl Graph {
 }
 
 impl<G: ConvLike> Backward for Conv<G> {
+    fn macs(&self) -> u128 {
+        self.geom.macs() as u128
+    }
+
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (g, algo) = (&self.geom, self.algo);
         let (x, w, d_y) = (ctx.input_slice(0), ctx.input_slice(1), ctx.d_y_slice());

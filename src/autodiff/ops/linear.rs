@@ -83,6 +83,10 @@ impl Graph {
 }
 
 impl Backward for Linear {
+    fn macs(&self) -> u128 {
+        (self.n * self.d_in * self.d_out) as u128
+    }
+
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let Linear { n, d_in, d_out } = *self;
         let (x, w, d_y) = (ctx.input_slice(0), ctx.input_slice(1), ctx.d_y_slice());
@@ -153,6 +157,10 @@ impl Graph {
 }
 
 impl Backward for MatMul {
+    fn macs(&self) -> u128 {
+        (self.m * self.k * self.n) as u128
+    }
+
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let MatMul { m, k, n } = *self;
         let (a, b) = (
