@@ -1695,7 +1695,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Lets a closed pipe end the program quietly (`handgrad trace | head`), as it does any
+/// Unix tool: Rust programs start with SIGPIPE ignored, so a write to a closed pipe fails and
+/// `println!` panics. Restoring the default action makes the kernel end the process instead.
+#[cfg(target_os = "linux")]
+fn quiet_on_closed_pipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: `signal` is the C library's; setting SIGPIPE to its default action has no
+    // preconditions.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quiet_on_closed_pipe() {}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {

@@ -927,3 +927,25 @@ fn gradcheck_passes_every_op_and_fails_loudly_on_a_planted_bug() {
         "at least 1",
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_program_quietly() {
+    use std::io::{BufRead, BufReader};
+    // `handgrad gradcheck all | head -1`: the pipe closes after one line.
+    let mut child = handgrad()
+        .args(["gradcheck", "all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a line");
+    // The reader is dropped here, closing the pipe.
+    let out = child.wait_with_output().expect("it ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(first.contains("central differences"), "{first}");
+    assert!(!err.contains("panicked"), "{err}");
+}
