@@ -21,10 +21,7 @@ fn data() -> (ArrayD<f32>, ArrayD<f32>) {
         .map(|x| 3.0 * x - 1.0 + rng.random_range(-0.05..0.05))
         .collect();
     let col = |v: Vec<f32>| Array2::from_shape_vec((64, 1), v).map(|a| a.into_dyn());
-    (
-        col(xs).expect("64 values"),
-        col(ys).expect("64 values"),
-    )
+    (col(xs).expect("64 values"), col(ys).expect("64 values"))
 }
 
 /// One step: the forward pass, the MSE loss, backward; returns the loss and (∂L/∂w, ∂L/∂b).
@@ -42,8 +39,12 @@ fn loss_and_gradients(
     let prediction = g.linear(xv, wv, Some(bv))?;
     let loss = g.mse(prediction, yv, Reduction::Mean)?;
     g.backward(loss)?;
-    let dw = g.param_grad(w.id()).map_or(0.0, |d| d.iter().copied().sum());
-    let db = g.param_grad(b.id()).map_or(0.0, |d| d.iter().copied().sum());
+    let dw = g
+        .param_grad(w.id())
+        .map_or(0.0, |d| d.iter().copied().sum());
+    let db = g
+        .param_grad(b.id())
+        .map_or(0.0, |d| d.iter().copied().sum());
     Ok((g.scalar(loss)?, dw, db))
 }
 

@@ -89,11 +89,11 @@ fn every_function_a_chapter_names_in_a_file_is_there() {
                 continue;
             };
             assert!(
-                ["fn", "struct", "enum", "trait"]
-                    .iter()
-                    .any(|kw| source.contains(&format!("{kw} {item}("))
-                        || source.contains(&format!("{kw} {item}<"))
-                        || source.contains(&format!("{kw} {item} "))),
+                ["fn", "struct", "enum", "trait"].iter().any(|kw| source
+                    .contains(&format!("{kw} {item}("))
+                    || source.contains(&format!("{kw} {item}<"))
+                    || source.contains(&format!("{kw} {item} "))
+                    || source.contains(&format!("{kw} {item}:"))),
                 "{}: {name} is not defined in {file}",
                 chapter.display()
             );
