@@ -88,12 +88,16 @@ fn every_function_a_chapter_names_in_a_file_is_there() {
             let Ok(source) = std::fs::read_to_string(root.join(file)) else {
                 continue;
             };
+            let declared = ["fn", "struct", "enum", "trait"].iter().any(|kw| {
+                [format!("{kw} {item}("), format!("{kw} {item}<"), format!("{kw} {item} "), format!("{kw} {item}:")]
+                    .iter()
+                    .any(|pattern| source.contains(pattern.as_str()))
+            })
+                // An enum variant, `Activation::Selu`: declared on its own line.
+                || source.contains(&format!("    {item},"))
+                || source.contains(&format!("    {item} {{"));
             assert!(
-                ["fn", "struct", "enum", "trait"].iter().any(|kw| source
-                    .contains(&format!("{kw} {item}("))
-                    || source.contains(&format!("{kw} {item}<"))
-                    || source.contains(&format!("{kw} {item} "))
-                    || source.contains(&format!("{kw} {item}:"))),
+                declared,
                 "{}: {name} is not defined in {file}",
                 chapter.display()
             );
