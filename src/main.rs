@@ -42,6 +42,9 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Run every matrix product and convolution on its naive reference loop: the same numbers, many times slower (for learning).
+    #[arg(long, global = true)]
+    naive: bool,
     /// Worker threads for every parallel kernel [default: RAYON_NUM_THREADS, else one per core]. Results do not depend on it.
     #[arg(long, global = true)]
     threads: Option<usize>,
@@ -1493,6 +1496,7 @@ fn download_cmd(dataset: &str, dir: Option<PathBuf>, mirror: Vec<String>) -> Res
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    kernels::use_reference_loops(cli.naive);
     if let Some(n) = cli.threads {
         if n == 0 {
             return Err(Error::config("threads", "give at least 1"));

@@ -949,3 +949,38 @@ fn a_reader_that_stops_early_ends_the_program_quietly() {
     assert!(first.contains("central differences"), "{first}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn naive_runs_the_reference_loops_and_gets_the_same_numbers() {
+    let dir = temp_dir("naive");
+    let fast = train_quick(&dir, "fast", &[]);
+    let slow = train_quick(&dir, "slow", &["--naive"]);
+    assert!(
+        fast.status.success() && slow.status.success(),
+        "{}{}",
+        text(&fast),
+        text(&slow)
+    );
+    let losses = |run: &str| -> Vec<f64> {
+        let csv = std::fs::read_to_string(dir.join(run).join("metrics.csv")).expect("metrics");
+        csv.lines()
+            .skip(1)
+            .flat_map(|l| {
+                l.split(',')
+                    .skip(1)
+                    .take(2)
+                    .map(|v| v.parse::<f64>().expect("a number"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (a, b) = (losses("fast"), losses("slow"));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        // f64 sums in the reference loops against f32 in the fast kernels: equal to rounding.
+        assert!(
+            (x - y).abs() <= 1e-4 * x.abs(),
+            "fast {x} against reference {y}"
+        );
+    }
+}

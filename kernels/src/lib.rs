@@ -42,6 +42,22 @@ pub mod pool;
 pub mod reduce;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static REFERENCE_LOOPS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every matrix product and every convolution in this process run on its naive
+/// reference loop ([`gemm::naive`], [`conv2d::naive`]) instead of the fast kernels: the same
+/// numbers (up to rounding), many times slower. For learning (`handgrad --naive`): seeing the
+/// same loss come out of the loops one can read.
+pub fn use_reference_loops(on: bool) {
+    REFERENCE_LOOPS.store(on, Ordering::Relaxed);
+}
+
+/// Whether [`use_reference_loops`] is on.
+pub fn reference_loops() -> bool {
+    REFERENCE_LOOPS.load(Ordering::Relaxed)
+}
 
 /// A geometry that cannot exist: a kernel larger than its padded input, a zero stride, an
 /// `output_padding` that is not smaller than the stride.

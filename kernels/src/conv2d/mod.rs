@@ -222,14 +222,18 @@ impl Conv2dAlgo {
         Conv2dAlgo::Auto,
     ];
 
-    /// The algorithm [`Conv2dAlgo::Auto`] stands for in one pass of one layer; any other
-    /// algorithm stands for itself.
+    /// The algorithm that runs: [`Conv2dAlgo::Naive`] whenever [`crate::use_reference_loops`]
+    /// is on; otherwise what [`Conv2dAlgo::Auto`] stands for in this layer, or the algorithm
+    /// itself.
     ///
     /// Measured on conv-selu's and conv-small's layers (2 cores, each pass timed alone, with
     /// our packed GEMM): batching pays when an image's output has at most 16 positions and
     /// the batch is large (conv 39→72 at 3×3, batch 512: forward 2.1 ms instead of 7.1,
     /// weight gradient 2.9 instead of 3.6); elsewhere one GEMM per image is as fast or faster.
     pub fn resolve(self, geom: &Conv2dGeometry) -> Conv2dAlgo {
+        if crate::reference_loops() {
+            return Conv2dAlgo::Naive;
+        }
         if self != Conv2dAlgo::Auto {
             return self;
         }
