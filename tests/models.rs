@@ -138,6 +138,18 @@ fn a_kernel_larger_than_its_input_names_the_encoder_layer() {
         matches!(&err, Error::Architecture { layer, .. } if layer == "encoder.6"),
         "{err}"
     );
+    // With a way out that fits: the largest kernel, or the padding this kernel needs.
+    let text = err.to_string();
+    assert!(
+        text.contains("at most 4 (e.g. 64:4:1:0)")
+            && text.contains("padding 2 with this kernel (64:7:1:2)"),
+        "{text}"
+    );
+    let mut fixed = spec.clone();
+    if let Some(last) = fixed.conv.last_mut() {
+        last.padding = 2;
+    }
+    handgrad::models::ModelPlan::new(&fixed).expect("the suggested padding fits");
 }
 
 #[test]

@@ -302,7 +302,7 @@ impl ModelPlan {
             })
             .map_err(|e| Error::Architecture {
                 layer: enc.next_name(),
-                detail: e.detail,
+                detail: format!("{}{}", e.detail, fit_suggestion(h.min(w), conv)),
             })?;
             let kernel = Kernel::new(conv.kernel, conv.stride, conv.padding);
             let out = vec![conv.channels, geom.h_out(), geom.w_out()];
@@ -523,6 +523,20 @@ impl ModelPlan {
         ));
         lines
     }
+}
+
+/// A concrete way out for a convolution whose kernel does not fit its (padded) input of side
+/// `side`: the largest kernel that fits, or the padding that would make this kernel fit.
+fn fit_suggestion(side: usize, conv: &super::ConvLayer) -> String {
+    let padded = side + 2 * conv.padding;
+    if conv.kernel <= padded {
+        return String::new();
+    }
+    let pad_needed = (conv.kernel - side).div_ceil(2);
+    format!(
+        ": use a kernel of at most {padded} (e.g. {}:{padded}:{}:{}), or padding {pad_needed} with this kernel ({}:{}:{}:{pad_needed}), or fewer stride-2 layers before this one",
+        conv.channels, conv.stride, conv.padding, conv.channels, conv.kernel, conv.stride
+    )
 }
 
 /// The transposed convolutions that mirror the encoder's convolutions, each with the
