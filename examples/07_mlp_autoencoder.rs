@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo run --release --example 07_mlp_autoencoder`.
 
-use handgrad::data::batches::{split, Amount, SplitSpec};
+use handgrad::data::batches::split;
 use handgrad::data::mnist::{Dataset, Lookup};
 use handgrad::experiments::eval::pixel_loss;
 use handgrad::reduce::pca::Pca;
@@ -16,13 +16,7 @@ fn main() -> Result<()> {
     // The preset of the course report: three sigmoid layers each way, a code of 32 numbers,
     // Adam at 1e-3 and small batches. The shipped test set's 7,200 training images and 5
     // epochs keep the example quick.
-    let mut cfg = RunConfig::preset("mlp3-32")?;
-    cfg.train.epochs = 5;
-    cfg.train.snapshot_epochs = vec![];
-    cfg.split = SplitSpec {
-        validation: Amount::Fraction(0.1),
-        ..SplitSpec::default()
-    };
+    let cfg = RunConfig::quick("mlp3-32", 8000, 5, 32)?;
     let data = split(&Dataset::find("mnist", &Lookup::default())?, &cfg.split)?;
     let mut trainer = new_trainer(&cfg)?;
     println!("{}", trainer.model.summary().join("\n"));

@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo run --release --example 08_conv_autoencoder`.
 
-use handgrad::data::batches::{split, Amount, SplitSpec};
+use handgrad::data::batches::split;
 use handgrad::data::mnist::{Dataset, Lookup};
 use handgrad::experiments::eval::pixel_loss;
 use handgrad::reduce::pca::Pca;
@@ -14,16 +14,8 @@ use handgrad::train::{evaluate, LossName, RunConfig};
 use handgrad::Result;
 
 fn main() -> Result<()> {
-    let mut cfg = RunConfig::preset("conv-selu")?;
-    // Small batches and 3,000 images: quick, and enough steps to learn.
-    cfg.train.epochs = 2;
-    cfg.train.batch_size = 32;
-    cfg.train.snapshot_epochs = vec![];
-    cfg.split = SplitSpec {
-        validation: Amount::Fraction(0.1),
-        max_samples: Some(3000),
-        ..SplitSpec::default()
-    };
+    // 3,000 images, 2 epochs, small batches: quick, and enough steps to learn.
+    let cfg = RunConfig::quick("conv-selu", 3000, 2, 32)?;
     let data = split(&Dataset::find("mnist", &Lookup::default())?, &cfg.split)?;
     let mut trainer = new_trainer(&cfg)?;
     println!("{}", trainer.model.summary().join("\n"));

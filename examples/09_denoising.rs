@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo run --release --example 09_denoising`.
 
-use handgrad::data::batches::{split, Amount, SplitSpec};
+use handgrad::data::batches::split;
 use handgrad::data::corrupt::Corruption;
 use handgrad::data::mnist::{Dataset, Lookup};
 use handgrad::experiments::eval::{corrupted, pixel_loss};
@@ -14,17 +14,9 @@ use handgrad::Result;
 
 fn main() -> Result<()> {
     let noise: Corruption = "gaussian:0.4".parse()?;
-    let mut cfg = RunConfig::preset("conv-selu")?;
-    cfg.train.epochs = 3;
-    cfg.train.batch_size = 32;
-    cfg.train.snapshot_epochs = vec![];
+    let mut cfg = RunConfig::quick("conv-selu", 3000, 3, 32)?;
     // The training loop damages every batch afresh (seeded), the targets stay clean.
     cfg.train.corrupt = Some(noise.clone());
-    cfg.split = SplitSpec {
-        validation: Amount::Fraction(0.1),
-        max_samples: Some(3000),
-        ..SplitSpec::default()
-    };
     let data = split(&Dataset::find("mnist", &Lookup::default())?, &cfg.split)?;
     let mut trainer = new_trainer(&cfg)?;
     trainer.fit(&data.train, &data.val, &mut ())?;

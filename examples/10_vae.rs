@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo run --release --example 10_vae`.
 
-use handgrad::data::batches::{split, Amount, SplitSpec};
+use handgrad::data::batches::split;
 use handgrad::data::mnist::{Dataset, Lookup};
 use handgrad::train::run_dir::new_trainer;
 use handgrad::train::{LossName, RunConfig};
@@ -14,17 +14,9 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
 fn main() -> Result<()> {
-    let mut cfg = RunConfig::preset("conv-selu")?;
+    let mut cfg = RunConfig::quick("conv-selu", 3000, 4, 64)?;
     cfg.model.variational = true;
     cfg.train.loss = LossName::Bce;
-    cfg.train.epochs = 4;
-    cfg.train.batch_size = 64;
-    cfg.train.snapshot_epochs = vec![];
-    cfg.split = SplitSpec {
-        validation: Amount::Fraction(0.1),
-        max_samples: Some(3000),
-        ..SplitSpec::default()
-    };
     let data = split(&Dataset::find("mnist", &Lookup::default())?, &cfg.split)?;
     let mut trainer = new_trainer(&cfg)?;
     trainer.fit(&data.train, &data.val, &mut ())?;

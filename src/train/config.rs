@@ -289,6 +289,25 @@ impl Default for RunConfig {
 }
 
 impl RunConfig {
+    /// A small, quick run of preset `name` (the course's examples use it): at most `images`
+    /// images for training and validation (a tenth of them for validation), `epochs` passes at
+    /// batch size `batch`, no reconstruction snapshots.
+    ///
+    /// # Errors
+    /// As [`RunConfig::preset`].
+    pub fn quick(name: &str, images: usize, epochs: usize, batch: usize) -> Result<Self> {
+        let mut cfg = Self::preset(name)?;
+        cfg.train.epochs = epochs;
+        cfg.train.batch_size = batch;
+        cfg.train.snapshot_epochs = Vec::new();
+        cfg.split = crate::data::batches::SplitSpec {
+            validation: crate::data::batches::Amount::Fraction(0.1),
+            max_samples: Some(images),
+            ..crate::data::batches::SplitSpec::default()
+        };
+        Ok(cfg)
+    }
+
     /// The configuration of a named preset on the default dataset (MNIST).
     ///
     /// # Errors
