@@ -966,10 +966,6 @@ fn report(r: &RunReport) -> ExitCode {
         // tell an interrupted run from a finished one.
         return ExitCode::from(130);
     }
-    let page = r.dir.join("report.html");
-    if page.is_file() {
-        println!("report: {}", page.display());
-    }
     ExitCode::SUCCESS
 }
 
