@@ -157,10 +157,13 @@ const PARALLEL_MIN_MACS: usize = 1 << 21;
 /// for load balance only repeat that copying.
 const BLOCKS_PER_THREAD: usize = 2;
 
-/// Which code computes each block of a product.
+/// Which code computes each block of a product. [`gemm`] uses [`GemmImpl::Packed`]: its
+/// buffers are reused from call to call, so a training step allocates nothing for its
+/// products (`matrixmultiply` allocates its packing buffers on every call).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GemmImpl {
     /// Ours: [`crate::packed_gemm`], with AVX-512, AVX2 + FMA or portable micro-kernels.
+    #[default]
     Packed,
     /// The `matrixmultiply` crate, kept as a second reference and for benchmarks.
     MatrixMultiply,
@@ -168,7 +171,6 @@ pub enum GemmImpl {
     /// where it measured 10–50 % faster: 27.6 against 18.1 GFLOP/s for 6×9×196, 52 against 47
     /// for 39×54×49, one thread), `matrixmultiply` for larger ones, whose cache blocking is
     /// better than ours (2048×784×392 on two threads: 203 against 191 GFLOP/s).
-    #[default]
     Auto,
 }
 
@@ -197,12 +199,7 @@ pub enum GemmImpl {
 /// assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
 /// ```
 pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
-    let imp = if std::env::var_os("ZZ_MM").is_some() {
-        GemmImpl::MatrixMultiply
-    } else {
-        GemmImpl::Packed
-    };
-    gemm_using(imp, alpha, a, b, beta, c);
+    gemm_using(GemmImpl::Packed, alpha, a, b, beta, c);
 }
 
 /// [`gemm`] with the block product of one's choosing: every other step is the same.
