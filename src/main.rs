@@ -54,12 +54,6 @@ struct Cli {
 enum Command {
     /// Train an autoencoder (default: the conv-selu preset on MNIST).
     Train(Box<TrainArgs>),
-    /// Check an op's backward pass against central finite differences (or every op with `all`); --plant-bug shows a failure.
-    Gradcheck(GradcheckArgs),
-    /// Show one training step's tape node by node: op, shapes, multiply-adds, forward and backward time; optionally as a Graphviz file.
-    Trace(TraceArgs),
-    /// Show a model layer by layer: shapes, parameters, multiply-adds, memory, and how each transposed convolution's output_padding is worked out.
-    Explain(ExplainArgs),
     /// Print a trained run's test loss, clean and under corruptions, next to doing nothing.
     Eval(EvalArgs),
     /// Save a picture of test images and their reconstructions.
@@ -85,6 +79,12 @@ enum Command {
     Sweep(Box<SweepArgs>),
     /// Random hyperparameter search: trials ranked by validation loss; shardable across machines.
     Search(Box<SearchArgs>),
+    /// Show a model layer by layer: shapes, parameters, multiply-adds, memory, and how each transposed convolution's output_padding is worked out.
+    Explain(ExplainArgs),
+    /// Show one training step's tape node by node: op, shapes, multiply-adds, forward and backward time; optionally as a Graphviz file.
+    Trace(TraceArgs),
+    /// Check an op's backward pass against central finite differences (or every op with `all`); --plant-bug shows a failure.
+    Gradcheck(GradcheckArgs),
     /// Time training (or inference) steps of a preset: images/s, GFLOP/s, share of the FMA peak, peak memory.
     Bench(BenchArgs),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
