@@ -3,9 +3,9 @@
 //!
 //! Tensors come from the tape's buffer pool and the kernels' scratch memory, so after the
 //! first step no tensor is allocated: what remains is bookkeeping, a few small allocations per
-//! tape node (its boxed backward, its list of inputs, the list of gradients its backward
-//! returns, the backward context's lists). Their count is the same every step and their bytes
-//! are a sliver of the step's tensors; both are asserted here.
+//! tape node (its boxed backward, the list of gradients its backward returns, shapes some ops
+//! copy). Their count is the same every step and their bytes are a sliver of the step's
+//! tensors; both are asserted here.
 
 use handgrad::data::mnist::{Dataset, Lookup};
 use handgrad::train::fit::step_rng;

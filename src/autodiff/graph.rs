@@ -76,10 +76,11 @@ pub trait Backward: fmt::Debug + Send + Sync {
     }
 }
 
-/// What an op's backward may read, plus the buffer pool for its results.
+/// What an op's backward may read, plus the buffer pool for its results. It reads the
+/// inputs straight from the tape (no list is built per node).
 pub struct BackwardCtx<'a> {
-    inputs: Vec<&'a ArrayD<f32>>,
-    needs: Vec<bool>,
+    nodes: &'a [Node],
+    inputs: &'a [Var],
     output: &'a ArrayD<f32>,
     d_y: &'a ArrayD<f32>,
     pool: &'a mut BufferPool,
@@ -88,15 +89,15 @@ pub struct BackwardCtx<'a> {
 impl<'a> BackwardCtx<'a> {
     /// The value of input `i`, as forward saw it.
     pub fn input(&self, i: usize) -> &'a ArrayD<f32> {
-        self.inputs[i]
+        &self.nodes[self.inputs[i].index].value
     }
     /// Input `i`'s values as a flat slice.
     pub fn input_slice(&self, i: usize) -> &'a [f32] {
-        as_slice(self.inputs[i])
+        as_slice(self.input(i))
     }
     /// Whether input `i` wants a gradient.
     pub fn needs(&self, i: usize) -> bool {
-        self.needs[i]
+        self.nodes[self.inputs[i].index].requires_grad
     }
     /// The op's output value.
     pub fn output(&self) -> &'a ArrayD<f32> {
@@ -130,7 +131,7 @@ impl<'a> BackwardCtx<'a> {
         shape: &[usize],
         kernel: impl FnOnce(&mut [f32]),
     ) -> Option<ArrayD<f32>> {
-        if i >= self.inputs.len() || !self.needs[i] {
+        if i >= self.inputs.len() || !self.needs(i) {
             return None;
         }
         let mut d = self.pool.alloc(shape);
@@ -143,8 +144,8 @@ impl<'a> BackwardCtx<'a> {
     }
     /// A buffer shaped like input `i` (the usual shape of its gradient).
     pub fn alloc_like_input(&mut self, i: usize) -> ArrayD<f32> {
-        let shape = self.inputs[i].shape().to_vec();
-        self.pool.alloc(&shape)
+        let shape = self.input(i).raw_dim();
+        self.pool.alloc(ndarray::Dimension::slice(&shape))
     }
 }
 
@@ -259,6 +260,8 @@ pub struct Graph {
     scope: usize,
     /// Time per op type, when profiling ([`Graph::enable_profile`]).
     profile: Option<Box<super::profile::Profile>>,
+    /// Input lists of the last step's nodes, emptied and kept for the next step's.
+    spare_inputs: Vec<Vec<Var>>,
 }
 
 impl Default for Graph {
@@ -283,6 +286,7 @@ impl Graph {
             scopes: vec![String::new()],
             scope: 0,
             profile: None,
+            spare_inputs: Vec::new(),
         }
     }
 
@@ -379,6 +383,11 @@ impl Graph {
         }
         for node in self.nodes.drain(..) {
             self.pool.recycle(node.value);
+            let mut list = node.inputs;
+            if list.capacity() > 0 {
+                list.clear();
+                self.spare_inputs.push(list);
+            }
         }
         for grad in self.grads.drain(..).flatten() {
             self.pool.recycle(grad);
@@ -531,7 +540,9 @@ impl Graph {
             p.forward(kind);
         }
         let (op, inputs): (Option<Box<dyn Backward>>, Vec<Var>) = if requires_grad {
-            (Some(Box::new(op)), inputs.to_vec())
+            let mut list = self.spare_inputs.pop().unwrap_or_default();
+            list.extend_from_slice(inputs);
+            (Some(Box::new(op)), list)
         } else {
             (None, Vec::new())
         };
@@ -669,16 +680,8 @@ impl Graph {
             };
             let node = &self.nodes[i];
             let mut ctx = BackwardCtx {
-                inputs: node
-                    .inputs
-                    .iter()
-                    .map(|v| &self.nodes[v.index].value)
-                    .collect(),
-                needs: node
-                    .inputs
-                    .iter()
-                    .map(|v| self.nodes[v.index].requires_grad)
-                    .collect(),
+                nodes: &self.nodes,
+                inputs: &node.inputs,
                 output: &node.value,
                 d_y: &d_y,
                 pool: &mut self.pool,
@@ -694,9 +697,9 @@ impl Graph {
                     return Ok(Some(self.place(i, Pass::Backward)));
                 }
             }
-            let inputs = node.inputs.clone();
-            for (input, grad) in inputs.into_iter().zip(input_grads) {
+            for (k, grad) in input_grads.into_iter().enumerate() {
                 if let Some(grad) = grad {
+                    let input = self.nodes[i].inputs[k];
                     self.accumulate(i, input, grad)?;
                 }
             }
