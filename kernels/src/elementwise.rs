@@ -277,47 +277,6 @@ fn for_chunks(out: &mut [f32], body: impl Fn(usize, &mut [f32]) + Sync + Send) {
     }
 }
 
-/// Runs a loop body compiled three times: for AVX-512 (16 lanes), for AVX2 + FMA (8 lanes),
-/// and for the baseline (SSE2, 4 lanes), choosing at run time the widest this processor has.
-/// The body and the closures it calls are inlined into each copy, so each is vectorised with
-/// its own instruction set; what they compute is identical.
-macro_rules! widest {
-    ($body:expr) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn avx512(run: impl FnOnce()) {
-                run()
-            }
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2(run: impl FnOnce()) {
-                run()
-            }
-            match crate::peak::Isa::detect() {
-                // SAFETY: the processor has the features each copy is compiled for.
-                crate::peak::Isa::Avx512 => unsafe {
-                    avx512(
-                        #[inline(always)]
-                        || $body,
-                    )
-                },
-                // SAFETY: as above.
-                crate::peak::Isa::Avx2Fma => unsafe {
-                    avx2(
-                        #[inline(always)]
-                        || $body,
-                    )
-                },
-                crate::peak::Isa::Portable => $body,
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            $body
-        }
-    }};
-}
-
 /// y ← f(x) element by element, in parallel for long slices, with the widest vectors the
 /// processor has.
 pub fn map(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {

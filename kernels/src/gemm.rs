@@ -97,6 +97,19 @@ impl<'a> MatRef<'a> {
         (self.row_stride, self.col_stride)
     }
 
+    /// Row `i` as a slice of its `cols` elements.
+    ///
+    /// # Panics
+    /// If the view's columns are not adjacent (column stride ≠ 1).
+    pub(crate) fn row(&self, i: usize) -> &'a [f32] {
+        assert_eq!(
+            self.col_stride, 1,
+            "gemm: row() of a view with column stride {}",
+            self.col_stride
+        );
+        &self.data[i * self.row_stride..][..self.cols]
+    }
+
     /// Copies `out.len()` elements of column `j`, from row `i0` on, into `out`.
     pub(crate) fn col_into(&self, i0: usize, j: usize, out: &mut [f32]) {
         self.t().row_into(j, i0, out);
@@ -162,7 +175,9 @@ const BLOCKS_PER_THREAD: usize = 2;
 /// products (`matrixmultiply` allocates its packing buffers on every call).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GemmImpl {
-    /// Ours: [`crate::packed_gemm`], with AVX-512, AVX2 + FMA or portable micro-kernels.
+    /// Ours: [`crate::packed_gemm`], with AVX-512, AVX2 + FMA or portable micro-kernels, and
+    /// for products too thin to repay packing (inner dimension or output width ≤ 16) two
+    /// unpacked kernels that read A and B in place.
     #[default]
     Packed,
     /// The `matrixmultiply` crate, kept as a second reference and for benchmarks.
@@ -367,6 +382,10 @@ fn gemm_block(
         return;
     }
     if imp == GemmImpl::Packed {
+        // SAFETY: as below.
+        if unsafe { crate::thin_gemm::try_gemm(alpha, a, b, beta, c.ptr, c.row_stride) } {
+            return;
+        }
         // SAFETY: C's block was carved from an exclusive slice of m×n (checked in
         // `gemm_using`), and blocks are disjoint.
         unsafe { crate::packed_gemm::gemm(alpha, a, b, beta, c.ptr, c.row_stride) };

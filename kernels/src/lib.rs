@@ -29,6 +29,9 @@
 
 #![warn(missing_docs)]
 
+#[macro_use]
+mod simd;
+
 pub mod batch_norm;
 pub mod conv2d;
 pub mod conv_like;
@@ -40,6 +43,7 @@ pub mod packed_gemm;
 pub mod peak;
 pub mod pool;
 pub mod reduce;
+mod thin_gemm;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

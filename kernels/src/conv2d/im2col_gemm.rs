@@ -17,11 +17,6 @@ use crate::im2col::{
 };
 use rayon::prelude::*;
 
-/// The weight gradient is summed over the batch in at most this many groups of consecutive
-/// images, each on its own task, then the group sums are added in order. A fixed count (not
-/// the thread count) keeps the rounding, and so the result, the same on every machine.
-const WEIGHT_GRAD_GROUPS: usize = 8;
-
 /// y = w · im2col(x) + b, image by image.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
     crate::conv_like::check_lens(
@@ -89,9 +84,8 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
     });
 }
 
-/// `d_w = Σ_n d_y[n] · im2col(x[n])ᵀ`, in at most `WEIGHT_GRAD_GROUPS` partial sums that are
-/// computed in parallel and then added in order. The partial sums and the column buffers both
-/// live in reused scratch memory.
+/// `d_w = Σ_n d_y[n] · im2col(x[n])ᵀ`, summed over the batch in fixed groups
+/// ([`super::sum_weight_grad_in_groups`]); the column buffers live in reused scratch memory.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
     crate::conv_like::check_lens(
         geom,
@@ -102,47 +96,16 @@ pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut 
     );
     let s = geom.spec();
     let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
-    let group_len = s.n.div_ceil(WEIGHT_GRAD_GROUPS);
-    let groups = s.n.div_ceil(group_len);
-    let w_len = s.c_out * k;
     with_index_scratch(k * p, |offsets| {
         tap_offsets(geom, offsets);
         let offsets = &*offsets;
-        with_scratch(groups * w_len, |partials| {
-            partials
-                .par_chunks_mut(w_len)
-                .zip(x.par_chunks(geom.input_image_len() * group_len))
-                .zip(d_y.par_chunks(geom.output_image_len() * group_len))
-                .for_each(|((partial, x_group), d_y_group)| {
-                    partial.fill(0.0);
-                    with_scratch(k * p, |cols| {
-                        let images = x_group
-                            .chunks_exact(geom.input_image_len())
-                            .zip(d_y_group.chunks_exact(geom.output_image_len()));
-                        for (x_img, d_y_img) in images {
-                            gather_columns(offsets, x_img, cols);
-                            let cols_t = MatRef::row_major(cols, k, p).t();
-                            gemm(
-                                1.0,
-                                MatRef::row_major(d_y_img, s.c_out, p),
-                                cols_t,
-                                1.0,
-                                partial,
-                            );
-                        }
-                    });
-                });
-            let mut sums = partials.chunks_exact(w_len);
-            // Invariant: the batch is never empty (Conv2dGeometry rejects N = 0), so there is a first group.
-            let Some(first) = sums.next() else {
-                unreachable!("at least one group")
-            };
-            d_w.copy_from_slice(first);
-            for partial in sums {
-                for (acc, v) in d_w.iter_mut().zip(partial) {
-                    *acc += v;
-                }
-            }
+        super::sum_weight_grad_in_groups(geom, x, d_y, d_w, |x_img, d_y_img, partial| {
+            with_scratch(k * p, |cols| {
+                gather_columns(offsets, x_img, cols);
+                let cols_t = MatRef::row_major(cols, k, p).t();
+                let d_y_mat = MatRef::row_major(d_y_img, s.c_out, p);
+                gemm(1.0, d_y_mat, cols_t, 1.0, partial);
+            });
         });
     });
 }
