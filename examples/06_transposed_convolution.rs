@@ -5,7 +5,7 @@
 //! Run with `cargo run --release --example 06_transposed_convolution`.
 
 use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec};
-use kernels::conv_transpose2d::{self, ConvTranspose2dGeometry, ConvTranspose2dSpec};
+use kernels::conv_transpose2d::{self, ConvTranspose2dSpec};
 
 /// Deterministic values in [−1, 1).
 fn values(len: usize, seed: u32) -> Vec<f32> {
@@ -54,7 +54,9 @@ fn main() {
     // alike to 7, so its transpose cannot know which was meant. output_padding adds the
     // missing row and column on one side.
     for output_padding in [0, 1] {
-        let t = ConvTranspose2dGeometry::new(ConvTranspose2dSpec {
+        // `adjoint` checks the sizes and returns the convolution this layer is the transpose
+        // of: its input is the layer's output.
+        let t = conv_transpose2d::adjoint(ConvTranspose2dSpec {
             n: 1,
             c_in: 39,
             h_in: 7,
@@ -67,7 +69,7 @@ fn main() {
             output_padding,
         })
         .expect("a valid transposed convolution");
-        let [_, c, h, w_out] = t.output_shape();
+        let [_, c, h, w_out] = t.input_shape();
         println!(
             "transposed, output_padding {output_padding}: (7 − 1)·2 − 2·1 + 3 + {output_padding} = {h}, output {c}×{h}×{w_out}"
         );

@@ -14,7 +14,6 @@
 //! convolution and forward of a transposed convolution both end with it.
 
 use crate::conv2d::Conv2dGeometry;
-use std::cell::RefCell;
 
 /// cols ← im2col(x) for one image.
 ///
@@ -186,14 +185,6 @@ fn check_image_and_cols(kernel: &str, geom: &Conv2dGeometry, x_len: usize, cols_
     );
 }
 
-thread_local! {
-    /// Per-thread spare buffers for im2col columns, kept between calls so that training
-    /// allocates them once, on the first step.
-    static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
-    /// The same for index tables ([`tap_offsets`]).
-    static INDEX_SCRATCH: RefCell<Vec<Vec<u32>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// cols ← im2col(x) for one image through a table made by [`tap_offsets`]: the same result
 /// as [`im2col`], as one flat gather (the table is made once per call of a batched kernel,
 /// not once per image).
@@ -216,19 +207,6 @@ pub(crate) fn scatter_columns(offsets: &[u32], cols: &[f32], x: &mut [f32]) {
 
 /// Marks a column entry that falls in the padding (it reads 0).
 pub(crate) const PADDING: u32 = u32::MAX;
-
-/// Runs `f` with a table of `len` indices borrowed from this thread's spare tables.
-pub(crate) fn with_index_scratch<R>(len: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
-    let mut buf = INDEX_SCRATCH
-        .with(|s| s.borrow_mut().pop())
-        .unwrap_or_default();
-    if buf.len() < len {
-        buf.resize(len, 0);
-    }
-    let out = f(&mut buf[..len]);
-    INDEX_SCRATCH.with(|s| s.borrow_mut().push(buf));
-    out
-}
 
 /// im2col as a table: `offsets[r·P + p]` is where, inside one input image, column entry
 /// (r, p) reads from ([`PADDING`] for 0). The same for every image, so a batch of images is
@@ -260,19 +238,6 @@ pub(crate) fn tap_offsets(geom: &Conv2dGeometry, offsets: &mut [u32]) {
             }
         }
     }
-}
-
-/// Runs `f` with a scratch slice of `len` elements (stale contents) borrowed from this thread's
-/// spare buffers. The buffer is taken out while `f` runs, so a nested call — rayon may run
-/// another task on this thread while `f` waits on a parallel GEMM — gets a buffer of its own.
-pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let mut buf = SCRATCH.with(|s| s.borrow_mut().pop()).unwrap_or_default();
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    let out = f(&mut buf[..len]);
-    SCRATCH.with(|s| s.borrow_mut().push(buf));
-    out
 }
 
 #[cfg(test)]

@@ -24,8 +24,13 @@
 //!
 //! ## Reading order
 //! [`gemm`] (the one matrix product) → [`conv2d`] (geometry, then `naive`, `direct`,
-//! `im2col_gemm`) → [`im2col`] → [`conv_transpose2d`] (the adjoint of conv2d) → [`pool`] →
-//! [`elementwise`] → [`reduce`] → [`batch_norm`].
+//! `im2col_gemm`, `batched_gemm`, `phase_planes`) → [`im2col`] → [`conv_transpose2d`] (the
+//! adjoint of conv2d) → [`pool`] → [`elementwise`] → [`reduce`] → [`batch_norm`].
+//!
+//! The machinery that makes these fast sits in its own files, each opening with why it exists:
+//! [`packed_gemm`] (the product's packing and micro-kernels), `thin_gemm` (products too thin
+//! to pack), `simd` (choosing vector instructions at run time) and `scratch` (working memory
+//! kept between calls).
 
 #![warn(missing_docs)]
 
@@ -34,7 +39,6 @@ mod simd;
 
 pub mod batch_norm;
 pub mod conv2d;
-pub mod conv_like;
 pub mod conv_transpose2d;
 pub mod elementwise;
 pub mod gemm;
@@ -43,6 +47,7 @@ pub mod packed_gemm;
 pub mod peak;
 pub mod pool;
 pub mod reduce;
+mod scratch;
 mod thin_gemm;
 
 use std::fmt;

@@ -17,7 +17,8 @@
 
 use super::Conv2dGeometry;
 use crate::gemm::{gemm, MatRef};
-use crate::im2col::{tap_offsets, with_index_scratch, with_scratch, PADDING};
+use crate::im2col::{tap_offsets, PADDING};
+use crate::scratch::{with_index_scratch, with_scratch};
 use rayon::prelude::*;
 
 /// The most floats a chunk's column matrix may hold (8 MiB): large enough for thousands of
@@ -87,7 +88,7 @@ fn gather_outputs(y: &[f32], c_out: usize, p: usize, big_y: &mut [f32]) {
 
 /// y = w · im2col(x) + b, a chunk of images per GEMM.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::batched_gemm::forward",
         x.len(),
@@ -137,7 +138,7 @@ fn forward_in_chunks(
 
 /// d_x = col2im(wᵀ · d_y), a chunk of images per GEMM.
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::batched_gemm::backward_input",
         d_x.len(),
@@ -181,7 +182,7 @@ fn backward_input_in_chunks(
 /// `d_w = Σ_chunks d_Y · colsᵀ`: one GEMM per chunk with the chunk's B·P positions as its
 /// inner dimension, accumulated in chunk order.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::batched_gemm::backward_weight",
         x.len(),

@@ -43,7 +43,7 @@ fn strided(row: &[f32], first: usize, stride: usize, count: usize) -> impl Itera
 
 /// y = conv2d(x, w) + b, one (image, output channel) plane per task.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    crate::conv_like::check_lens(geom, "conv2d::direct::forward", x.len(), w.len(), y.len());
+    crate::conv2d::check_lens(geom, "conv2d::direct::forward", x.len(), w.len(), y.len());
     let s = geom.spec();
     let (plane, in_plane, taps) = (geom.h_out() * geom.w_out(), s.h_in * s.w_in, s.kh * s.kw);
     y.par_chunks_mut(plane)
@@ -79,7 +79,7 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
 /// d_x = Σ_co w ⋆ᵀ d_y, one (image, input channel) plane per task: each tap scatters an
 /// output row, scaled by its weight, back onto the input row it read.
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::direct::backward_input",
         d_x.len(),
@@ -121,7 +121,7 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
 /// `d_w[co] = Σ_n x[n] ⋆ d_y[n, co]`, one output channel's filters per task, each tap a dot
 /// product of an input row (strided) with an output-gradient row.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::direct::backward_weight",
         x.len(),

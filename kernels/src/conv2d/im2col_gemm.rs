@@ -12,14 +12,13 @@
 
 use super::Conv2dGeometry;
 use crate::gemm::{gemm, MatRef};
-use crate::im2col::{
-    gather_columns, scatter_columns, tap_offsets, with_index_scratch, with_scratch,
-};
+use crate::im2col::{gather_columns, scatter_columns, tap_offsets};
+use crate::scratch::{with_index_scratch, with_scratch};
 use rayon::prelude::*;
 
 /// y = w · im2col(x) + b, image by image.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::im2col_gemm::forward",
         x.len(),
@@ -54,7 +53,7 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
 
 /// d_x = col2im(wᵀ · d_y), image by image.
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::im2col_gemm::backward_input",
         d_x.len(),
@@ -85,9 +84,10 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
 }
 
 /// `d_w = Σ_n d_y[n] · im2col(x[n])ᵀ`, summed over the batch in fixed groups
-/// ([`super::sum_weight_grad_in_groups`]); the column buffers live in reused scratch memory.
+/// (`sum_weight_grad_in_groups` in `conv2d`: 8 groups, added in order); the column buffers
+/// live in reused scratch memory.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::im2col_gemm::backward_weight",
         x.len(),

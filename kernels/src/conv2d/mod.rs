@@ -197,6 +197,27 @@ pub(crate) fn valid_outputs(
     lo.min(hi)..hi
 }
 
+/// Every convolution kernel's boundary check: the input-side, weight-side and output-side
+/// slices (x or d_x, w or d_w, y or d_y) must have exactly the geometry's sizes.
+#[track_caller]
+pub(crate) fn check_lens(
+    geom: &Conv2dGeometry,
+    kernel: &str,
+    x_len: usize,
+    w_len: usize,
+    y_len: usize,
+) {
+    let len = |s: [usize; 4]| s.iter().product::<usize>();
+    crate::check_lens(
+        kernel,
+        &[
+            ("the input side", x_len, len(geom.input_shape())),
+            ("the weight side", w_len, len(geom.weight_shape())),
+            ("the output side", y_len, len(geom.output_shape())),
+        ],
+    );
+}
+
 /// The weight gradient is summed over the batch in at most this many groups of consecutive
 /// images, each on its own task, then the group sums are added in order. A fixed count (not
 /// the thread count) keeps the rounding, and so the result, the same on every machine.
@@ -218,7 +239,7 @@ pub(crate) fn sum_weight_grad_in_groups(
     let group_len = n.div_ceil(WEIGHT_GRAD_GROUPS);
     let groups = n.div_ceil(group_len);
     let w_len = d_w.len();
-    crate::im2col::with_scratch(groups * w_len, |partials| {
+    crate::scratch::with_scratch(groups * w_len, |partials| {
         partials
             .par_chunks_mut(w_len)
             .zip(x.par_chunks(geom.input_image_len() * group_len))
@@ -333,7 +354,7 @@ pub fn forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    crate::conv_like::check_lens(geom, "conv2d::forward", x.len(), w.len(), y.len());
+    crate::conv2d::check_lens(geom, "conv2d::forward", x.len(), w.len(), y.len());
     crate::conv_transpose2d::check_bias(geom.spec().c_out, b);
     match algo.resolve(geom) {
         Conv2dAlgo::Naive => naive::forward(geom, x, w, b, y),
@@ -356,7 +377,7 @@ pub fn backward_input(
     w: &[f32],
     d_x: &mut [f32],
 ) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::backward_input",
         d_x.len(),
@@ -385,7 +406,7 @@ pub fn backward_weight(
     d_y: &[f32],
     d_w: &mut [f32],
 ) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::backward_weight",
         x.len(),

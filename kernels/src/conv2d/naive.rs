@@ -61,7 +61,7 @@ fn store(out: &mut [f32], acc: Vec<f64>) {
 
 /// `y[n, co, oh, ow] = b[co] + Σ_{ci, i, j} x[n, ci, oh·s − p + i, ow·s − p + j] · w[co, ci, i, j]`
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    crate::conv_like::check_lens(geom, "conv2d::naive::forward", x.len(), w.len(), y.len());
+    crate::conv2d::check_lens(geom, "conv2d::naive::forward", x.len(), w.len(), y.len());
     let plane = geom.h_out() * geom.w_out();
     let c_out = geom.spec().c_out;
     let mut acc: Vec<f64> = (0..y.len())
@@ -74,7 +74,7 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
 /// d_x[n, ci, ih, iw] = Σ over every (co, oh, ow, i, j) whose window reads x[n, ci, ih, iw]
 /// of w[co, ci, i, j] · d_y[n, co, oh, ow].
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::naive::backward_input",
         d_x.len(),
@@ -88,7 +88,7 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
 
 /// d_w[co, ci, i, j] = Σ_{n, oh, ow} x[n, ci, oh·s − p + i, ow·s − p + j] · d_y[n, co, oh, ow]
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::naive::backward_weight",
         x.len(),

@@ -22,7 +22,7 @@
 //! [`super::Conv2dAlgo::Auto`] uses this only when C_in = 1.
 
 use super::Conv2dGeometry;
-use crate::im2col::{with_index_scratch, with_scratch};
+use crate::scratch::{with_index_scratch, with_scratch};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -178,7 +178,7 @@ fn with_tap_starts<R>(l: &Layout, f: impl FnOnce(&[u32]) -> R) -> R {
 
 /// y = conv2d(x, w) + b, image by image.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::phase_planes::forward",
         x.len(),
@@ -245,7 +245,7 @@ fn tap_sums(planes: &[f32], starts: &[u32], per_channel: usize, w: &[f32], wide:
 
 /// d_x = the adjoint of the forward's tap sums, image by image.
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::phase_planes::backward_input",
         d_x.len(),
@@ -293,9 +293,9 @@ fn tap_adjoint_sums(wide: &[f32], span: usize, starts: &[u32], w: &[f32], planes
 }
 
 /// `d_w = Σ_n ⟨d_y_wide[n, co], tap plane of x[n]⟩` for every weight, summed over the batch in
-/// fixed groups ([`super::sum_weight_grad_in_groups`]).
+/// fixed groups (`sum_weight_grad_in_groups` in `conv2d`: 8 groups, added in order).
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
-    crate::conv_like::check_lens(
+    crate::conv2d::check_lens(
         geom,
         "conv2d::phase_planes::backward_weight",
         x.len(),

@@ -11,8 +11,9 @@
 //! stride-s convolution would have skipped, which is how a decoder mirrors an encoder layer
 //! whose integer division dropped a remainder (14 → 7 → back to 14, not 13).
 //!
-//! Consequences, all used below instead of new loops:
-//! * forward   = conv2d backward-input of the adjoint geometry (the col2im path),
+//! So this module has no geometry type of its own: [`adjoint`] checks the sizes and returns the
+//! [`Conv2dGeometry`] of that convolution, and everything else is conv2d with roles swapped:
+//! * forward   = conv2d backward-input of the adjoint (the col2im path), plus the bias,
 //! * backward-input  = conv2d forward (no bias),
 //! * backward-weight = conv2d backward-weight with the roles of input and gradient swapped.
 //!
@@ -48,146 +49,111 @@ pub struct ConvTranspose2dSpec {
     pub output_padding: usize,
 }
 
-/// A checked [`ConvTranspose2dSpec`], holding the convolution it is the adjoint of.
+/// Checks a transposed convolution's sizes and returns the convolution it is the adjoint of:
+/// the one geometry type both directions share.
 ///
-/// # Shapes
-/// x (N, C_in, H, W) · w (C_in, C_out, KH, KW) · b (C_out) → y (N, C_out, OH, OW), with
-/// OH = (H − 1)·stride − 2·pad + KH + output_padding, and OW likewise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvTranspose2dGeometry {
-    spec: ConvTranspose2dSpec,
-    /// The convolution from this layer's output (C_out channels) back to its input (C_in).
-    adjoint: Conv2dGeometry,
+/// That convolution runs from this layer's output back to its input: its input is
+/// (N, C_out, OH, OW), its output (N, C_in, H, W), and its weight (C_in, C_out, KH, KW) is
+/// exactly PyTorch's layout for the transposed layer. So, for a transposed convolution with
+/// adjoint `adj`:
+///
+/// | the transposed layer's | is the adjoint's |
+/// |---|---|
+/// | input (N, C_in, H, W) | `adj.output_shape()` |
+/// | weight (C_in, C_out, KH, KW) | `adj.weight_shape()` |
+/// | output (N, C_out, OH, OW) | `adj.input_shape()` |
+/// | bias (C_out) | `[adj.spec().c_in]` |
+///
+/// # Errors
+/// Zero sizes or stride, `output_padding ≥ stride`, or padding that crops the whole output.
+///
+/// # Example
+/// ```
+/// use handgrad_kernels::conv_transpose2d::{adjoint, ConvTranspose2dSpec};
+/// let spec = ConvTranspose2dSpec { n: 1, c_in: 39, h_in: 7, w_in: 7, c_out: 6,
+///                                  kh: 3, kw: 3, stride: 2, pad: 1, output_padding: 1 };
+/// let adj = adjoint(spec).unwrap();
+/// assert_eq!(adj.input_shape(), [1, 6, 14, 14]); // the transposed layer's output
+/// assert_eq!(adj.output_shape(), [1, 39, 7, 7]); // ... and its input
+/// ```
+pub fn adjoint(spec: ConvTranspose2dSpec) -> Result<Conv2dGeometry, GeometryError> {
+    let ConvTranspose2dSpec {
+        n,
+        c_in,
+        h_in,
+        w_in,
+        c_out,
+        kh,
+        kw,
+        stride,
+        pad,
+        output_padding,
+    } = spec;
+    let sizes = [
+        ("N", n),
+        ("C_in", c_in),
+        ("H", h_in),
+        ("W", w_in),
+        ("C_out", c_out),
+        ("KH", kh),
+        ("KW", kw),
+    ];
+    crate::check_nonzero(
+        "conv_transpose2d",
+        &[&sizes[..], &[("stride", stride)]].concat(),
+    )?;
+    let err = |detail: String| {
+        Err(GeometryError {
+            op: "conv_transpose2d",
+            detail,
+        })
+    };
+    if output_padding >= stride {
+        return err(format!(
+            "output_padding {output_padding} must be smaller than the stride {stride}"
+        ));
+    }
+    let grown = |len: usize, k: usize| (len - 1) * stride + k + output_padding;
+    let (full_h, full_w) = (grown(h_in, kh), grown(w_in, kw));
+    if full_h <= 2 * pad || full_w <= 2 * pad {
+        return err(format!(
+            "padding {pad} crops the whole {full_h}×{full_w} output"
+        ));
+    }
+    let (h_out, w_out) = (full_h - 2 * pad, full_w - 2 * pad);
+    let adj = Conv2dGeometry::new(Conv2dSpec {
+        n,
+        c_in: c_out,
+        h_in: h_out,
+        w_in: w_out,
+        c_out: c_in,
+        kh,
+        kw,
+        stride,
+        pad,
+    })?;
+    // With output_padding < stride the adjoint convolution maps OH back to exactly H.
+    debug_assert_eq!((adj.h_out(), adj.w_out()), (h_in, w_in));
+    Ok(adj)
 }
 
-impl ConvTranspose2dGeometry {
-    /// Checks the sizes and builds the adjoint convolution.
-    ///
-    /// # Errors
-    /// Zero sizes or stride, `output_padding ≥ stride`, or padding that crops the whole output.
-    ///
-    /// # Example
-    /// ```
-    /// use handgrad_kernels::conv_transpose2d::{ConvTranspose2dGeometry, ConvTranspose2dSpec};
-    /// let spec = ConvTranspose2dSpec { n: 1, c_in: 39, h_in: 7, w_in: 7, c_out: 6,
-    ///                                  kh: 3, kw: 3, stride: 2, pad: 1, output_padding: 1 };
-    /// assert_eq!(ConvTranspose2dGeometry::new(spec).unwrap().output_shape(), [1, 6, 14, 14]);
-    /// ```
-    pub fn new(spec: ConvTranspose2dSpec) -> Result<Self, GeometryError> {
-        let ConvTranspose2dSpec {
-            n,
-            c_in,
-            h_in,
-            w_in,
-            c_out,
-            kh,
-            kw,
-            stride,
-            pad,
-            output_padding,
-        } = spec;
-        let sizes = [
-            ("N", n),
-            ("C_in", c_in),
-            ("H", h_in),
-            ("W", w_in),
-            ("C_out", c_out),
-            ("KH", kh),
-            ("KW", kw),
-        ];
-        crate::check_nonzero(
-            "conv_transpose2d",
-            &[&sizes[..], &[("stride", stride)]].concat(),
-        )?;
-        let err = |detail: String| {
-            Err(GeometryError {
-                op: "conv_transpose2d",
-                detail,
-            })
-        };
-        if output_padding >= stride {
-            return err(format!(
-                "output_padding {output_padding} must be smaller than the stride {stride}"
-            ));
-        }
-        let grown = |len: usize, k: usize| (len - 1) * stride + k + output_padding;
-        let (full_h, full_w) = (grown(h_in, kh), grown(w_in, kw));
-        if full_h <= 2 * pad || full_w <= 2 * pad {
-            return err(format!(
-                "padding {pad} crops the whole {full_h}×{full_w} output"
-            ));
-        }
-        let (h_out, w_out) = (full_h - 2 * pad, full_w - 2 * pad);
-        let adjoint = Conv2dGeometry::new(Conv2dSpec {
-            n,
-            c_in: c_out,
-            h_in: h_out,
-            w_in: w_out,
-            c_out: c_in,
-            kh,
-            kw,
-            stride,
-            pad,
-        })?;
-        // With output_padding < stride the adjoint convolution maps OH back to exactly H.
-        debug_assert_eq!((adjoint.h_out(), adjoint.w_out()), (h_in, w_in));
-        Ok(ConvTranspose2dGeometry { spec, adjoint })
-    }
-
-    /// The same geometry for another batch size.
-    pub fn with_batch(self, n: usize) -> Result<Self, GeometryError> {
-        Self::new(ConvTranspose2dSpec { n, ..self.spec })
-    }
-
-    /// The sizes this geometry was built from.
-    pub fn spec(&self) -> ConvTranspose2dSpec {
-        self.spec
-    }
-    /// The convolution whose backward-input this layer's forward is.
-    pub fn adjoint(&self) -> &Conv2dGeometry {
-        &self.adjoint
-    }
-    /// (N, C_in, H, W).
-    pub fn input_shape(&self) -> [usize; 4] {
-        let s = self.spec;
-        [s.n, s.c_in, s.h_in, s.w_in]
-    }
-    /// (C_in, C_out, KH, KW), PyTorch's layout for transposed convolutions.
-    pub fn weight_shape(&self) -> [usize; 4] {
-        let s = self.spec;
-        [s.c_in, s.c_out, s.kh, s.kw]
-    }
-    /// (C_out).
-    pub fn bias_shape(&self) -> [usize; 1] {
-        [self.spec.c_out]
-    }
-    /// (N, C_out, OH, OW).
-    pub fn output_shape(&self) -> [usize; 4] {
-        self.adjoint.input_shape()
-    }
-    /// Multiply-adds in one forward pass (the same as its adjoint convolution's).
-    pub fn macs(&self) -> usize {
-        self.adjoint.macs()
-    }
-}
-
-/// y ← conv_transpose2d(x, w) + b.
+/// y ← conv_transpose2d(x, w) + b: the adjoint's backward-input, plus the bias.
 ///
 /// # Shapes
 /// x (N, C_in, H, W), w (C_in, C_out, KH, KW), b (C_out) → y (N, C_out, OH, OW).
 pub fn forward(
-    geom: &ConvTranspose2dGeometry,
+    adj: &Conv2dGeometry,
     algo: Conv2dAlgo,
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    crate::conv_like::check_lens(geom, "conv_transpose2d::forward", x.len(), w.len(), y.len());
-    check_bias(geom.spec.c_out, b);
-    conv2d::backward_input(&geom.adjoint, algo, x, w, y);
+    let c_out = adj.spec().c_in;
+    check_bias(c_out, b);
+    conv2d::backward_input(adj, algo, x, w, y);
     if let Some(b) = b {
-        let plane = geom.adjoint.input_image_len() / geom.spec.c_out;
+        let plane = adj.input_image_len() / c_out;
         for (y_plane, bias) in y.chunks_exact_mut(plane).zip(b.iter().cycle()) {
             for v in y_plane {
                 *v += bias;
@@ -196,55 +162,48 @@ pub fn forward(
     }
 }
 
-/// d_x ← ∂L/∂x: an ordinary convolution of d_y with the same weights.
+/// d_x ← ∂L/∂x: the adjoint's forward, an ordinary convolution of d_y with the same weights.
 ///
 /// # Shapes
 /// d_y (N, C_out, OH, OW), w (C_in, C_out, KH, KW) → d_x (N, C_in, H, W).
 pub fn backward_input(
-    geom: &ConvTranspose2dGeometry,
+    adj: &Conv2dGeometry,
     algo: Conv2dAlgo,
     d_y: &[f32],
     w: &[f32],
     d_x: &mut [f32],
 ) {
-    crate::conv_like::check_lens(
-        geom,
-        "conv_transpose2d::backward_input",
-        d_x.len(),
-        w.len(),
-        d_y.len(),
-    );
-    conv2d::forward(&geom.adjoint, algo, d_y, w, None, d_x);
+    conv2d::forward(adj, algo, d_y, w, None, d_x);
 }
 
-/// d_w ← ∂L/∂w = Σ over the batch of d_y correlated with x.
+/// d_w ← ∂L/∂w = Σ over the batch of d_y correlated with x: the adjoint's weight gradient,
+/// in which d_y plays the input and x the output gradient.
 ///
 /// # Shapes
 /// x (N, C_in, H, W), d_y (N, C_out, OH, OW) → d_w (C_in, C_out, KH, KW).
 pub fn backward_weight(
-    geom: &ConvTranspose2dGeometry,
+    adj: &Conv2dGeometry,
     algo: Conv2dAlgo,
     x: &[f32],
     d_y: &[f32],
     d_w: &mut [f32],
 ) {
-    crate::conv_like::check_lens(
-        geom,
-        "conv_transpose2d::backward_weight",
-        x.len(),
-        d_w.len(),
-        d_y.len(),
-    );
-    // In the adjoint convolution d_y plays the input and x the output gradient.
-    conv2d::backward_weight(&geom.adjoint, algo, d_y, x, d_w);
+    conv2d::backward_weight(adj, algo, d_y, x, d_w);
 }
 
 /// d_b ← d_y summed over N, OH and OW.
 ///
 /// # Shapes
 /// d_y (N, C_out, OH, OW) → d_b (C_out).
-pub fn backward_bias(geom: &ConvTranspose2dGeometry, d_y: &[f32], d_b: &mut [f32]) {
-    let [n, c_out, h_out, w_out] = geom.output_shape();
+pub fn backward_bias(adj: &Conv2dGeometry, d_y: &[f32], d_b: &mut [f32]) {
+    let [n, c_out, h_out, w_out] = adj.input_shape();
+    crate::check_lens(
+        "conv_transpose2d::backward_bias",
+        &[
+            ("d_y", d_y.len(), n * c_out * h_out * w_out),
+            ("d_b", d_b.len(), c_out),
+        ],
+    );
     crate::reduce::sum_per_channel(d_y, n, c_out, h_out * w_out, d_b);
 }
 
@@ -282,7 +241,7 @@ mod tests {
                                 pad,
                                 output_padding,
                             };
-                            if ConvTranspose2dGeometry::new(spec).is_ok() {
+                            if adjoint(spec).is_ok() {
                                 specs.push(spec);
                             }
                         }
@@ -307,10 +266,7 @@ mod tests {
             pad: 1,
             output_padding: 2,
         };
-        assert_eq!(
-            ConvTranspose2dGeometry::new(spec).unwrap().output_shape(),
-            [1, 2, 16, 13]
-        );
+        assert_eq!(adjoint(spec).unwrap().input_shape(), [1, 2, 16, 13]);
         let spec = ConvTranspose2dSpec {
             n: 2,
             c_in: 72,
@@ -323,11 +279,8 @@ mod tests {
             pad: 0,
             output_padding: 0,
         };
-        assert_eq!(
-            ConvTranspose2dGeometry::new(spec).unwrap().output_shape(),
-            [2, 39, 7, 7]
-        );
-        assert!(ConvTranspose2dGeometry::new(ConvTranspose2dSpec {
+        assert_eq!(adjoint(spec).unwrap().input_shape(), [2, 39, 7, 7]);
+        assert!(adjoint(ConvTranspose2dSpec {
             output_padding: 3,
             ..spec
         })
@@ -337,25 +290,26 @@ mod tests {
     #[test]
     fn every_algorithm_matches_the_scatter_definition() {
         for (case, spec) in grid().into_iter().enumerate() {
-            let geom = ConvTranspose2dGeometry::new(spec).unwrap();
+            let adj = adjoint(spec).unwrap();
             let len = |s: [usize; 4]| s.iter().product::<usize>();
-            let x = uniform(len(geom.input_shape()), case as u64);
-            let w = uniform(len(geom.weight_shape()), 50 + case as u64);
+            // The transposed layer's input is its adjoint's output, and the other way round.
+            let x = uniform(len(adj.output_shape()), case as u64);
+            let w = uniform(len(adj.weight_shape()), 50 + case as u64);
             let b = uniform(spec.c_out, 90 + case as u64);
-            let d_y = uniform(len(geom.output_shape()), 130 + case as u64);
+            let d_y = uniform(len(adj.input_shape()), 130 + case as u64);
             let mut expected = (vec![0.0; d_y.len()], vec![0.0; x.len()], vec![0.0; w.len()]);
-            naive::forward(&geom, &x, &w, Some(&b), &mut expected.0);
-            naive::backward_input(&geom, &d_y, &w, &mut expected.1);
-            naive::backward_weight(&geom, &x, &d_y, &mut expected.2);
+            naive::forward(&spec, &x, &w, Some(&b), &mut expected.0);
+            naive::backward_input(&spec, &d_y, &w, &mut expected.1);
+            naive::backward_weight(&spec, &x, &d_y, &mut expected.2);
             for algo in Conv2dAlgo::ALL {
                 let mut got = (
                     vec![f32::NAN; d_y.len()],
                     vec![f32::NAN; x.len()],
                     vec![f32::NAN; w.len()],
                 );
-                forward(&geom, algo, &x, &w, Some(&b), &mut got.0);
-                backward_input(&geom, algo, &d_y, &w, &mut got.1);
-                backward_weight(&geom, algo, &x, &d_y, &mut got.2);
+                forward(&adj, algo, &x, &w, Some(&b), &mut got.0);
+                backward_input(&adj, algo, &d_y, &w, &mut got.1);
+                backward_weight(&adj, algo, &x, &d_y, &mut got.2);
                 let what = format!("{} {spec:?}", algo.name());
                 assert_close(&got.0, &expected.0, 1e-5, &format!("forward, {what}"));
                 assert_close(
@@ -389,20 +343,13 @@ mod tests {
             pad: 1,
             output_padding: 1,
         };
-        let geom = ConvTranspose2dGeometry::new(spec).unwrap();
-        let x = uniform(geom.input_shape().iter().product(), 1);
-        let w = uniform(geom.weight_shape().iter().product(), 2);
-        let y = uniform(geom.output_shape().iter().product(), 3);
+        let adj = adjoint(spec).unwrap();
+        let x = uniform(adj.output_shape().iter().product(), 1);
+        let w = uniform(adj.weight_shape().iter().product(), 2);
+        let y = uniform(adj.input_shape().iter().product(), 3);
         let (mut t_x, mut conv_y) = (vec![0.0; y.len()], vec![0.0; x.len()]);
-        forward(&geom, Conv2dAlgo::Direct, &x, &w, None, &mut t_x);
-        conv2d::forward(
-            geom.adjoint(),
-            Conv2dAlgo::Direct,
-            &y,
-            &w,
-            None,
-            &mut conv_y,
-        );
+        forward(&adj, Conv2dAlgo::Direct, &x, &w, None, &mut t_x);
+        conv2d::forward(&adj, Conv2dAlgo::Direct, &y, &w, None, &mut conv_y);
         let (lhs, rhs) = (dot(&t_x, &y), dot(&x, &conv_y));
         assert!(
             (lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0),

@@ -14,7 +14,7 @@
 //! Unary ops read their derivative from the input x or the output y, whichever is cheaper:
 //! (eˣ)′ = y, (ln x)′ = 1/x, (√x)′ = 1/(2y), (xᵖ)′ = p·xᵖ⁻¹.
 
-use super::{broadcast_shape, sum_to_shape};
+use super::{broadcast_shape, sum_to_shape, LEFT, RIGHT};
 use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::Result;
 use kernels::elementwise::{map, zip3_map, zip_map};
@@ -119,7 +119,7 @@ impl Graph {
 
 impl Backward for Binary {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let (a, b, d_y) = (ctx.input(0), ctx.input(1), ctx.d_y());
+        let (a, b, d_y) = (ctx.input(LEFT), ctx.input(RIGHT), ctx.d_y());
         let full = d_y.shape().to_vec();
         let kind = self.kind;
         // ∂y/∂a and ∂y/∂b at each element, as functions of (a, b).

@@ -1,35 +1,92 @@
 //! Convolutions on the tape: conv2d (the encoder's downsampling) and conv_transpose2d (the
-//! decoder's upsampling). The arithmetic lives in `kernels`; this file checks shapes, records
-//! the node, and routes gradients to x, w and b. Both ops share one node type, [`Conv`],
-//! generic over the kernels' [`ConvLike`] geometry.
+//! decoder's upsampling). The arithmetic lives in `kernels` ([`kernels::conv2d`], whose
+//! [`Conv2dAlgo`] picks the implementation; [`kernels::conv_transpose2d`] is the same
+//! convolution run backwards); this file checks shapes, records the node, and routes
+//! gradients to x, w and b. Both nodes hold one [`Conv2dGeometry`]: a transposed convolution
+//! keeps the geometry of the convolution it is the adjoint of.
 
-use super::rank;
+use super::{rank, B, W, X};
 use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
-use kernels::conv2d::{Conv2dAlgo, Conv2dGeometry, Conv2dSpec};
-use kernels::conv_like::ConvLike;
-use kernels::conv_transpose2d::{ConvTranspose2dGeometry, ConvTranspose2dSpec};
+use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec};
+use kernels::conv_transpose2d::{self, ConvTranspose2dSpec};
 use ndarray::ArrayD;
 
-/// A convolution-like node: conv2d or conv_transpose2d, by its geometry.
+/// A conv2d node.
 ///
 /// # Shapes
-/// conv2d: x (N, C_in, H, W) · w (C_out, C_in, KH, KW) · b (C_out) → y (N, C_out, OH, OW),
+/// x (N, C_in, H, W) · w (C_out, C_in, KH, KW) · b (C_out) → y (N, C_out, OH, OW),
 /// with OH = (H + 2·pad − KH) / stride + 1.
-/// conv_transpose2d: x (N, C_in, H, W) · w (C_in, C_out, KH, KW) · b (C_out) → y (N, C_out, OH, OW),
-/// with OH = (H − 1)·stride − 2·pad + KH + output_padding.
 ///
 /// # Gradients
-/// * ∂L/∂x: for conv2d, the transposed convolution of ∂L/∂y with the same w; for
-///   conv_transpose2d, the ordinary convolution
-/// * ∂L/∂w = Σ over the batch of the input correlated with ∂L/∂y (roles swapped for the transpose)
+/// * ∂L/∂x: the transposed convolution of ∂L/∂y with the same w
+/// * ∂L/∂w = Σ over the batch of the input correlated with ∂L/∂y
 /// * ∂L/∂b = ∂L/∂y summed over N, OH and OW
 ///
 /// Backward needs only x and w, which the tape already holds as this node's inputs.
 #[derive(Debug)]
-pub struct Conv<G: ConvLike> {
-    geom: G,
+pub struct Conv2d {
+    geom: Conv2dGeometry,
     algo: Conv2dAlgo,
+}
+
+impl Backward for Conv2d {
+    fn macs(&self) -> u128 {
+        self.geom.macs() as u128
+    }
+
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let (g, algo) = (&self.geom, self.algo);
+        let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
+        Ok(vec![
+            ctx.grad_for(X, &g.input_shape(), |d_x| {
+                conv2d::backward_input(g, algo, d_y, w, d_x)
+            }),
+            ctx.grad_for(W, &g.weight_shape(), |d_w| {
+                conv2d::backward_weight(g, algo, x, d_y, d_w)
+            }),
+            ctx.grad_for(B, &g.bias_shape(), |d_b| conv2d::backward_bias(g, d_y, d_b)),
+        ])
+    }
+}
+
+/// A conv_transpose2d node, holding the geometry of its adjoint convolution `adj` (from this
+/// layer's output back to its input; see [`conv_transpose2d::adjoint`]).
+///
+/// # Shapes
+/// x (N, C_in, H, W) · w (C_in, C_out, KH, KW) · b (C_out) → y (N, C_out, OH, OW), with
+/// OH = (H − 1)·stride − 2·pad + KH + output_padding; x is `adj`'s output, y its input.
+///
+/// # Gradients
+/// * ∂L/∂x: the ordinary convolution of ∂L/∂y with the same w (`adj`'s forward)
+/// * ∂L/∂w = Σ over the batch of ∂L/∂y correlated with x (`adj`'s weight gradient, roles swapped)
+/// * ∂L/∂b = ∂L/∂y summed over N, OH and OW
+#[derive(Debug)]
+pub struct ConvTranspose2d {
+    adj: Conv2dGeometry,
+    algo: Conv2dAlgo,
+}
+
+impl Backward for ConvTranspose2d {
+    fn macs(&self) -> u128 {
+        self.adj.macs() as u128
+    }
+
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let (adj, algo) = (&self.adj, self.algo);
+        let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
+        Ok(vec![
+            ctx.grad_for(X, &adj.output_shape(), |d_x| {
+                conv_transpose2d::backward_input(adj, algo, d_y, w, d_x)
+            }),
+            ctx.grad_for(W, &adj.weight_shape(), |d_w| {
+                conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w)
+            }),
+            ctx.grad_for(B, &[adj.spec().c_in], |d_b| {
+                conv_transpose2d::backward_bias(adj, d_y, d_b)
+            }),
+        ])
+    }
 }
 
 impl Graph {
@@ -57,29 +114,36 @@ impl Graph {
         Ok(([xs[0], xs[1], xs[2], xs[3]], [ws[0], ws[1], ws[2], ws[3]]))
     }
 
-    /// Runs the forward kernel of `geom` and records the node.
-    fn record_conv<G: ConvLike>(&mut self, geom: G, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
-        let [c_out] = geom.bias_shape();
+    /// Checks the bias against C_out, runs `forward(x, w, b, y)` into a fresh (N, C_out, OH, OW)
+    /// output and records `node`.
+    fn record_conv(
+        &mut self,
+        op: &'static str,
+        node: impl Backward + 'static,
+        y_shape: [usize; 4],
+        (x, w, b): (Var, Var, Option<Var>),
+        forward: impl FnOnce(&[f32], &[f32], Option<&[f32]>, &mut [f32]),
+    ) -> Result<Var> {
+        let c_out = y_shape[1];
         if let Some(b) = b {
             self.live(&[b])?;
             if self.shape(b) != [c_out] {
                 return Err(Error::shape(
-                    G::OP,
+                    op,
                     format!("bias must be [{c_out}], it is {:?}", self.shape(b)),
                 ));
             }
         }
-        let algo = self.conv_algo();
-        let mut y = self.alloc(&geom.output_shape());
-        geom.forward(
-            algo,
+        let mut y = self.alloc(&y_shape);
+        forward(
             self.data(x),
             self.data(w),
             b.map(|b| self.data(b)),
             as_slice_mut(&mut y),
         );
+        // The inputs in the order X, W, B that the backward passes read them by.
         let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
-        Ok(self.record(Conv { geom, algo }, &inputs, y))
+        Ok(self.record(node, &inputs, y))
     }
 
     /// 2-D convolution with square stride and padding.
@@ -107,7 +171,15 @@ impl Graph {
             stride,
             pad,
         })?;
-        self.record_conv(geom, x, w, b)
+        let algo = self.conv_algo();
+        let node = Conv2d { geom, algo };
+        self.record_conv(
+            "conv2d",
+            node,
+            geom.output_shape(),
+            (x, w, b),
+            |x, w, b, y| conv2d::forward(&geom, algo, x, w, b, y),
+        )
     }
 
     /// 2-D transposed convolution, PyTorch's `conv_transpose2d`.
@@ -138,27 +210,11 @@ impl Graph {
             pad,
             output_padding,
         };
-        let geom = ConvTranspose2dGeometry::new(spec)?;
-        self.record_conv(geom, x, w, b)
-    }
-}
-
-impl<G: ConvLike> Backward for Conv<G> {
-    fn macs(&self) -> u128 {
-        self.geom.macs() as u128
-    }
-
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let (g, algo) = (&self.geom, self.algo);
-        let (x, w, d_y) = (ctx.input_slice(0), ctx.input_slice(1), ctx.d_y_slice());
-        Ok(vec![
-            ctx.grad_for(0, &g.input_shape(), |d_x| {
-                g.backward_input(algo, d_y, w, d_x)
-            }),
-            ctx.grad_for(1, &g.weight_shape(), |d_w| {
-                g.backward_weight(algo, x, d_y, d_w)
-            }),
-            ctx.grad_for(2, &g.bias_shape(), |d_b| g.backward_bias(d_y, d_b)),
-        ])
+        let adj = conv_transpose2d::adjoint(spec)?;
+        let (algo, op) = (self.conv_algo(), "conv_transpose2d");
+        let node = ConvTranspose2d { adj, algo };
+        self.record_conv(op, node, adj.input_shape(), (x, w, b), |x, w, b, y| {
+            conv_transpose2d::forward(&adj, algo, x, w, b, y)
+        })
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! The weight is stored PyTorch's way, (out, in), so checkpoints move between the two.
 
-use super::rank;
+use super::{rank, B, LEFT, RIGHT, W, X};
 use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::gemm::{gemm, MatRef};
@@ -89,16 +89,16 @@ impl Backward for Linear {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let Linear { n, d_in, d_out } = *self;
-        let (x, w, d_y) = (ctx.input_slice(0), ctx.input_slice(1), ctx.d_y_slice());
+        let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
         let d_y_mat = MatRef::row_major(d_y, n, d_out);
         Ok(vec![
-            ctx.grad_for(0, &[n, d_in], |d_x| {
+            ctx.grad_for(X, &[n, d_in], |d_x| {
                 gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)
             }),
-            ctx.grad_for(1, &[d_out, d_in], |d_w| {
+            ctx.grad_for(W, &[d_out, d_in], |d_w| {
                 gemm(1.0, d_y_mat.t(), MatRef::row_major(x, n, d_in), 0.0, d_w)
             }),
-            ctx.grad_for(2, &[d_out], |d_b| {
+            ctx.grad_for(B, &[d_out], |d_b| {
                 kernels::reduce::sum_axis(d_y, 1, n, d_out, d_b)
             }),
         ])
@@ -164,13 +164,13 @@ impl Backward for MatMul {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let MatMul { m, k, n } = *self;
         let (a, b) = (
-            MatRef::row_major(ctx.input_slice(0), m, k),
-            MatRef::row_major(ctx.input_slice(1), k, n),
+            MatRef::row_major(ctx.input_slice(LEFT), m, k),
+            MatRef::row_major(ctx.input_slice(RIGHT), k, n),
         );
         let d_y = MatRef::row_major(ctx.d_y_slice(), m, n);
         Ok(vec![
-            ctx.grad_for(0, &[m, k], |d_a| gemm(1.0, d_y, b.t(), 0.0, d_a)),
-            ctx.grad_for(1, &[k, n], |d_b| gemm(1.0, a.t(), d_y, 0.0, d_b)),
+            ctx.grad_for(LEFT, &[m, k], |d_a| gemm(1.0, d_y, b.t(), 0.0, d_a)),
+            ctx.grad_for(RIGHT, &[k, n], |d_b| gemm(1.0, a.t(), d_y, 0.0, d_b)),
         ])
     }
 }

@@ -16,7 +16,7 @@
 //! ln would be −∞. BCE-with-logits never forms p at all: its rearranged formula is finite for
 //! every z, which is why it is the stable choice when the model outputs logits.
 
-use super::{rank, same_shape};
+use super::{rank, same_shape, LEFT, RIGHT};
 use crate::autodiff::graph::{Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::elementwise::{sigmoid, zip_map};
@@ -190,14 +190,14 @@ impl Graph {
 
 impl Backward for PairLossOp {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let (a, b) = (ctx.input_slice(0), ctx.input_slice(1));
+        let (a, b) = (ctx.input_slice(LEFT), ctx.input_slice(RIGHT));
         let g = ctx.d_y_slice().first().copied().unwrap_or(0.0) * self.scale;
-        let (kind, shape) = (self.kind, ctx.input(0).shape().to_vec());
+        let (kind, shape) = (self.kind, ctx.input(LEFT).shape().to_vec());
         Ok(vec![
-            ctx.grad_for(0, &shape, |d_a| {
+            ctx.grad_for(LEFT, &shape, |d_a| {
                 zip_map(a, b, d_a, move |x, z| g * kind.d_first(x, z))
             }),
-            ctx.grad_for(1, &shape, |d_b| {
+            ctx.grad_for(RIGHT, &shape, |d_b| {
                 zip_map(a, b, d_b, move |x, z| g * kind.d_second(x, z))
             }),
         ])

@@ -23,6 +23,20 @@ use crate::autodiff::graph::BackwardCtx;
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, Axis};
 
+// A node keeps its inputs in the order the op recorded them, and a backward pass reads them by
+// position. These names say which position is which for the ops with several inputs.
+
+/// A layer's input x: the first of (x, w, b) in linear and conv nodes (and batch norm's x).
+pub(crate) const X: usize = 0;
+/// A layer's weight w, the second of (x, w, b).
+pub(crate) const W: usize = 1;
+/// A layer's bias b, the third of (x, w, b); absent when the layer has no bias.
+pub(crate) const B: usize = 2;
+/// The left operand a of a two-operand op: a ∘ b, a·b, loss(a, b).
+pub(crate) const LEFT: usize = 0;
+/// The right operand b of a two-operand op.
+pub(crate) const RIGHT: usize = 1;
+
 /// Fails with [`Error::Shape`] unless `a` and `b` are the same shape.
 pub(crate) fn same_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<()> {
     if a == b {

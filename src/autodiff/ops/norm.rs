@@ -1,6 +1,7 @@
 //! Batch normalisation and dropout: the two layers that behave differently in training and
 //! evaluation.
 
+use super::X;
 use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::batch_norm::{self, Channels, Normalization};
@@ -129,16 +130,22 @@ impl Graph {
             self.data(x),
             as_slice_mut(&mut y),
         );
+        // Read back in this order by backward: X, then GAMMA and BETA.
         self.record(op, &[x, gamma, beta], y)
     }
 }
 
+/// Where batch norm's scale γ and shift β sit among its inputs (x is [`X`]).
+const GAMMA: usize = 1;
+/// See [`GAMMA`].
+const BETA: usize = 2;
+
 impl Backward for BatchNorm {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let (x, gamma, d_y) = (ctx.input_slice(0), ctx.input_slice(1), ctx.d_y_slice());
+        let (x, gamma, d_y) = (ctx.input_slice(X), ctx.input_slice(GAMMA), ctx.d_y_slice());
         let c = self.layout.c;
         let (mut d_gamma, mut d_beta) = (ctx.alloc(&[c]), ctx.alloc(&[c]));
-        let mut d_x = ctx.needs(0).then(|| ctx.alloc_like_input(0));
+        let mut d_x = ctx.needs(X).then(|| ctx.alloc_like_input(X));
         let norm = Normalization {
             mean: &self.mean,
             inv_std: &self.inv_std,
@@ -152,8 +159,8 @@ impl Backward for BatchNorm {
         batch_norm::backward(self.layout, norm, x, d_y, self.training, grads);
         Ok(vec![
             d_x,
-            ctx.needs(1).then_some(d_gamma),
-            ctx.needs(2).then_some(d_beta),
+            ctx.needs(GAMMA).then_some(d_gamma),
+            ctx.needs(BETA).then_some(d_beta),
         ])
     }
 }
