@@ -960,7 +960,11 @@ fn report(r: &RunReport) -> ExitCode {
             r.objective, test.loss, r.test_images
         );
     }
+    if let Some(b) = &r.baselines {
+        println!("{}", b.line());
+    }
     println!("outputs in {}: {}", r.dir.display(), r.outputs.join(", "));
+    println!("report: {}", r.page.display());
     if r.outcome == Outcome::Interrupted {
         // 130 = 128 + SIGINT, as shells report a program stopped by Ctrl-C: scripts can
         // tell an interrupted run from a finished one.

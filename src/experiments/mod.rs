@@ -18,6 +18,7 @@ pub mod explain;
 pub mod generate;
 pub mod latent;
 pub mod pca;
+pub mod report;
 pub mod search;
 pub mod trace;
 pub mod train;

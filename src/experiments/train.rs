@@ -4,6 +4,7 @@
 //! Everything a user can get wrong (the data, the architecture, the settings, the folder) is
 //! checked before the folder is created, so a refused run leaves nothing behind.
 
+use super::report::{baselines, write_run_page, Baselines, RunSummary};
 use super::{check_unused_folder, load_data, RunOptions};
 use crate::data::Splits;
 use crate::error::{Error, Result};
@@ -37,6 +38,10 @@ pub struct RunReport {
     pub history: Vec<EpochMetrics>,
     /// With [`RunOptions::profile`]: time per op type over the training steps.
     pub profile: Vec<crate::autodiff::ProfileRow>,
+    /// The mean-image and PCA baselines on the same split (`None` when interrupted).
+    pub baselines: Option<Baselines>,
+    /// The run's report page, `report.html` in its folder.
+    pub page: PathBuf,
 }
 
 /// Starts a new run in `dir`, which must not exist yet (or be empty).
@@ -221,6 +226,8 @@ fn run_trainer(
         outputs: Vec::new(),
         history: trainer.state.history.clone(),
         profile: trainer.profile(),
+        baselines: None,
+        page: run.0.join("report.html"),
     };
     if outcome != Outcome::Interrupted {
         // Final weights (the best epoch's, after early stopping).
@@ -231,7 +238,35 @@ fn run_trainer(
             &cfg.train,
             cfg.train.corrupt.as_ref(),
         )?);
+        report.baselines = Some(baselines(
+            &splits.train,
+            &splits.test,
+            cfg.model.latent,
+            cfg.train.loss,
+        )?);
     }
+    let outcome = match outcome {
+        Outcome::Completed => format!("Trained for {} epochs.", report.epochs),
+        Outcome::StoppedEarly { best_epoch } => format!(
+            "Early stopping ended training after epoch {}; the weights of epoch {best_epoch} were restored.",
+            report.epochs
+        ),
+        Outcome::Interrupted => format!(
+            "Interrupted after epoch {}; the checkpoint continues it (train --resume).",
+            report.epochs
+        ),
+    };
+    report.page = write_run_page(
+        &run.0,
+        &RunSummary {
+            cfg,
+            history: &report.history,
+            test_loss: report.test.as_ref().map(|t| t.loss),
+            test_images: report.test_images,
+            outcome,
+            baselines: report.baselines.as_ref(),
+        },
+    )?;
     report.outputs = run.outputs();
     Ok(report)
 }

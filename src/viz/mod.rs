@@ -13,6 +13,7 @@
 
 pub mod chart;
 pub mod grid;
+pub mod page;
 
 use crate::error::{Error, Result};
 use plotters::prelude::*;

@@ -1,0 +1,146 @@
+//! The report page a run writes, checked as a person would see it: rendered in a real
+//! headless browser (Debian's `chromium`), every picture loaded, the screenshot not blank.
+//!
+//! Without Chromium the test prints a notice and skips; with `HANDGRAD_REQUIRE_CHROMIUM=1`
+//! (CI sets it, and installs the browser) it fails instead.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn handgrad() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_handgrad"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("handgrad-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The Chromium binary, if installed.
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Runs headless Chromium on `page` with `args`, returning its standard output.
+fn browse(browser: &Path, page: &Path, args: &[&str]) -> String {
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        // Let the load event (and the page's picture check) run before the DOM is read.
+        .arg("--virtual-time-budget=10000")
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_runs_report_page_renders_with_every_picture_in_a_browser() {
+    let present = chromium();
+    if !common::available(
+        "Chromium (apt-get install chromium)",
+        "HANDGRAD_REQUIRE_CHROMIUM",
+        present.is_some(),
+    ) {
+        return;
+    }
+    let Some(browser) = present else { return };
+    let dir = temp_dir("run");
+    let run = dir.join("run");
+    let out = handgrad()
+        .args([
+            "train",
+            "--preset",
+            "mlp4",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "256",
+        ])
+        .args(["--max-samples", "2000", "--quiet", "--out"])
+        .arg(&run)
+        .output()
+        .expect("handgrad runs");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // train names the page last, and prints the baselines beside the test loss.
+    let page = run.join("report.html");
+    let last = printed.lines().last().unwrap_or_default();
+    assert_eq!(last, format!("report: {}", page.display()));
+    assert!(
+        printed.contains("baselines on the same 2000 test images: mean image"),
+        "{printed}"
+    );
+
+    let html = std::fs::read_to_string(&page).expect("report.html");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page fetches nothing"
+    );
+    // loss.png, reconstructions.png and one snapshot per epoch.
+    let pictures = html.matches("<img ").count();
+    assert_eq!(pictures, 4, "pictures on the page");
+    assert!(html.contains("mean image of the training set") && html.contains("PCA, k = 8"));
+
+    // The page's own check, run by the browser after loading, says every picture decoded.
+    let dom = browse(&browser, &page, &["--dump-dom"]);
+    assert!(
+        dom.contains(&format!("data-pictures=\"all {pictures} shown\"")),
+        "the browser did not show every picture: {}",
+        dom.lines()
+            .find(|l| l.contains("data-pictures"))
+            .unwrap_or("no verdict")
+    );
+
+    // And the screenshot is a page, not a blank: many distinct grey levels, dark text on white.
+    let shot = dir.join("page.png");
+    browse(
+        &browser,
+        &page,
+        &[
+            "--window-size=1200,2000",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).expect("screenshot"));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("pixels");
+    let channels = info.color_type.samples();
+    let greys: Vec<u8> = buf[..info.buffer_size()]
+        .chunks_exact(channels)
+        .map(|p| p[0])
+        .collect();
+    let mut seen = [false; 256];
+    greys.iter().for_each(|&g| seen[g as usize] = true);
+    let distinct = seen.iter().filter(|&&s| s).count();
+    let dark = greys.iter().filter(|&&g| g < 100).count() as f64 / greys.len() as f64;
+    assert!(distinct > 64, "only {distinct} grey levels: a blank page?");
+    assert!(
+        dark > 0.01,
+        "only {:.2} % dark pixels: no text or pictures?",
+        100.0 * dark
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
