@@ -18,6 +18,7 @@ use handgrad::experiments::generate::{
 };
 use handgrad::experiments::latent::{latent, weights, Projection};
 use handgrad::experiments::pca::{parse_components, pca_baseline};
+use handgrad::experiments::reproduce::{reproduce, Protocol};
 use handgrad::experiments::search::{collect, parse_shard, search, sweep, SweepField};
 use handgrad::experiments::train::{train_new, train_resume, RunReport};
 use handgrad::experiments::RunOptions;
@@ -87,6 +88,8 @@ enum Command {
     Gradcheck(GradcheckArgs),
     /// Time training (or inference) steps of a preset: images/s, GFLOP/s, share of the FMA peak, peak memory.
     Bench(BenchArgs),
+    /// Run a course report's protocol and write REPORT.md and report.html with its numbers beside ours.
+    Reproduce(ReproduceArgs),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
     Download {
         /// mnist or fashion-mnist.
@@ -654,6 +657,20 @@ impl BaseArgs {
         cfg.train.snapshot_epochs = Vec::new();
         Ok(cfg)
     }
+}
+
+#[derive(Args, Debug)]
+struct ReproduceArgs {
+    #[arg(help = format!("The report's protocol: {}", Protocol::ALL.iter().map(|p| format!("{} ({})", p.name(), p.describe())).collect::<Vec<_>>().join("; ")))]
+    name: String,
+    /// A reduced version (3,000 images, 2 epochs per model): checks the protocol runs in a minute or two; its numbers are not a reproduction.
+    #[arg(long)]
+    quick: bool,
+    /// The output folder [default: runs/reproduce-<name>, numbered if taken].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Args, Debug)]
@@ -1290,6 +1307,34 @@ fn bench_cmd(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn reproduce_cmd(args: &ReproduceArgs) -> Result<()> {
+    let protocol: Protocol = names::parse(&args.name)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        fresh_run_dir(
+            std::path::Path::new("runs"),
+            &format!("reproduce-{}", protocol.name()),
+        )
+    });
+    let opts = args.data.options(Arc::default());
+    let mut obs = Console::new(false);
+    let r = reproduce(protocol, args.quick, &out, &opts, &mut obs)?;
+    println!("{:<70} {:>9} {:>9}", "what", "report", "ours");
+    for f in &r.figures {
+        println!(
+            "{:<70} {:>9} {:>9.4}",
+            f.what,
+            f.report.map_or("—".into(), |v| format!("{v:.4}")),
+            f.ours
+        );
+    }
+    println!(
+        "wrote {} and {}",
+        out.join("REPORT.md").display(),
+        out.join("report.html").display()
+    );
+    Ok(())
+}
+
 fn sweep_cmd(args: &SweepArgs) -> Result<()> {
     let given: Vec<(SweepField, &Vec<f64>)> = [
         (SweepField::Latent, &args.latent),
@@ -1689,6 +1734,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gradcheck(args) => gradcheck_cmd(&args)?,
         Command::Bench(args) => bench_cmd(&args)?,
         Command::Sweep(args) => sweep_cmd(&args)?,
+        Command::Reproduce(args) => reproduce_cmd(&args)?,
         Command::Search(args) => search_cmd(&args)?,
         Command::Download {
             dataset,

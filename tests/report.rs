@@ -51,6 +51,50 @@ fn browse(browser: &Path, page: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Renders `page` in the browser: the page's own check (run after loading) must say all
+/// `pictures` decoded, and a screenshot must be a page, not a blank.
+fn check_in_browser(browser: &Path, page: &Path, pictures: usize, dir: &Path) {
+    // The page's own check, run by the browser after loading, says every picture decoded.
+    let dom = browse(browser, page, &["--dump-dom"]);
+    assert!(
+        dom.contains(&format!("data-pictures=\"all {pictures} shown\"")),
+        "the browser did not show every picture: {}",
+        dom.lines()
+            .find(|l| l.contains("data-pictures"))
+            .unwrap_or("no verdict")
+    );
+
+    // And the screenshot is a page, not a blank: many distinct grey levels, dark text on white.
+    let shot = dir.join("page.png");
+    browse(
+        browser,
+        page,
+        &[
+            "--window-size=1200,2000",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).expect("screenshot"));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("pixels");
+    let channels = info.color_type.samples();
+    let greys: Vec<u8> = buf[..info.buffer_size()]
+        .chunks_exact(channels)
+        .map(|p| p[0])
+        .collect();
+    let mut seen = [false; 256];
+    greys.iter().for_each(|&g| seen[g as usize] = true);
+    let distinct = seen.iter().filter(|&&s| s).count();
+    let dark = greys.iter().filter(|&&g| g < 100).count() as f64 / greys.len() as f64;
+    assert!(distinct > 64, "only {distinct} grey levels: a blank page?");
+    assert!(
+        dark > 0.01,
+        "only {:.2} % dark pixels: no text or pictures?",
+        100.0 * dark
+    );
+}
+
 #[test]
 fn a_runs_report_page_renders_with_every_picture_in_a_browser() {
     let present = chromium();
@@ -103,44 +147,89 @@ fn a_runs_report_page_renders_with_every_picture_in_a_browser() {
     assert_eq!(pictures, 4, "pictures on the page");
     assert!(html.contains("mean image of the training set") && html.contains("PCA, k = 8"));
 
-    // The page's own check, run by the browser after loading, says every picture decoded.
-    let dom = browse(&browser, &page, &["--dump-dom"]);
-    assert!(
-        dom.contains(&format!("data-pictures=\"all {pictures} shown\"")),
-        "the browser did not show every picture: {}",
-        dom.lines()
-            .find(|l| l.contains("data-pictures"))
-            .unwrap_or("no verdict")
-    );
+    check_in_browser(&browser, &page, pictures, &dir);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
 
-    // And the screenshot is a page, not a blank: many distinct grey levels, dark text on white.
-    let shot = dir.join("page.png");
-    browse(
-        &browser,
-        &page,
-        &[
-            "--window-size=1200,2000",
-            &format!("--screenshot={}", shot.display()),
-        ],
-    );
-    let decoder = png::Decoder::new(std::fs::File::open(&shot).expect("screenshot"));
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("pixels");
-    let channels = info.color_type.samples();
-    let greys: Vec<u8> = buf[..info.buffer_size()]
-        .chunks_exact(channels)
-        .map(|p| p[0])
-        .collect();
-    let mut seen = [false; 256];
-    greys.iter().for_each(|&g| seen[g as usize] = true);
-    let distinct = seen.iter().filter(|&&s| s).count();
-    let dark = greys.iter().filter(|&&g| g < 100).count() as f64 / greys.len() as f64;
-    assert!(distinct > 64, "only {distinct} grey levels: a blank page?");
+#[test]
+fn every_reproduction_writes_its_report_and_page_quickly() {
+    let present = chromium();
+    if !common::available(
+        "Chromium (apt-get install chromium)",
+        "HANDGRAD_REQUIRE_CHROMIUM",
+        present.is_some(),
+    ) {
+        return;
+    }
+    let Some(browser) = present else { return };
+    let dir = temp_dir("reproduce");
+    // (protocol, the report's numbers REPORT.md must show, pictures on the page)
+    let mut protocols = vec![
+        ("mlp4", vec!["0.1080"], 6),
+        ("conv-selu-latent", vec!["0.0208", "0.0271", "0.0316"], 14),
+        ("digits-01247", vec!["98.74"], 4),
+    ];
+    if common::fashion_mnist() {
+        protocols.push(("fashion-conv-small", vec!["88.8"], 10));
+    }
+    for (name, report_numbers, pictures) in protocols {
+        let out = dir.join(name);
+        let run = handgrad()
+            .args(["reproduce", name, "--quick", "--out"])
+            .arg(&out)
+            .output()
+            .expect("handgrad runs");
+        let printed = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{name}: {printed}{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let md = std::fs::read_to_string(out.join("REPORT.md")).expect("REPORT.md");
+        for n in &report_numbers {
+            assert!(md.contains(n), "{name}: the report's {n} is missing");
+        }
+        assert!(
+            printed.contains("report") && printed.contains("ours"),
+            "{printed}"
+        );
+        for part in [
+            "## Numbers",
+            "## Steps",
+            "handgrad train --config",
+            "--quick",
+            "threads",
+        ] {
+            assert!(md.contains(part), "{name}: REPORT.md lacks {part:?}");
+        }
+        // Every picture REPORT.md links exists, and the page embeds the same number.
+        let links: Vec<&str> = md
+            .lines()
+            .filter_map(|l| l.strip_prefix("![").and_then(|l| l.split("](").nth(1)))
+            .map(|l| l.trim_end_matches(')'))
+            .collect();
+        assert_eq!(links.len(), pictures, "{name}: pictures in REPORT.md");
+        for link in &links {
+            let bytes = std::fs::read(out.join(link)).expect("a linked picture");
+            assert!(bytes.starts_with(b"\x89PNG"), "{name}: {link} is not a PNG");
+        }
+        check_in_browser(&browser, &out.join("report.html"), pictures, &dir);
+        // The folder is never overwritten.
+        let again = handgrad()
+            .args(["reproduce", name, "--quick", "--out"])
+            .arg(&out)
+            .output()
+            .expect("handgrad runs");
+        assert_eq!(again.status.code(), Some(1));
+    }
+    let unknown = handgrad()
+        .args(["reproduce", "nope"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&unknown.stderr);
     assert!(
-        dark > 0.01,
-        "only {:.2} % dark pixels: no text or pictures?",
-        100.0 * dark
+        said.contains("unknown \"nope\"") && said.contains("conv-selu-latent"),
+        "{said}"
     );
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

@@ -19,6 +19,7 @@ pub mod generate;
 pub mod latent;
 pub mod pca;
 pub mod report;
+pub mod reproduce;
 pub mod search;
 pub mod trace;
 pub mod train;

@@ -28,6 +28,8 @@ pub struct RunReport {
     pub test: Option<Evaluation>,
     /// Test images measured.
     pub test_images: usize,
+    /// Training images (one epoch is this many divided by the batch size, rounded up, steps).
+    pub train_images: usize,
     /// What the loss is, e.g. "MSE per pixel".
     pub objective: String,
     /// Epochs completed.
@@ -221,6 +223,7 @@ fn run_trainer(
         outcome,
         test: None,
         test_images: splits.test.len(),
+        train_images: splits.train.len(),
         objective: cfg.objective(),
         epochs: trainer.state.epoch,
         outputs: Vec::new(),

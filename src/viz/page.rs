@@ -90,7 +90,13 @@ impl Page {
                     for row in rows {
                         body += "<tr>";
                         for cell in row {
-                            body += &format!("<td>{}</td>", escape(cell));
+                            // Numbers line up on the right, words read from the left.
+                            let class = if looks_numeric(cell) {
+                                " class=\"n\""
+                            } else {
+                                ""
+                            };
+                            body += &format!("<td{class}>{}</td>", escape(cell));
                         }
                         body += "</tr>\n";
                     }
@@ -126,6 +132,14 @@ impl Page {
     }
 }
 
+/// Whether a table cell holds a number ("0.0733", "+0.0552 (+51.1 %)", "1.5 s", "—").
+fn looks_numeric(cell: &str) -> bool {
+    cell.trim()
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '−' | '—' | '.'))
+}
+
 /// Text made safe to put inside HTML.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -146,8 +160,8 @@ pub fn escape(text: &str) -> String {
 /// are drawn for it) but never wider than the page.
 const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse;margin:0.6em 0}td,th{border:1px solid #bbb;padding:0.25em 0.6em;text-align:right}\
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}\
+table{border-collapse:collapse;margin:0.6em 0}td,th{border:1px solid #bbb;padding:0.25em 0.6em;text-align:left;vertical-align:top}\
+th{background:#f0f0f0}td.n{text-align:right;white-space:nowrap}\
 pre{background:#f6f6f6;padding:0.6em;overflow-x:auto}\
 figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{color:#444;font-size:0.95em;margin-top:0.3em}\
 #picture-check{color:#666;font-size:0.85em}";
