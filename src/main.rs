@@ -1071,6 +1071,10 @@ fn eval(args: &EvalArgs) -> Result<()> {
         r.loss
     );
     println!("identity: the same loss for handing back the (corrupted) input unchanged.");
+    match &r.baselines {
+        Some(b) => println!("{}", b.line()),
+        None => println!("(no baselines: they are fitted on the run's own training images, and these test images come from another dataset)"),
+    }
     if let Some((levels, outputs)) = sweep {
         let (rows, csv, png) = noise_sweep(&args.run, dataset, &levels, outputs, &opts)?;
         println!();

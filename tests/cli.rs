@@ -111,8 +111,9 @@ fn train_then_eval_then_reconstruct() {
         "--out",
         "run",
     ]));
-    let all = text(&out);
-    assert!(out.status.success(), "{all}");
+    let trained = out;
+    let all = text(&trained);
+    assert!(trained.status.success(), "{all}");
     // The layer table names each activation; the closing lines name the loss and every output.
     assert!(
         all.contains("SELU") && all.contains("Linear 648→145"),
@@ -183,6 +184,13 @@ fn train_then_eval_then_reconstruct() {
         all.contains("MSE per pixel") && all.contains("2,000 images"),
         "{all}"
     );
+    // Beside the loss, what it is worth: the two baselines on the same 2,000 test images,
+    // the same numbers train printed.
+    let baselines = all
+        .lines()
+        .find(|l| l.starts_with("baselines on the same 2000 test images: mean image"))
+        .unwrap_or_else(|| panic!("no baselines: {all}"));
+    assert!(text(&trained).contains(baselines), "eval and train disagree: {baselines}");
 
     // eval on other data: every test image of another IDX folder.
     let tiny = tiny_dataset(&dir, 30, 20);
@@ -196,6 +204,7 @@ fn train_then_eval_then_reconstruct() {
         "{}",
         text(&out)
     );
+    assert!(text(&out).contains("(no baselines:"), "{}", text(&out));
 
     let picture = dir.join("recon.png");
     let out = run(handgrad()

@@ -144,6 +144,9 @@ pub struct EvalReport {
     pub objective: (String, f64),
     /// Clean first, then each corruption.
     pub rows: Vec<EvalRow>,
+    /// The mean-image and PCA baselines on the same test images (`None` when they come from
+    /// another dataset than the run's, whose training images the baselines would need).
+    pub baselines: Option<super::report::Baselines>,
 }
 
 /// Measures a run on clean test images and on each corruption.
@@ -178,11 +181,26 @@ pub fn eval_run(
         Some(c) => format!("{}, inputs corrupted by {c}", cfg.objective()),
         None => cfg.objective(),
     };
+    // The baselines are fitted on the run's own training split: the same split its test
+    // images come from, unless another dataset was asked for.
+    let baselines = match dataset {
+        Some(d) if d != cfg.dataset => None,
+        _ => {
+            let (_, splits) = super::load_data(&cfg, &opts.lookup, &mut crate::train::observe::Silent)?;
+            Some(super::report::baselines(
+                &splits.train,
+                set,
+                cfg.model.latent,
+                kind,
+            )?)
+        }
+    };
     Ok(EvalReport {
         loss: format!("{} per pixel", kind.name().to_uppercase()),
         source: images.source,
         objective: (own, objective),
         rows,
+        baselines,
     })
 }
 
