@@ -190,7 +190,10 @@ fn train_then_eval_then_reconstruct() {
         .lines()
         .find(|l| l.starts_with("baselines on the same 2000 test images: mean image"))
         .unwrap_or_else(|| panic!("no baselines: {all}"));
-    assert!(text(&trained).contains(baselines), "eval and train disagree: {baselines}");
+    assert!(
+        text(&trained).contains(baselines),
+        "eval and train disagree: {baselines}"
+    );
 
     // eval on other data: every test image of another IDX folder.
     let tiny = tiny_dataset(&dir, 30, 20);

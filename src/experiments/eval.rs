@@ -186,7 +186,8 @@ pub fn eval_run(
     let baselines = match dataset {
         Some(d) if d != cfg.dataset => None,
         _ => {
-            let (_, splits) = super::load_data(&cfg, &opts.lookup, &mut crate::train::observe::Silent)?;
+            let (_, splits) =
+                super::load_data(&cfg, &opts.lookup, &mut crate::train::observe::Silent)?;
             Some(super::report::baselines(
                 &splits.train,
                 set,
