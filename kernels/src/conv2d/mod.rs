@@ -307,8 +307,10 @@ impl Conv2dAlgo {
     ///
     /// Measured on conv-selu's and conv-small's layers (2 cores, each pass timed alone, with
     /// our packed GEMM): batching pays when an image's output has at most 16 positions and
-    /// the batch is large (conv 39→72 at 3×3, batch 512: forward 2.1 ms instead of 7.1,
-    /// weight gradient 2.9 instead of 3.6); elsewhere one GEMM per image is as fast or faster.
+    /// the batch holds at least 64 images (conv 39→72 at 3×3, batch 512: forward 2.1 ms
+    /// instead of 7.1, weight gradient 2.9 instead of 3.6; whole conv-small steps at batch 128,
+    /// whose 4×4 layer then batches, 17.1k → 19.3k images/s training and 46.7k → 58.5k
+    /// inference, `handgrad bench`); elsewhere one GEMM per image is as fast or faster.
     /// With one input channel (conv-selu's first layer, and its last through the adjoint) the
     /// phase planes beat im2col + GEMM: 11.6 against 9.2 GMAC/s forward, 11.7 against 9.6 for
     /// the weight gradient, 1→6 channels at 28×28, batch 512 (`cargo bench --bench conv`).
@@ -322,7 +324,7 @@ impl Conv2dAlgo {
         let positions = geom.h_out() * geom.w_out();
         if geom.spec().c_in == 1 {
             Conv2dAlgo::PhasePlanes
-        } else if positions <= 16 && geom.spec().n >= 256 {
+        } else if positions <= 16 && geom.spec().n >= 64 {
             Conv2dAlgo::BatchedGemm
         } else {
             Conv2dAlgo::Im2colGemm
