@@ -169,6 +169,10 @@ impl Reproduction {
             dir.join("config.json").display()
         );
         let (report, step) = self.step(what, command, || train_new(cfg, &dir, opts, obs))?;
+        self.steps[step].what += &format!(
+            " ({} epochs, {} training images)",
+            report.epochs, report.train_images
+        );
         self.first_split
             .get_or_insert((report.train_images, report.test_images));
         if let Some(t) = &report.test {
