@@ -28,6 +28,19 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The browser, under the rule of `common::available` with `HANDGRAD_REQUIRE_CHROMIUM`: `None`
+/// (after a notice) when it is missing and not required; a failure when it is required.
+fn chromium_if_required() -> Option<PathBuf> {
+    let present = chromium();
+    common::available(
+        "Chromium (apt-get install chromium)",
+        "HANDGRAD_REQUIRE_CHROMIUM",
+        present.is_some(),
+    )
+    .then_some(present)
+    .flatten()
+}
+
 /// Runs headless Chromium on `page` with `args`, returning its standard output.
 fn browse(browser: &Path, page: &Path, args: &[&str]) -> String {
     let out = Command::new(browser)
@@ -97,15 +110,9 @@ fn check_in_browser(browser: &Path, page: &Path, pictures: usize, dir: &Path) {
 
 #[test]
 fn a_runs_report_page_renders_with_every_picture_in_a_browser() {
-    let present = chromium();
-    if !common::available(
-        "Chromium (apt-get install chromium)",
-        "HANDGRAD_REQUIRE_CHROMIUM",
-        present.is_some(),
-    ) {
+    let Some(browser) = chromium_if_required() else {
         return;
-    }
-    let Some(browser) = present else { return };
+    };
     let dir = temp_dir("run");
     let run = dir.join("run");
     let out = handgrad()
@@ -153,15 +160,9 @@ fn a_runs_report_page_renders_with_every_picture_in_a_browser() {
 
 #[test]
 fn every_reproduction_writes_its_report_and_page_quickly() {
-    let present = chromium();
-    if !common::available(
-        "Chromium (apt-get install chromium)",
-        "HANDGRAD_REQUIRE_CHROMIUM",
-        present.is_some(),
-    ) {
+    let Some(browser) = chromium_if_required() else {
         return;
-    }
-    let Some(browser) = present else { return };
+    };
     let dir = temp_dir("reproduce");
     // (protocol, the report's numbers REPORT.md must show, pictures on the page)
     let mut protocols = vec![

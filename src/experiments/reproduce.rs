@@ -191,6 +191,47 @@ impl Reproduction {
         Ok((report, step))
     }
 
+    /// Trains `cfg` into `<out>/<name>` to undo `damage` (a corruption, as `--corrupt` writes
+    /// it), then draws ten test images clean, damaged and denoised, captioned `caption`; records
+    /// the denoiser's loss on those images beside the damaged inputs' own.
+    fn denoiser(
+        &mut self,
+        name: &str,
+        mut cfg: RunConfig,
+        damage: &str,
+        caption: &str,
+        opts: &RunOptions,
+        obs: &mut dyn Observer,
+    ) -> Result<()> {
+        let corruption: crate::data::corrupt::Corruption = damage.parse()?;
+        cfg.train.corrupt = Some(corruption.clone());
+        let what = format!("{name}, trained to undo {damage}");
+        let (run, _) = self.train(name, &what, cfg, opts, obs)?;
+        let out = run.dir.join("denoise.png");
+        let command = format!(
+            "handgrad denoise --run {} --corrupt {damage} --out {}",
+            run.dir.display(),
+            out.display()
+        );
+        let (d, step) = self.step("denoise test images", command, || {
+            denoise_run(&run.dir, &corruption, Some(&out), 10, false, opts)
+        })?;
+        self.figure(
+            format!("{name}: output from {damage} inputs vs clean (the 10 images shown)"),
+            None,
+            d.model,
+            step,
+        );
+        self.figure(
+            format!("the {damage} inputs themselves vs clean (same images)"),
+            None,
+            d.identity,
+            step,
+        );
+        self.picture(d.out, caption);
+        Ok(())
+    }
+
     fn figure(&mut self, what: impl Into<String>, report: Option<f64>, ours: f64, step: usize) {
         self.figures.push(Figure {
             what: what.into(),
@@ -277,38 +318,14 @@ fn mlp4(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> Resu
     }
     r.run_pictures(&run, "mlp4");
 
-    let mut noisy = cfg;
-    let noise: crate::data::corrupt::Corruption = "gaussian:0.2".parse()?;
-    noisy.train.corrupt = Some(noise.clone());
-    let (den, _) = r.train(
+    r.denoiser(
         "mlp4-denoising",
-        "mlp4 trained to denoise gaussian:0.2",
-        noisy,
+        cfg,
+        "gaussian:0.2",
+        "The denoising mlp4: clean test images (top), with Gaussian noise of factor 0.2 (middle), and the model's output from the noisy ones (bottom).",
         opts,
         obs,
     )?;
-    let out = den.dir.join("denoise.png");
-    let command = format!(
-        "handgrad denoise --run {} --corrupt gaussian:0.2 --out {}",
-        den.dir.display(),
-        out.display()
-    );
-    let (d, step) = r.step("denoise test images", command, || {
-        denoise_run(&den.dir, &noise, Some(&out), 10, false, opts)
-    })?;
-    r.figure(
-        "denoising model on gaussian:0.2 inputs, shown images: its output vs clean",
-        None,
-        d.model,
-        step,
-    );
-    r.figure(
-        "the noisy input itself vs clean (the identity), same images",
-        None,
-        d.identity,
-        step,
-    );
-    r.picture(d.out, "The denoising mlp4: clean test images (top), with Gaussian noise of factor 0.2 (middle), and the model's output from the noisy ones (bottom).");
 
     for (from, to) in [
         ("class:1", "class:7"),
@@ -444,38 +461,14 @@ fn conv_selu_latent(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Obser
     r.picture(sweep_dir.join("sweep.png"), "The latent sweep: validation and test loss against the code size, each model trained with early stopping (patience 5).");
 
     // A denoising model: Gaussian noise and occlusion together.
-    let mut den_cfg = recipe("conv-selu", epochs, quick)?;
-    let both: crate::data::corrupt::Corruption = "gaussian:0.3+occlusion:10".parse()?;
-    den_cfg.train.corrupt = Some(both.clone());
-    let (den, _) = r.train(
+    r.denoiser(
         "denoising",
-        "conv-selu, latent 6, trained on gaussian:0.3+occlusion:10",
-        den_cfg,
+        recipe("conv-selu", epochs, quick)?,
+        "gaussian:0.3+occlusion:10",
+        "The denoising model: clean test images (top), with noise and a 10×10 black square (middle), and the model's output (bottom).",
         opts,
         obs,
     )?;
-    let out = den.dir.join("denoise.png");
-    let command = format!(
-        "handgrad denoise --run {} --corrupt gaussian:0.3+occlusion:10 --out {}",
-        den.dir.display(),
-        out.display()
-    );
-    let (d, step) = r.step("denoise test images", command, || {
-        denoise_run(&den.dir, &both, Some(&out), 10, false, opts)
-    })?;
-    r.figure(
-        "denoising model: output vs clean, shown images",
-        None,
-        d.model,
-        step,
-    );
-    r.figure(
-        "the corrupted input itself vs clean, same images",
-        None,
-        d.identity,
-        step,
-    );
-    r.picture(d.out, "The denoising model: clean test images (top), with noise and a 10×10 black square (middle), and the model's output (bottom).");
 
     // Generation from the latent-6 model.
     let out = r.out.join("generated.png");
@@ -645,37 +638,14 @@ fn fashion_conv_small(
     let mut den_cfg = fashion(recipe("conv-small", if quick { 2 } else { 20 }, quick)?);
     den_cfg.model.hidden = vec![128];
     den_cfg.model.batch_norm = true;
-    let noise: crate::data::corrupt::Corruption = "gaussian:0.3".parse()?;
-    den_cfg.train.corrupt = Some(noise.clone());
-    let (den, _) = r.train(
+    r.denoiser(
         "denoising",
-        "conv-small denoiser (noise 0.3, linear 128, batch norm)",
         den_cfg,
+        "gaussian:0.3",
+        "The conv-small denoiser (first linear layer 128, batch norm): clean test images (top), with Gaussian noise of factor 0.3 (middle), and its output (bottom).",
         opts,
         obs,
     )?;
-    let out = den.dir.join("denoise.png");
-    let command = format!(
-        "handgrad denoise --run {} --corrupt gaussian:0.3 --out {}",
-        den.dir.display(),
-        out.display()
-    );
-    let (d, step) = r.step("denoise test images", command, || {
-        denoise_run(&den.dir, &noise, Some(&out), 10, false, opts)
-    })?;
-    r.figure(
-        "denoiser: output vs clean, shown images",
-        None,
-        d.model,
-        step,
-    );
-    r.figure(
-        "the noisy input itself vs clean, same images",
-        None,
-        d.identity,
-        step,
-    );
-    r.picture(d.out, "The conv-small denoiser: clean test images (top), with Gaussian noise of factor 0.3 (middle), and its output (bottom).");
 
     let mut vae_cfg = fashion(recipe("conv-small", if quick { 2 } else { 20 }, quick)?);
     vae_cfg.model.variational = true;
@@ -748,6 +718,27 @@ fn fashion_conv_small(
     Ok(())
 }
 
+/// A sigmoid autoencoder preset (`mlp1-K`, `mlp3-K`) on the digits split: `epochs` with early
+/// stopping (patience 5), or the `--quick` cut.
+fn digits_recipe(
+    preset: &str,
+    split: &crate::data::batches::SplitSpec,
+    epochs: usize,
+    quick: bool,
+) -> Result<RunConfig> {
+    let mut cfg = if quick {
+        RunConfig::quick(preset, 1500, epochs, 32)?
+    } else {
+        let mut c = RunConfig::preset(preset)?;
+        c.train.epochs = epochs;
+        c.train.early_stopping = Some(5);
+        c
+    };
+    cfg.split = split.clone();
+    cfg.train.snapshot_epochs = Vec::new();
+    Ok(cfg)
+}
+
 /// The digits-01247 report: digits {0, 1, 2, 4, 7} split 60/20/20; PCA with k = 32, 64, 128,
 /// 256; one- and three-hidden-layer (400-K-400) sigmoid autoencoders for the same K; denoising
 /// at 20 % and 40 %; classifiers 512-256-256, 512-512-512 and 512-256-128-64 on every feature
@@ -811,16 +802,7 @@ fn digits_01247(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer)
         ));
         for preset in ["mlp1", "mlp3"] {
             let name = format!("{preset}-{k}");
-            let mut cfg = if quick {
-                RunConfig::quick(&name, 1500, epochs, 32)?
-            } else {
-                let mut c = RunConfig::preset(&name)?;
-                c.train.epochs = epochs;
-                c.train.early_stopping = Some(5);
-                c
-            };
-            cfg.split = split.clone();
-            cfg.train.snapshot_epochs = Vec::new();
+            let cfg = digits_recipe(&name, &split, epochs, quick)?;
             let (run, _) = r.train(&name, &format!("{name} autoencoder"), cfg, opts, obs)?;
             features.push((name, Source::Frozen(run.dir.clone())));
         }
@@ -838,52 +820,15 @@ fn digits_01247(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer)
     })?;
     r.picture(path, format!("The {tiles} hidden units of mlp1-{top}: each tile is one unit's weights on the 28×28 pixels, scaled from its own minimum (black) to maximum (white)."));
 
-    for level in [0.2, 0.4] {
-        let name = format!("mlp1-{top}-denoising-{}", (level * 100.0) as u32);
-        let text = format!("salt-pepper:{level}");
-        let corruption: crate::data::corrupt::Corruption = text.parse()?;
-        let mut cfg = if quick {
-            RunConfig::quick(&format!("mlp1-{top}"), 1500, epochs, 32)?
-        } else {
-            let mut c = RunConfig::preset(&format!("mlp1-{top}"))?;
-            c.train.epochs = epochs;
-            c.train.early_stopping = Some(5);
-            c
-        };
-        cfg.split = split.clone();
-        cfg.train.snapshot_epochs = Vec::new();
-        cfg.train.corrupt = Some(corruption.clone());
-        let (run, _) = r.train(
-            &name,
-            &format!("mlp1-{top} trained on {text}"),
-            cfg,
+    for percent in [20, 40] {
+        r.denoiser(
+            &format!("mlp1-{top}-denoising-{percent}"),
+            digits_recipe(&format!("mlp1-{top}"), &split, epochs, quick)?,
+            &format!("salt-pepper:{}", percent as f32 / 100.0),
+            &format!("mlp1-{top} trained to undo {percent}% salt-and-pepper noise: clean digits (top), damaged (middle), its output (bottom)."),
             opts,
             obs,
         )?;
-        let out = run.dir.join("denoise.png");
-        let command = format!(
-            "handgrad denoise --run {} --corrupt {text} --out {}",
-            run.dir.display(),
-            out.display()
-        );
-        let (d, step) = r.step(
-            format!("denoise at {}", (level * 100.0) as u32),
-            command,
-            || denoise_run(&run.dir, &corruption, Some(&out), 10, false, opts),
-        )?;
-        r.figure(
-            format!("mlp1-{top} denoiser at {text}: output vs clean"),
-            None,
-            d.model,
-            step,
-        );
-        r.figure(
-            format!("the input with {text} vs clean"),
-            None,
-            d.identity,
-            step,
-        );
-        r.picture(d.out, format!("mlp1-{top} trained to undo {}% salt-and-pepper noise: clean digits (top), damaged (middle), its output (bottom).", (level * 100.0) as u32));
     }
     r.notes.push("The report denoises at 20 % and 40 % without naming the noise; we read it as that share of pixels set to black or white (salt-pepper:0.2 and salt-pepper:0.4).".into());
 
