@@ -99,8 +99,6 @@ pub struct RunSummary<'a> {
     pub history: &'a [EpochMetrics],
     /// Test loss after training, if it finished.
     pub test_loss: Option<f64>,
-    /// Test images measured.
-    pub test_images: usize,
     /// How training ended, in words.
     pub outcome: String,
     /// The baselines, if measured.

@@ -591,13 +591,7 @@ fn fashion_conv_small(
     let epochs = if quick { 2 } else { 30 };
     let mut cfg = fashion(recipe("conv-small", epochs, quick)?);
     cfg.train.early_stopping = (!quick).then_some(5);
-    let (main, _) = r.train(
-        "conv-small",
-        "conv-small (latent 20)",
-        cfg.clone(),
-        opts,
-        obs,
-    )?;
+    let (main, _) = r.train("conv-small", "conv-small (latent 20)", cfg, opts, obs)?;
     r.run_pictures(&main, "conv-small");
     for method in [
         super::latent::Projection::Pca,
@@ -748,12 +742,11 @@ fn digits_01247(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer)
     use super::classify::{classify, ClassifySpec, Source};
     use crate::data::batches::{Amount, SplitSpec};
     let quick = r.quick;
-    let classes = vec![0u8, 1, 2, 4, 7];
     // 60 / 20 / 20: the test set is a fifth (carved from the shipped set, or the full set's own
     // test files), validation a quarter of the rest.
     let split = SplitSpec {
         validation: Amount::Fraction(0.25),
-        classes: classes.clone(),
+        classes: vec![0, 1, 2, 4, 7],
         max_samples: quick.then_some(1500),
         ..SplitSpec::default()
     };
@@ -775,9 +768,16 @@ fn digits_01247(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer)
     );
     let mut pca_split = split.clone();
     pca_split.validation = Amount::Count(0);
-    let lookup = opts.lookup.clone();
     let (p, step) = r.step("PCA baseline", command, || {
-        super::pca::pca_baseline("mnist", &ks, &pca_split, 10, Some(&out), false, &lookup)
+        super::pca::pca_baseline(
+            "mnist",
+            &ks,
+            &pca_split,
+            10,
+            Some(&out),
+            false,
+            &opts.lookup,
+        )
     })?;
     for row in &p.rows {
         r.figure(

@@ -265,7 +265,6 @@ fn run_trainer(
             cfg,
             history: &report.history,
             test_loss: report.test.as_ref().map(|t| t.loss),
-            test_images: report.test_images,
             outcome,
             baselines: report.baselines.as_ref(),
         },
