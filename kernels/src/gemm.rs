@@ -131,6 +131,17 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// The N adjacent values of row `i` from column `j0` on, as an array reference (so a copy
+    /// of it has a size known at compile time); `None` when the columns are not adjacent or
+    /// fewer than N remain.
+    #[inline(always)]
+    pub(crate) fn row_run<const N: usize>(&self, i: usize, j0: usize) -> Option<&'a [f32; N]> {
+        if self.col_stride != 1 || j0 + N > self.cols {
+            return None;
+        }
+        self.data[i * self.row_stride + j0..][..N].try_into().ok()
+    }
+
     /// Rows `start..end` as a view of their own.
     fn rows_range(self, start: usize, end: usize) -> Self {
         let offset = start * self.row_stride;

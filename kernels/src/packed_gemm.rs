@@ -31,21 +31,16 @@ const KC: usize = 256;
 /// A panels per L2 block (16 panels of 8 rows × 256 floats = 128 KiB).
 const MC_PANELS: usize = 16;
 
-/// Tile sizes of each micro-kernel: (MR rows of A, NR columns of B).
-fn tile(isa: Isa) -> (usize, usize) {
-    match isa {
-        Isa::Avx512 => (8, 32),
-        Isa::Avx2Fma => (6, 16),
-        Isa::Portable => (4, 8),
-    }
-}
-
 thread_local! {
     /// Packed panels of A and B, kept between calls.
     static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// C (m×n, row stride `ldc`) ← α·A·B + β·C, for one block on the calling thread.
+///
+/// The tile size of each micro-kernel (MR rows of A × NR columns of B) is a compile-time
+/// constant of [`gemm_tiled`], so packing and storing copy whole tile rows as fixed-size
+/// arrays (a few vector moves) instead of calling `memcpy` for every 32 floats.
 ///
 /// # Safety
 /// `c` must point to an m×n block with row stride `ldc` that this call may write and nobody
@@ -58,44 +53,65 @@ pub(crate) unsafe fn gemm(
     c: *mut f32,
     ldc: usize,
 ) {
+    // SAFETY: passed on unchanged from our caller.
+    unsafe {
+        match Isa::detect() {
+            Isa::Avx512 => gemm_tiled::<8, 32>(Isa::Avx512, alpha, a, b, beta, c, ldc),
+            Isa::Avx2Fma => gemm_tiled::<6, 16>(Isa::Avx2Fma, alpha, a, b, beta, c, ldc),
+            Isa::Portable => gemm_tiled::<4, 8>(Isa::Portable, alpha, a, b, beta, c, ldc),
+        }
+    }
+}
+
+/// [`gemm`] with MR×NR tiles and `isa`'s micro-kernel (which must compute MR×NR tiles).
+///
+/// # Safety
+/// As [`gemm`].
+unsafe fn gemm_tiled<const MR: usize, const NR: usize>(
+    isa: Isa,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: *mut f32,
+    ldc: usize,
+) {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     if m == 0 || n == 0 {
         return;
     }
-    let isa = Isa::detect();
-    let (mr, nr) = tile(isa);
-    let (m_panels, n_panels) = (m.div_ceil(mr), n.div_ceil(nr));
+    let (m_panels, n_panels) = (m.div_ceil(MR), n.div_ceil(NR));
     PACKS.with(|packs| {
         // The buffers are taken out while in use, in case this thread is asked for another
         // product meanwhile (rayon may run a task here while a sibling waits).
         let (mut pa, mut pb) = std::mem::take(&mut *packs.borrow_mut());
         let kc_max = k.clamp(1, KC);
-        pa.resize(m_panels * mr * kc_max, 0.0);
-        pb.resize(n_panels * nr * kc_max, 0.0);
+        pa.resize(m_panels * MR * kc_max, 0.0);
+        pb.resize(n_panels * NR * kc_max, 0.0);
         let mut tile_acc = [0.0f32; 8 * 32];
         if k == 0 {
             scale_block(beta, c, m, n, ldc);
         }
         for (block, p0) in (0..k).step_by(KC).enumerate() {
             let kc = (k - p0).min(KC);
-            pack_a(a, p0, kc, mr, &mut pa);
-            pack_b(b, p0, kc, nr, &mut pb);
+            pack_a::<MR>(a, p0, kc, &mut pa);
+            pack_b::<NR>(b, p0, kc, &mut pb);
             // The first k block applies β; later ones add to what the first wrote.
             let beta_here = if block == 0 { beta } else { 1.0 };
             // A few A panels at a time (an L2-sized block), each against every B panel: the
             // B panel stays in L1 while those A panels pass over it.
             for ip_block in (0..m_panels).step_by(MC_PANELS) {
                 for jp in 0..n_panels {
-                    let b_panel = &pb[jp * nr * kc..][..nr * kc];
-                    let cols = (n - jp * nr).min(nr);
+                    let b_panel = &pb[jp * NR * kc..][..NR * kc];
+                    let cols = (n - jp * NR).min(NR);
                     for ip in ip_block..(ip_block + MC_PANELS).min(m_panels) {
-                        let a_panel = &pa[ip * mr * kc..][..mr * kc];
-                        let rows = (m - ip * mr).min(mr);
+                        let a_panel = &pa[ip * MR * kc..][..MR * kc];
+                        let rows = (m - ip * MR).min(MR);
                         micro_kernel(isa, kc, a_panel, b_panel, &mut tile_acc);
                         // SAFETY: the tile (ip, jp) lies inside the caller's m×n block.
-                        let c_tile = unsafe { c.add(ip * mr * ldc + jp * nr) };
+                        let c_tile = unsafe { c.add(ip * MR * ldc + jp * NR) };
                         unsafe {
-                            store_tile(&tile_acc, nr, rows, cols, alpha, beta_here, c_tile, ldc)
+                            store_tile::<NR>(&tile_acc, rows, cols, alpha, beta_here, c_tile, ldc)
                         };
                     }
                 }
@@ -116,79 +132,93 @@ unsafe fn scale_block(beta: f32, c: *mut f32, m: usize, n: usize, ldc: usize) {
     }
 }
 
-/// Packs A's columns p0..p0+kc into panels of `mr` rows: panel ip holds, for each kk, the
-/// values A[ip·mr + r][p0 + kk] for r < mr (0 past the last row), adjacent. Reads follow A's
-/// layout: a column-major A (a transposed weight) gives each slot as one contiguous copy; a
-/// row-major A is read a row at a time and written with stride `mr`.
-fn pack_a(a: MatRef<'_>, p0: usize, kc: usize, mr: usize, out: &mut [f32]) {
+/// Packs A's columns p0..p0+kc into panels of `MR` rows: panel ip holds, for each kk, the
+/// values A[ip·MR + r][p0 + kk] for r < MR (0 past the last row), adjacent. Reads follow A's
+/// layout: a column-major A (a transposed weight) gives each slot as one contiguous copy of MR
+/// values; a row-major A is read a row at a time and written with stride `MR`.
+fn pack_a<const MR: usize>(a: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32]) {
     let m = a.rows();
     let column_major = a.strides().0 == 1 && a.strides().1 != 1;
     let mut line = [0.0f32; KC];
     for (ip, panel) in out
-        .chunks_exact_mut(mr * kc)
-        .take(m.div_ceil(mr))
+        .chunks_exact_mut(MR * kc)
+        .take(m.div_ceil(MR))
         .enumerate()
     {
-        let rows = (m - ip * mr).min(mr);
+        let rows = (m - ip * MR).min(MR);
+        let slots = panel.as_chunks_mut::<MR>().0;
         if column_major {
-            for (kk, slot) in panel.chunks_exact_mut(mr).enumerate() {
-                a.col_into(ip * mr, p0 + kk, &mut slot[..rows]);
-                slot[rows..].fill(0.0);
+            for (kk, slot) in slots.iter_mut().enumerate() {
+                copy_run(a.t(), p0 + kk, ip * MR, rows, slot);
             }
             continue;
         }
-        for r in 0..mr {
+        for r in 0..MR {
             if r < rows {
-                a.row_into(ip * mr + r, p0, &mut line[..kc]);
+                a.row_into(ip * MR + r, p0, &mut line[..kc]);
             } else {
                 line[..kc].fill(0.0);
             }
-            for (slot, &v) in panel.chunks_exact_mut(mr).zip(&line[..kc]) {
+            for (slot, &v) in slots.iter_mut().zip(&line[..kc]) {
                 slot[r] = v;
             }
         }
     }
 }
 
-/// Packs B's rows p0..p0+kc into panels of `nr` columns: panel jp holds, for each kk, the
-/// values B[p0 + kk][jp·nr + t] for t < nr (0 past the last column), adjacent. A row-major B
-/// gives each slot as one contiguous copy; a column-major B (a transposed operand) is read a
-/// column at a time and written with stride `nr`.
-fn pack_b(b: MatRef<'_>, p0: usize, kc: usize, nr: usize, out: &mut [f32]) {
+/// Packs B's rows p0..p0+kc into panels of `NR` columns: panel jp holds, for each kk, the
+/// values B[p0 + kk][jp·NR + t] for t < NR (0 past the last column), adjacent. A row-major B
+/// gives each slot as one contiguous copy of NR values; a column-major B (a transposed
+/// operand) is read a column at a time and written with stride `NR`.
+fn pack_b<const NR: usize>(b: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32]) {
     let n = b.cols();
     let column_major = b.strides().0 == 1 && b.strides().1 != 1;
     let mut line = [0.0f32; KC];
     for (jp, panel) in out
-        .chunks_exact_mut(nr * kc)
-        .take(n.div_ceil(nr))
+        .chunks_exact_mut(NR * kc)
+        .take(n.div_ceil(NR))
         .enumerate()
     {
-        let cols = (n - jp * nr).min(nr);
+        let cols = (n - jp * NR).min(NR);
+        let slots = panel.as_chunks_mut::<NR>().0;
         if !column_major {
-            for (kk, slot) in panel.chunks_exact_mut(nr).enumerate() {
-                b.row_into(p0 + kk, jp * nr, &mut slot[..cols]);
-                slot[cols..].fill(0.0);
+            for (kk, slot) in slots.iter_mut().enumerate() {
+                copy_run(b, p0 + kk, jp * NR, cols, slot);
             }
             continue;
         }
-        for t in 0..nr {
+        for t in 0..NR {
             if t < cols {
-                b.col_into(p0, jp * nr + t, &mut line[..kc]);
+                b.col_into(p0, jp * NR + t, &mut line[..kc]);
             } else {
                 line[..kc].fill(0.0);
             }
-            for (slot, &v) in panel.chunks_exact_mut(nr).zip(&line[..kc]) {
+            for (slot, &v) in slots.iter_mut().zip(&line[..kc]) {
                 slot[t] = v;
             }
         }
     }
 }
 
-/// C's tile ← α·acc + β·C's tile, for the `rows`×`cols` corner that lies inside C.
-#[allow(clippy::too_many_arguments)]
-unsafe fn store_tile(
-    acc: &[f32],
-    nr: usize,
+/// slot ← the `len` values of row `i` of `m` from column `j0` on, zero-padded to N. A full run
+/// from a view with adjacent columns is one fixed-size copy, which the compiler turns into a
+/// few vector moves (a `memcpy` call per slot would cost more than the copy itself).
+#[inline(always)]
+fn copy_run<const N: usize>(m: MatRef<'_>, i: usize, j0: usize, len: usize, slot: &mut [f32; N]) {
+    if len == N {
+        if let Some(run) = m.row_run::<N>(i, j0) {
+            *slot = *run;
+            return;
+        }
+    }
+    m.row_into(i, j0, &mut slot[..len]);
+    slot[len..].fill(0.0);
+}
+
+/// C's tile ← α·acc + β·C's tile, for the `rows`×`cols` corner that lies inside C. A full-width
+/// row is a fixed-size loop of NR values, which the compiler vectorises.
+unsafe fn store_tile<const NR: usize>(
+    acc: &[f32; 256],
     rows: usize,
     cols: usize,
     alpha: f32,
@@ -196,18 +226,28 @@ unsafe fn store_tile(
     c: *mut f32,
     ldc: usize,
 ) {
-    for r in 0..rows {
-        let from = &acc[r * nr..][..cols];
+    let acc_rows = acc.as_chunks::<NR>().0;
+    for (r, from) in acc_rows.iter().enumerate().take(rows) {
         // SAFETY: row r of the tile, `cols` wide, is inside the caller's block.
         let to = unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) };
-        if beta == 0.0 {
-            for (t, &v) in to.iter_mut().zip(from) {
-                *t = alpha * v;
-            }
+        if let Ok(to) = <&mut [f32; NR]>::try_from(&mut *to) {
+            store_row(from, to, alpha, beta);
         } else {
-            for (t, &v) in to.iter_mut().zip(from) {
-                *t = alpha * v + beta * *t;
-            }
+            store_row(&from[..cols], to, alpha, beta);
+        }
+    }
+}
+
+/// to ← α·from + β·to; β = 0 writes without reading (C may hold stale values, even NaN).
+#[inline(always)]
+fn store_row(from: &[f32], to: &mut [f32], alpha: f32, beta: f32) {
+    if beta == 0.0 {
+        for (t, &v) in to.iter_mut().zip(from) {
+            *t = alpha * v;
+        }
+    } else {
+        for (t, &v) in to.iter_mut().zip(from) {
+            *t = alpha * v + beta * *t;
         }
     }
 }
@@ -339,12 +379,11 @@ mod tests {
                         &format!("{m}x{k}x{n} ta={ta} tb={tb} β={beta}"),
                     );
                     // The portable kernel too, whatever this machine has.
-                    let (mr, nr) = tile(Isa::Portable);
-                    let mut pa = vec![0.0; m.div_ceil(mr) * mr * k.max(1)];
-                    let mut pb = vec![0.0; n.div_ceil(nr) * nr * k.max(1)];
+                    let mut pa = vec![0.0; m.div_ceil(4) * 4 * k.max(1)];
+                    let mut pb = vec![0.0; n.div_ceil(8) * 8 * k.max(1)];
                     if k <= KC {
-                        pack_a(a, 0, k, mr, &mut pa);
-                        pack_b(b, 0, k, nr, &mut pb);
+                        pack_a::<4>(a, 0, k, &mut pa);
+                        pack_b::<8>(b, 0, k, &mut pb);
                         let mut acc = [0.0; 256];
                         kernel_portable(k, &pa, &pb, &mut acc);
                         let direct: f64 = (0..k)
