@@ -13,9 +13,9 @@ use std::hint::black_box;
 fn bench_shapes(c: &mut Criterion) {
     let shapes: [(&str, usize, usize, usize); 6] = [
         ("conv1 per image 6x9x196", 6, 9, 196),
-        ("conv2 per image 39x54x49", 39, 54, 49),
+        ("conv2 chunk of 11 images 39x54x539", 39, 54, 539),
         ("conv3 weight grad per image 72x9x351", 72, 9, 351),
-        ("conv3 batched 72x351x4608", 72, 351, 4608),
+        ("conv3 chunk of 57 images 72x351x513", 72, 351, 513),
         ("mlp4 layer 1 2048x784x392", 2048, 784, 392),
         ("cube 512x512x512", 512, 512, 512),
     ];

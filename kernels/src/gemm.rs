@@ -240,6 +240,30 @@ pub fn gemm_using(
     beta: f32,
     c: &mut [f32],
 ) {
+    let parts = rayon::current_num_threads() * BLOCKS_PER_THREAD;
+    gemm_in_parts(imp, alpha, a, b, beta, c, parts);
+}
+
+/// [`gemm`] on the calling thread only: for kernels that already run many products in
+/// parallel (one per chunk of images), where splitting each product again would only repeat
+/// the packing of its operands.
+///
+/// # Panics
+/// As [`gemm`].
+pub fn gemm_on_this_thread(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
+    gemm_in_parts(GemmImpl::Packed, alpha, a, b, beta, c, 1);
+}
+
+/// [`gemm_using`] cut into at most `parts` blocks.
+fn gemm_in_parts(
+    imp: GemmImpl,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    c: &mut [f32],
+    parts: usize,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm: A is {m}×{k} but B is {}×{n}", b.rows);
     assert_eq!(
@@ -266,15 +290,7 @@ pub fn gemm_using(
         GemmImpl::Auto => GemmImpl::MatrixMultiply,
         chosen => chosen,
     };
-    gemm_block(
-        imp,
-        alpha,
-        a,
-        b,
-        beta,
-        c,
-        rayon::current_num_threads() * BLOCKS_PER_THREAD,
-    );
+    gemm_block(imp, alpha, a, b, beta, c, parts);
 }
 
 /// A rectangular block of the output matrix C: a raw pointer so that two disjoint column

@@ -1,92 +1,124 @@
-//! Convolution as one large GEMM per chunk of images, instead of one small GEMM per image.
+//! Convolution as one GEMM per small chunk of images, instead of one GEMM per image.
 //!
 //! [`super::im2col_gemm`] multiplies w (C_out × K) by one image's columns (K × OH·OW). Deep in
-//! a network OH·OW is tiny (3×3 = 9 for conv-selu's third layer), and a matrix product with 9
-//! columns cannot fill a vector unit: most of its time goes to packing and edges. Here the
-//! columns of a whole chunk of images sit side by side, K × (images·OH·OW), so the same
-//! product has thousands of columns and runs near the machine's peak:
+//! a network OH·OW is tiny (3×3 = 9 for conv-selu's third layer; 7×7 = 49 for its second), and
+//! a matrix product with 9 or 49 columns cannot fill a vector unit: the micro-kernel computes
+//! 32 columns at a time, so 49 columns cost as much as 64, and packing and edges take most of
+//! the rest. Here the columns of a chunk of B images sit side by side, K × (B·P) with
+//! P = OH·OW, so each product has hundreds of columns:
 //!
 //! * forward:          `Y (C_out × B·P) = w (C_out × K) · cols (K × B·P)`, then scattered to
-//!   NCHW with the bias added (P = OH·OW, B images in the chunk);
+//!   NCHW with the bias added;
 //! * backward_input:   `d_cols (K × B·P) = wᵀ · d_Y`, then col2im image by image;
-//! * backward_weight:  `d_w = Σ_chunks d_Y · colsᵀ`, where the inner dimension B·P is long.
+//! * backward_weight:  `d_w = Σ_chunks d_Y · colsᵀ`, the chunk's B·P positions as the inner
+//!   dimension, summed in the fixed groups of [`super::sum_weight_grad_in_groups`].
 //!
-//! Column b·P + p of the chunk's matrix is output position p of image b. Chunks are sized so
-//! the column matrix stays within `CHUNK_FLOATS` (8 MiB); their number depends on the shapes only,
-//! never on the thread count, so results are the same on any machine.
+//! Column b·P + p of the chunk's matrix is output position p of image b. A chunk holds just
+//! enough images for `CHUNK_COLUMNS` (512) columns, so its column matrix (under a MiB)
+//! stays in the core's own cache between being written and being multiplied, and the chunks
+//! run in parallel, one product per thread at a time. The chunk size depends on the shapes
+//! only, never on the thread count, so results are the same on any machine.
 
 use super::Conv2dGeometry;
-use crate::gemm::{gemm, MatRef};
+use crate::gemm::{gemm_on_this_thread, MatRef};
 use crate::im2col::{tap_offsets, PADDING};
 use crate::scratch::{with_index_scratch, with_scratch};
 use rayon::prelude::*;
 
-/// The most floats a chunk's column matrix may hold (8 MiB): large enough for thousands of
-/// columns, small enough to stay in the last-level cache's neighbourhood.
-const CHUNK_FLOATS: usize = 2 << 20;
+/// Columns per chunk: sixteen 32-wide AVX-512 tiles, a product large enough to repay packing
+/// its operands, with a column matrix that still fits a core's L2 cache (conv-selu's 39→72
+/// layer: 351 rows × 512 columns, 720 KiB). Measured on whole training steps (`handgrad bench`,
+/// 2 threads, alternating builds): 512 ran 0–10 % faster than 256 on conv-selu and conv-small;
+/// 1024 was no better.
+pub(crate) const CHUNK_COLUMNS: usize = 512;
 
-/// Images per chunk for `geom`: as many as fit `CHUNK_FLOATS` (8 MiB), at least one.
+/// Images per chunk for `geom`: the fewest that make `CHUNK_COLUMNS` (512) columns, at most
+/// the batch.
 fn chunk_images(geom: &Conv2dGeometry) -> usize {
-    let per_image = geom.patch_len() * geom.h_out() * geom.w_out();
-    (CHUNK_FLOATS / per_image.max(1)).clamp(1, geom.spec().n)
+    let p = geom.h_out() * geom.w_out();
+    CHUNK_COLUMNS.div_ceil(p.max(1)).clamp(1, geom.spec().n)
 }
 
-/// cols (K × B·P) ← the columns of the `b` images in `x` (one after another), rows in
-/// parallel: row r = (ci, i, j) holds tap (i, j) of channel ci for every image. A gather
-/// through the table of [`tap_offsets`], the same for every image.
-fn im2col_chunk(geom: &Conv2dGeometry, x: &[f32], b: usize, cols: &mut [f32]) {
-    let p = geom.h_out() * geom.w_out();
-    let image = geom.input_image_len();
-    with_index_scratch(geom.patch_len() * p, |offsets| {
-        tap_offsets(geom, offsets);
-        let offsets = &*offsets;
-        cols.par_chunks_mut(b * p).enumerate().for_each(|(r, row)| {
-            let taps = &offsets[r * p..][..p];
-            for (x_img, segment) in x.chunks_exact(image).zip(row.chunks_exact_mut(p)) {
-                for (c, &t) in segment.iter_mut().zip(taps) {
-                    *c = if t == PADDING { 0.0 } else { x_img[t as usize] };
+/// The sizes every chunk shares: K rows of the column matrix, P positions per image.
+#[derive(Clone, Copy)]
+struct Dims {
+    k: usize,
+    p: usize,
+    c_out: usize,
+    in_len: usize,
+    out_len: usize,
+}
+
+impl Dims {
+    fn of(geom: &Conv2dGeometry) -> Self {
+        Dims {
+            k: geom.patch_len(),
+            p: geom.h_out() * geom.w_out(),
+            c_out: geom.spec().c_out,
+            in_len: geom.input_image_len(),
+            out_len: geom.output_image_len(),
+        }
+    }
+}
+
+/// cols (K × B·P) ← the columns of the images in `x` (one after another): row r = (ci, i, j)
+/// holds tap (i, j) of channel ci for every image. A gather through the table of
+/// [`tap_offsets`], the same for every image.
+fn im2col_chunk(d: Dims, offsets: &[u32], x: &[f32], cols: &mut [f32]) {
+    let b = x.len() / d.in_len;
+    for (row, taps) in cols
+        .chunks_exact_mut(b * d.p)
+        .zip(offsets.chunks_exact(d.p))
+    {
+        for (x_img, segment) in x.chunks_exact(d.in_len).zip(row.chunks_exact_mut(d.p)) {
+            for (c, &t) in segment.iter_mut().zip(taps) {
+                *c = if t == PADDING { 0.0 } else { x_img[t as usize] };
+            }
+        }
+    }
+}
+
+/// x ← col2im of the chunk's columns: each image reads its own columns of every row and adds
+/// them back onto the pixels they came from.
+fn col2im_chunk(d: Dims, offsets: &[u32], cols: &[f32], x: &mut [f32]) {
+    let b = x.len() / d.in_len;
+    for (img, x_img) in x.chunks_exact_mut(d.in_len).enumerate() {
+        x_img.fill(0.0);
+        for (row, taps) in cols.chunks_exact(b * d.p).zip(offsets.chunks_exact(d.p)) {
+            for (&c, &t) in row[img * d.p..][..d.p].iter().zip(taps) {
+                if t != PADDING {
+                    x_img[t as usize] += c;
                 }
             }
-        });
-    });
+        }
+    }
 }
 
-/// x ← col2im of the chunk's columns, images in parallel (each image reads its own columns of
-/// every row and scatters them back through the same table).
-fn col2im_chunk(geom: &Conv2dGeometry, cols: &[f32], b: usize, x: &mut [f32]) {
-    let p = geom.h_out() * geom.w_out();
-    with_index_scratch(geom.patch_len() * p, |offsets| {
-        tap_offsets(geom, offsets);
-        let offsets = &*offsets;
-        x.par_chunks_mut(geom.input_image_len())
-            .enumerate()
-            .for_each(|(img, x_img)| {
-                x_img.fill(0.0);
-                for (row, taps) in cols.chunks_exact(b * p).zip(offsets.chunks_exact(p)) {
-                    for (&c, &t) in row[img * p..][..p].iter().zip(taps) {
-                        if t != PADDING {
-                            x_img[t as usize] += c;
-                        }
-                    }
-                }
-            });
-    });
+/// Y (C_out × B·P) ← the chunk's outputs `y` (NCHW) side by side: the layout the GEMMs use.
+fn gather_outputs(d: Dims, y: &[f32], big_y: &mut [f32]) {
+    let b = y.len() / d.out_len;
+    for (co, row) in big_y.chunks_exact_mut(b * d.p).enumerate() {
+        for (y_img, segment) in y.chunks_exact(d.out_len).zip(row.chunks_exact_mut(d.p)) {
+            segment.copy_from_slice(&y_img[co * d.p..][..d.p]);
+        }
+    }
 }
 
-/// Y (C_out × B·P) ← y's images (NCHW) side by side: the layout the GEMMs use.
-fn gather_outputs(y: &[f32], c_out: usize, p: usize, big_y: &mut [f32]) {
-    let b = y.len() / (c_out * p);
-    big_y
-        .par_chunks_mut(b * p)
-        .enumerate()
-        .for_each(|(co, row)| {
-            for (img, segment) in row.chunks_exact_mut(p).enumerate() {
-                segment.copy_from_slice(&y[(img * c_out + co) * p..][..p]);
+/// y (NCHW) ← Y (C_out × B·P) plus the bias: the adjoint of [`gather_outputs`].
+fn scatter_outputs(d: Dims, big_y: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let b = y.len() / d.out_len;
+    for (img, y_img) in y.chunks_exact_mut(d.out_len).enumerate() {
+        for (co, plane) in y_img.chunks_exact_mut(d.p).enumerate() {
+            let from = &big_y[co * b * d.p + img * d.p..][..d.p];
+            let add = bias.map_or(0.0, |bias| bias[co]);
+            for (o, v) in plane.iter_mut().zip(from) {
+                *o = v + add;
             }
-        });
+        }
+    }
 }
 
-/// y = w · im2col(x) + b, a chunk of images per GEMM.
+/// y = w · im2col(x) + b, one GEMM per chunk of images.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     crate::conv2d::check_lens(
         geom,
@@ -106,37 +138,28 @@ fn forward_in_chunks(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    let s = geom.spec();
-    let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
-    let w_mat = MatRef::row_major(w, s.c_out, k);
-    for (x_chunk, y_chunk) in x
-        .chunks(chunk * geom.input_image_len())
-        .zip(y.chunks_mut(chunk * geom.output_image_len()))
-    {
-        let b = x_chunk.len() / geom.input_image_len();
-        with_scratch(k * b * p, |cols| {
-            im2col_chunk(geom, x_chunk, b, cols);
-            with_scratch(s.c_out * b * p, |big_y| {
-                gemm(1.0, w_mat, MatRef::row_major(cols, k, b * p), 0.0, big_y);
-                // Scatter to NCHW, adding the bias.
-                y_chunk
-                    .par_chunks_mut(geom.output_image_len())
-                    .enumerate()
-                    .for_each(|(img, y_img)| {
-                        for (co, plane) in y_img.chunks_exact_mut(p).enumerate() {
-                            let from = &big_y[co * b * p + img * p..][..p];
-                            let add = bias.map_or(0.0, |bias| bias[co]);
-                            for (o, v) in plane.iter_mut().zip(from) {
-                                *o = v + add;
-                            }
-                        }
+    let d = Dims::of(geom);
+    let w_mat = MatRef::row_major(w, d.c_out, d.k);
+    with_index_scratch(d.k * d.p, |offsets| {
+        tap_offsets(geom, offsets);
+        let offsets = &*offsets;
+        x.par_chunks(chunk * d.in_len)
+            .zip(y.par_chunks_mut(chunk * d.out_len))
+            .for_each(|(x_chunk, y_chunk)| {
+                let columns = x_chunk.len() / d.in_len * d.p;
+                with_scratch(d.k * columns, |cols| {
+                    im2col_chunk(d, offsets, x_chunk, cols);
+                    with_scratch(d.c_out * columns, |big_y| {
+                        let cols = MatRef::row_major(cols, d.k, columns);
+                        gemm_on_this_thread(1.0, w_mat, cols, 0.0, big_y);
+                        scatter_outputs(d, big_y, bias, y_chunk);
                     });
+                });
             });
-        });
-    }
+    });
 }
 
-/// d_x = col2im(wᵀ · d_y), a chunk of images per GEMM.
+/// d_x = col2im(wᵀ · d_y), one GEMM per chunk of images.
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
     crate::conv2d::check_lens(
         geom,
@@ -155,32 +178,29 @@ fn backward_input_in_chunks(
     w: &[f32],
     d_x: &mut [f32],
 ) {
-    let s = geom.spec();
-    let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
-    let w_t = MatRef::row_major(w, s.c_out, k).t();
-    for (d_y_chunk, d_x_chunk) in d_y
-        .chunks(chunk * geom.output_image_len())
-        .zip(d_x.chunks_mut(chunk * geom.input_image_len()))
-    {
-        let b = d_x_chunk.len() / geom.input_image_len();
-        with_scratch(s.c_out * b * p, |big_d_y| {
-            gather_outputs(d_y_chunk, s.c_out, p, big_d_y);
-            with_scratch(k * b * p, |d_cols| {
-                gemm(
-                    1.0,
-                    w_t,
-                    MatRef::row_major(big_d_y, s.c_out, b * p),
-                    0.0,
-                    d_cols,
-                );
-                col2im_chunk(geom, d_cols, b, d_x_chunk);
+    let d = Dims::of(geom);
+    let w_t = MatRef::row_major(w, d.c_out, d.k).t();
+    with_index_scratch(d.k * d.p, |offsets| {
+        tap_offsets(geom, offsets);
+        let offsets = &*offsets;
+        d_y.par_chunks(chunk * d.out_len)
+            .zip(d_x.par_chunks_mut(chunk * d.in_len))
+            .for_each(|(d_y_chunk, d_x_chunk)| {
+                let columns = d_y_chunk.len() / d.out_len * d.p;
+                with_scratch(d.c_out * columns, |big_d_y| {
+                    gather_outputs(d, d_y_chunk, big_d_y);
+                    with_scratch(d.k * columns, |d_cols| {
+                        let big_d_y = MatRef::row_major(big_d_y, d.c_out, columns);
+                        gemm_on_this_thread(1.0, w_t, big_d_y, 0.0, d_cols);
+                        col2im_chunk(d, offsets, d_cols, d_x_chunk);
+                    });
+                });
             });
-        });
-    }
+    });
 }
 
 /// `d_w = Σ_chunks d_Y · colsᵀ`: one GEMM per chunk with the chunk's B·P positions as its
-/// inner dimension, accumulated in chunk order.
+/// inner dimension, summed in the fixed groups of [`super::sum_weight_grad_in_groups`].
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
     crate::conv2d::check_lens(
         geom,
@@ -199,29 +219,30 @@ fn backward_weight_in_chunks(
     d_y: &[f32],
     d_w: &mut [f32],
 ) {
-    let s = geom.spec();
-    let (k, p) = (geom.patch_len(), geom.h_out() * geom.w_out());
-    for (c, (x_chunk, d_y_chunk)) in x
-        .chunks(chunk * geom.input_image_len())
-        .zip(d_y.chunks(chunk * geom.output_image_len()))
-        .enumerate()
-    {
-        let b = x_chunk.len() / geom.input_image_len();
-        with_scratch(k * b * p, |cols| {
-            im2col_chunk(geom, x_chunk, b, cols);
-            with_scratch(s.c_out * b * p, |big_d_y| {
-                gather_outputs(d_y_chunk, s.c_out, p, big_d_y);
-                let beta = if c == 0 { 0.0 } else { 1.0 };
-                gemm(
-                    1.0,
-                    MatRef::row_major(big_d_y, s.c_out, b * p),
-                    MatRef::row_major(cols, k, b * p).t(),
-                    beta,
-                    d_w,
-                );
-            });
-        });
-    }
+    let d = Dims::of(geom);
+    with_index_scratch(d.k * d.p, |offsets| {
+        tap_offsets(geom, offsets);
+        let offsets = &*offsets;
+        super::sum_weight_grad_in_groups(
+            geom,
+            chunk,
+            x,
+            d_y,
+            d_w,
+            |x_chunk, d_y_chunk, partial| {
+                let columns = x_chunk.len() / d.in_len * d.p;
+                with_scratch(d.k * columns, |cols| {
+                    im2col_chunk(d, offsets, x_chunk, cols);
+                    with_scratch(d.c_out * columns, |big_d_y| {
+                        gather_outputs(d, d_y_chunk, big_d_y);
+                        let big_d_y = MatRef::row_major(big_d_y, d.c_out, columns);
+                        let cols_t = MatRef::row_major(cols, d.k, columns).t();
+                        gemm_on_this_thread(1.0, big_d_y, cols_t, 1.0, partial);
+                    });
+                });
+            },
+        );
+    });
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 //! * [`direct`]: the same loops reordered so the innermost one walks a contiguous output row.
 //! * [`im2col_gemm`]: copy every receptive field into a column ([`crate::im2col`]), then one
 //!   matrix product per image. Usually the fastest, at the cost of a scratch buffer.
-//! * [`batched_gemm`]: the columns of many images side by side, one large product: for deep
-//!   layers whose output per image is a handful of pixels.
+//! * [`batched_gemm`]: the columns of a chunk of images side by side, one product per chunk:
+//!   for deeper layers, whose output per image is too small to fill a product (49 or 9 pixels).
 //! * [`phase_planes`]: no columns at all; each kernel tap is one shifted multiply-add over the
 //!   whole image: for one input channel, where the product's inner dimension would be 9.
 //!
@@ -223,34 +223,37 @@ pub(crate) fn check_lens(
 /// the thread count) keeps the rounding, and so the result, the same on every machine.
 const WEIGHT_GRAD_GROUPS: usize = 8;
 
-/// d_w ← Σ over the images of `add_image(x_img, d_y_img, partial)`, where `add_image` adds
-/// one image's contribution to a running sum. The batch is cut into at most
-/// `WEIGHT_GRAD_GROUPS` (8) groups of consecutive images, summed in parallel into partial sums
-/// kept in scratch memory, which are then added in order.
+/// d_w ← Σ over the images of `add_images(x_imgs, d_y_imgs, partial)`, where `add_images`
+/// adds the contribution of up to `per_call` consecutive images (their x and d_y, one after
+/// another) to a running sum. The batch is cut into at most `WEIGHT_GRAD_GROUPS` (8) groups of
+/// consecutive images, summed in parallel into partial sums kept in scratch memory, which are
+/// then added in order. Where the calls fall depends on the shapes only.
 pub(crate) fn sum_weight_grad_in_groups(
     geom: &Conv2dGeometry,
+    per_call: usize,
     x: &[f32],
     d_y: &[f32],
     d_w: &mut [f32],
-    add_image: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
+    add_images: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
 ) {
     use rayon::prelude::*;
     let n = geom.spec().n;
     let group_len = n.div_ceil(WEIGHT_GRAD_GROUPS);
     let groups = n.div_ceil(group_len);
     let w_len = d_w.len();
+    let (x_len, y_len) = (geom.input_image_len(), geom.output_image_len());
     crate::scratch::with_scratch(groups * w_len, |partials| {
         partials
             .par_chunks_mut(w_len)
-            .zip(x.par_chunks(geom.input_image_len() * group_len))
-            .zip(d_y.par_chunks(geom.output_image_len() * group_len))
+            .zip(x.par_chunks(x_len * group_len))
+            .zip(d_y.par_chunks(y_len * group_len))
             .for_each(|((partial, x_group), d_y_group)| {
                 partial.fill(0.0);
-                let images = x_group
-                    .chunks_exact(geom.input_image_len())
-                    .zip(d_y_group.chunks_exact(geom.output_image_len()));
-                for (x_img, d_y_img) in images {
-                    add_image(x_img, d_y_img, partial);
+                let calls = x_group
+                    .chunks(x_len * per_call)
+                    .zip(d_y_group.chunks(y_len * per_call));
+                for (x_imgs, d_y_imgs) in calls {
+                    add_images(x_imgs, d_y_imgs, partial);
                 }
             });
         let mut sums = partials.chunks_exact(w_len);
@@ -277,15 +280,16 @@ pub enum Conv2dAlgo {
     Direct,
     /// Unroll receptive fields into columns, then one GEMM per image.
     Im2colGemm,
-    /// Unroll the receptive fields of a whole chunk of images side by side, then one large
-    /// GEMM per chunk.
+    /// Unroll the receptive fields of a chunk of images side by side (a few hundred output
+    /// positions), then one GEMM per chunk, chunks in parallel.
     BatchedGemm,
     /// Split the input into stride-phase planes, then one shifted multiply-add over the whole
     /// image per kernel tap: for one input channel, where a GEMM's inner dimension would be 9.
     PhasePlanes,
     /// [`Conv2dAlgo::PhasePlanes`] for one input channel, [`Conv2dAlgo::BatchedGemm`] where an
-    /// image's output is small (there one GEMM per image is too thin to use the vector units),
-    /// [`Conv2dAlgo::Im2colGemm`] elsewhere: see [`Conv2dAlgo::resolve`].
+    /// image's output has fewer positions than a chunk's 512 columns (one GEMM per image would be
+    /// too thin to use the vector units), [`Conv2dAlgo::Im2colGemm`] elsewhere: see
+    /// [`Conv2dAlgo::resolve`].
     #[default]
     Auto,
 }
@@ -305,12 +309,15 @@ impl Conv2dAlgo {
     /// is on; otherwise what [`Conv2dAlgo::Auto`] stands for in this layer, or the algorithm
     /// itself.
     ///
-    /// Measured on conv-selu's and conv-small's layers (2 cores, each pass timed alone, with
-    /// our packed GEMM): batching pays when an image's output has at most 16 positions and
-    /// the batch holds at least 64 images (conv 39→72 at 3×3, batch 512: forward 2.1 ms
-    /// instead of 7.1, weight gradient 2.9 instead of 3.6; whole conv-small steps at batch 128,
-    /// whose 4×4 layer then batches, 17.1k → 19.3k images/s training and 46.7k → 58.5k
-    /// inference, `handgrad bench`); elsewhere one GEMM per image is as fast or faster.
+    /// Measured on conv-selu's layers (2 cores, batch 512, each pass timed alone, `cargo bench
+    /// --bench conv`): chunks of images beat one GEMM per image wherever an image's output is
+    /// smaller than a chunk: at 7×7 (6→39 channels) forward 1.44 against 1.62 ms, backward
+    /// input 1.53 against 1.89, weight gradient 2.5 against 2.3 (a tie within the noise); at
+    /// 3×3 (39→72) 3.3 against 8.5 ms forward and 2.4 against 7.7 backward input. Whole steps
+    /// (`handgrad bench`, alternating builds) ran 5–27 % faster on conv-selu and 18–25 % on
+    /// conv-small than with one GEMM per image at 7×7. An image whose output fills a chunk on
+    /// its own would make chunks of one image: that is [`Conv2dAlgo::Im2colGemm`], which can
+    /// also split its product across threads when the batch is small.
     /// With one input channel (conv-selu's first layer, and its last through the adjoint) the
     /// phase planes beat im2col + GEMM: 11.6 against 9.2 GMAC/s forward, 11.7 against 9.6 for
     /// the weight gradient, 1→6 channels at 28×28, batch 512 (`cargo bench --bench conv`).
@@ -324,7 +331,7 @@ impl Conv2dAlgo {
         let positions = geom.h_out() * geom.w_out();
         if geom.spec().c_in == 1 {
             Conv2dAlgo::PhasePlanes
-        } else if positions <= 16 && geom.spec().n >= 64 {
+        } else if positions < batched_gemm::CHUNK_COLUMNS {
             Conv2dAlgo::BatchedGemm
         } else {
             Conv2dAlgo::Im2colGemm

@@ -305,7 +305,7 @@ pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut 
     let l = Layout::new(geom);
     let (patch, wide_len) = (geom.patch_len(), geom.spec().c_out * l.span);
     with_tap_starts(&l, |starts| {
-        super::sum_weight_grad_in_groups(geom, x, d_y, d_w, |x_img, d_y_img, partial| {
+        super::sum_weight_grad_in_groups(geom, 1, x, d_y, d_w, |x_img, d_y_img, partial| {
             with_scratch(l.planes_len() + wide_len, |buf| {
                 let (planes, wide) = buf.split_at_mut(l.planes_len());
                 widest!({
