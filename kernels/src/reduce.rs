@@ -14,12 +14,31 @@ use rayon::prelude::*;
 
 /// Σ x, accumulated in f64.
 pub fn sum(x: &[f32]) -> f64 {
-    let chunk_sum = |c: &[f32]| c.iter().map(|&v| v as f64).sum::<f64>();
     if x.len() < PARALLEL_MIN_ELEMS {
-        return chunk_sum(x);
+        return sum_in_lanes(x);
     }
-    let partials: Vec<f64> = x.par_chunks(PARALLEL_CHUNK).map(chunk_sum).collect();
+    let partials: Vec<f64> = x.par_chunks(PARALLEL_CHUNK).map(sum_in_lanes).collect();
     partials.iter().sum()
+}
+
+/// Independent running sums in [`sum_in_lanes`]: one AVX-512 vector of f64.
+const LANES: usize = 8;
+
+/// Σ x in f64, as `LANES` (8) running sums (element i goes to sum i mod 8) added at the end.
+///
+/// One running sum would make every addition wait for the previous one (3–4 cycles each);
+/// eight independent sums keep the adder busy and fit one vector register, so the compiler
+/// vectorises the loop. The order is fixed by the length alone, so the result is too.
+fn sum_in_lanes(x: &[f32]) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    let mut blocks = x.chunks_exact(LANES);
+    widest!(for block in &mut blocks {
+        for (acc, &v) in lanes.iter_mut().zip(block) {
+            *acc += v as f64;
+        }
+    });
+    let tail: f64 = blocks.remainder().iter().map(|&v| v as f64).sum();
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// Σ f(aᵢ, bᵢ) over two equally long slices, accumulated in f64 in fixed chunks (so the
@@ -39,6 +58,9 @@ pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) 
     partials.iter().sum()
 }
 
+/// Positions of a plane summed side by side in [`sum_per_channel`].
+const POSITIONS: usize = 64;
+
 /// `out[c] ← Σ_{n, i} x[n, c, i]`: a per-channel sum over batch and space (bias gradients,
 /// batch-norm statistics).
 ///
@@ -49,10 +71,22 @@ pub fn sum_per_channel(x: &[f32], n: usize, c: usize, inner: usize, out: &mut [f
         "sum_per_channel",
         &[("x", x.len(), n * c * inner), ("out", out.len(), c)],
     );
+    // One channel's planes are `inner` apart-from-contiguous runs, one per image: sum them
+    // position by position (independent sums, which vectorise), a block of positions at a
+    // time, then add the positions' sums.
     let channel_sum = |(ch, o): (usize, &mut f32)| {
-        let total: f64 = (0..n)
-            .map(|img| sum(&x[(img * c + ch) * inner..][..inner]))
-            .sum();
+        let mut total = 0.0f64;
+        for start in (0..inner).step_by(POSITIONS) {
+            let len = (inner - start).min(POSITIONS);
+            let mut acc = [0.0f64; POSITIONS];
+            widest!(for img in 0..n {
+                let run = &x[(img * c + ch) * inner + start..][..len];
+                for (a, &v) in acc.iter_mut().zip(run) {
+                    *a += v as f64;
+                }
+            });
+            total += acc[..len].iter().sum::<f64>();
+        }
         *o = total as f32;
     };
     if x.len() < PARALLEL_MIN_ELEMS {
@@ -173,21 +207,28 @@ mod tests {
 
     #[test]
     fn sums_agree_with_f64_loops() {
-        let x = uniform(100_003, 1);
-        let exact: f64 = x.iter().map(|&v| v as f64).sum();
-        assert!((sum(&x) - exact).abs() < 1e-9);
+        // A tail shorter than the 8 lanes, and a sum long enough to run in parallel chunks.
+        for len in [13, 100_003] {
+            let x = uniform(len, 1);
+            let exact: f64 = x.iter().map(|&v| v as f64).sum();
+            assert!((sum(&x) - exact).abs() < 1e-9, "length {len}");
+        }
 
+        // Planes shorter than a block of positions, and longer (two full blocks and a part).
+        for (n, c, inner) in [(5, 3, 7), (4, 2, 130)] {
+            let x = uniform(n * c * inner, 2);
+            let mut per_channel = vec![0.0; c];
+            sum_per_channel(&x, n, c, inner, &mut per_channel);
+            for (ch, &got) in per_channel.iter().enumerate() {
+                let want: f64 = (0..n)
+                    .flat_map(|i| (0..inner).map(move |k| (i, k)))
+                    .map(|(i, k)| x[(i * c + ch) * inner + k] as f64)
+                    .sum();
+                assert!((got as f64 - want).abs() < 1e-5, "{inner}: channel {ch}");
+            }
+        }
         let (n, c, inner) = (5, 3, 7);
         let x = uniform(n * c * inner, 2);
-        let mut per_channel = [0.0; 3];
-        sum_per_channel(&x, n, c, inner, &mut per_channel);
-        for (ch, &got) in per_channel.iter().enumerate() {
-            let want: f64 = (0..n)
-                .flat_map(|i| (0..inner).map(move |k| (i, k)))
-                .map(|(i, k)| x[(i * c + ch) * inner + k] as f64)
-                .sum();
-            assert!((got as f64 - want).abs() < 1e-5, "channel {ch}");
-        }
 
         let mut along = vec![0.0; n * inner];
         sum_axis(&x, n, c, inner, &mut along);
