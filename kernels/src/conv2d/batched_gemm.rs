@@ -213,33 +213,69 @@ pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut 
         d_w.len(),
         d_y.len(),
     );
-    backward_weight_in_chunks(geom, chunk_images(geom), x, d_y, d_w);
+    columns_twice(geom, chunk_images(geom), x, None, d_y, d_w);
 }
 
-fn backward_weight_in_chunks(
+/// The two products with im2col(x), each chunk's columns made once and used twice:
+/// `y = w · im2col(x)` (no bias) and `d_w = Σ g · im2col(x)ᵀ`, with g shaped like y.
+///
+/// A transposed convolution's backward is exactly this pair for its adjoint: its ∂L/∂x is the
+/// adjoint's forward of ∂L/∂y, and its ∂L/∂w the adjoint's weight gradient with ∂L/∂y as the
+/// input ([`crate::conv_transpose2d::backward_input_and_weight`]). Sharing the columns
+/// unrolls ∂L/∂y once instead of twice.
+///
+/// # Shapes
+/// x (N, C_in, H, W), w (C_out, C_in, KH, KW), g (N, C_out, OH, OW) → y like g, d_w like w.
+pub fn forward_and_backward_weight(
+    geom: &Conv2dGeometry,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    g: &[f32],
+    d_w: &mut [f32],
+) {
+    let kernel = "conv2d::batched_gemm::forward_and_backward_weight";
+    crate::conv2d::check_lens(geom, kernel, x.len(), w.len(), y.len());
+    crate::conv2d::check_lens(geom, kernel, x.len(), d_w.len(), g.len());
+    columns_twice(geom, chunk_images(geom), x, Some((w, y)), g, d_w);
+}
+
+/// d_w = Σ_chunks g · colsᵀ and, when `forward` = (w, y) is given, y = w · cols, chunk by chunk.
+fn columns_twice(
     geom: &Conv2dGeometry,
     chunk: usize,
     x: &[f32],
-    d_y: &[f32],
+    forward: Option<(&[f32], &mut [f32])>,
+    g: &[f32],
     d_w: &mut [f32],
 ) {
     let d = Dims::of(geom);
+    let (w, y) = match forward {
+        Some((w, y)) => (Some(MatRef::row_major(w, d.c_out, d.k)), Some(y)),
+        None => (None, None),
+    };
     with_taps(geom, |taps| {
         super::sum_weight_grad_in_groups(
             geom,
             chunk,
             x,
-            d_y,
+            g,
+            y,
             d_w,
-            |x_chunk, d_y_chunk, partial| {
+            |x_chunk, g_chunk, y_chunk, partial| {
                 let columns = x_chunk.len() / d.in_len * d.p;
                 with_scratch(d.k * columns, |cols| {
                     im2col_chunk(d, taps, x_chunk, cols);
-                    with_scratch(d.c_out * columns, |big_d_y| {
-                        gather_outputs(d, d_y_chunk, big_d_y);
-                        let big_d_y = MatRef::row_major(big_d_y, d.c_out, columns);
+                    with_scratch(d.c_out * columns, |big| {
+                        gather_outputs(d, g_chunk, big);
+                        let big_g = MatRef::row_major(big, d.c_out, columns);
                         let cols_t = MatRef::row_major(cols, d.k, columns).t();
-                        gemm_on_this_thread(1.0, big_d_y, cols_t, 1.0, partial);
+                        gemm_on_this_thread(1.0, big_g, cols_t, 1.0, partial);
+                        if let (Some(w), Some(y_chunk)) = (w, y_chunk) {
+                            let cols = MatRef::row_major(cols, d.k, columns);
+                            gemm_on_this_thread(1.0, w, cols, 0.0, big);
+                            scatter_outputs(d, big, None, y_chunk);
+                        }
                     });
                 });
             },
@@ -281,7 +317,7 @@ mod tests {
         );
         forward_in_chunks(&geom, 2, &x, &w, Some(&b), &mut y);
         backward_input_in_chunks(&geom, 2, &d_y, &w, &mut d_x);
-        backward_weight_in_chunks(&geom, 2, &x, &d_y, &mut d_w);
+        columns_twice(&geom, 2, &x, None, &d_y, &mut d_w);
         let (mut y0, mut d_x0, mut d_w0) =
             (vec![0.0; d_y.len()], vec![0.0; x.len()], vec![0.0; w.len()]);
         naive::forward(&geom, &x, &w, Some(&b), &mut y0);
@@ -290,5 +326,13 @@ mod tests {
         assert_close(&y, &y0, 1e-5, "forward");
         assert_close(&d_x, &d_x0, 1e-5, "backward_input");
         assert_close(&d_w, &d_w0, 1e-5, "backward_weight");
+
+        // Both products from one set of columns: the forward without bias, and the same
+        // weight gradient.
+        let (mut y2, mut d_w2) = (vec![f32::NAN; d_y.len()], vec![f32::NAN; w.len()]);
+        columns_twice(&geom, 2, &x, Some((&w, &mut y2)), &d_y, &mut d_w2);
+        naive::forward(&geom, &x, &w, None, &mut y0);
+        assert_close(&y2, &y0, 1e-5, "forward beside the weight gradient");
+        assert_close(&d_w2, &d_w0, 1e-5, "weight gradient beside the forward");
     }
 }

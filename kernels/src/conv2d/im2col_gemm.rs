@@ -99,13 +99,21 @@ pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut 
     with_index_scratch(k * p, |offsets| {
         tap_offsets(geom, offsets);
         let offsets = &*offsets;
-        super::sum_weight_grad_in_groups(geom, 1, x, d_y, d_w, |x_img, d_y_img, partial| {
-            with_scratch(k * p, |cols| {
-                gather_columns(offsets, x_img, cols);
-                let cols_t = MatRef::row_major(cols, k, p).t();
-                let d_y_mat = MatRef::row_major(d_y_img, s.c_out, p);
-                gemm(1.0, d_y_mat, cols_t, 1.0, partial);
-            });
-        });
+        super::sum_weight_grad_in_groups(
+            geom,
+            1,
+            x,
+            d_y,
+            None,
+            d_w,
+            |x_img, d_y_img, _, partial| {
+                with_scratch(k * p, |cols| {
+                    gather_columns(offsets, x_img, cols);
+                    let cols_t = MatRef::row_major(cols, k, p).t();
+                    let d_y_mat = MatRef::row_major(d_y_img, s.c_out, p);
+                    gemm(1.0, d_y_mat, cols_t, 1.0, partial);
+                });
+            },
+        );
     });
 }

@@ -223,37 +223,56 @@ pub(crate) fn check_lens(
 /// the thread count) keeps the rounding, and so the result, the same on every machine.
 const WEIGHT_GRAD_GROUPS: usize = 8;
 
-/// d_w ← Σ over the images of `add_images(x_imgs, d_y_imgs, partial)`, where `add_images`
-/// adds the contribution of up to `per_call` consecutive images (their x and d_y, one after
-/// another) to a running sum. The batch is cut into at most `WEIGHT_GRAD_GROUPS` (8) groups of
-/// consecutive images, summed in parallel into partial sums kept in scratch memory, which are
-/// then added in order. Where the calls fall depends on the shapes only.
+/// d_w ← Σ over the images of `add_images(x_imgs, d_y_imgs, out_imgs, partial)`, where
+/// `add_images` adds the contribution of up to `per_call` consecutive images (their x and d_y,
+/// one after another) to a running sum. The batch is cut into at most `WEIGHT_GRAD_GROUPS` (8)
+/// groups of consecutive images (each a whole number of calls), summed in parallel into partial sums kept in scratch memory,
+/// which are then added in order. Where the calls fall depends on the shapes only.
+///
+/// `out`, when given, is a per-image result computed alongside (as many floats per image for
+/// every image); each call gets its images' part of it to write, so a kernel can make two
+/// results from one pass over its inputs.
 pub(crate) fn sum_weight_grad_in_groups(
     geom: &Conv2dGeometry,
     per_call: usize,
     x: &[f32],
     d_y: &[f32],
+    out: Option<&mut [f32]>,
     d_w: &mut [f32],
-    add_images: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
+    add_images: impl Fn(&[f32], &[f32], Option<&mut [f32]>, &mut [f32]) + Sync,
 ) {
     use rayon::prelude::*;
     let n = geom.spec().n;
-    let group_len = n.div_ceil(WEIGHT_GRAD_GROUPS);
+    // Whole calls per group (so no call is cut short but the batch's last).
+    let group_len = n.div_ceil(WEIGHT_GRAD_GROUPS).div_ceil(per_call) * per_call;
     let groups = n.div_ceil(group_len);
     let w_len = d_w.len();
     let (x_len, y_len) = (geom.input_image_len(), geom.output_image_len());
+    // Each group's part of `out` (empty when there is none), cut without allocating.
+    let has_out = out.is_some();
+    let out_len = out.as_ref().map_or(0, |o| o.len() / n);
+    let mut out_parts: [&mut [f32]; WEIGHT_GRAD_GROUPS] = Default::default();
+    let mut rest = out.unwrap_or_default();
+    for part in out_parts.iter_mut().take(groups) {
+        let (head, tail) = rest.split_at_mut((out_len * group_len).min(rest.len()));
+        *part = head;
+        rest = tail;
+    }
     crate::scratch::with_scratch(groups * w_len, |partials| {
         partials
             .par_chunks_mut(w_len)
             .zip(x.par_chunks(x_len * group_len))
             .zip(d_y.par_chunks(y_len * group_len))
-            .for_each(|((partial, x_group), d_y_group)| {
+            .zip(out_parts.par_iter_mut())
+            .for_each(|(((partial, x_group), d_y_group), out_group)| {
                 partial.fill(0.0);
                 let calls = x_group
                     .chunks(x_len * per_call)
                     .zip(d_y_group.chunks(y_len * per_call));
+                let mut outs = out_group.chunks_mut((out_len * per_call).max(1));
                 for (x_imgs, d_y_imgs) in calls {
-                    add_images(x_imgs, d_y_imgs, partial);
+                    let out_imgs = if has_out { outs.next() } else { None };
+                    add_images(x_imgs, d_y_imgs, out_imgs, partial);
                 }
             });
         let mut sums = partials.chunks_exact(w_len);

@@ -305,23 +305,31 @@ pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut 
     let l = Layout::new(geom);
     let (patch, wide_len) = (geom.patch_len(), geom.spec().c_out * l.span);
     with_tap_starts(&l, |starts| {
-        super::sum_weight_grad_in_groups(geom, 1, x, d_y, d_w, |x_img, d_y_img, partial| {
-            with_scratch(l.planes_len() + wide_len, |buf| {
-                let (planes, wide) = buf.split_at_mut(l.planes_len());
-                widest!({
-                    l.split(x_img, planes);
-                    l.widen(d_y_img, wide);
-                    let per_co = partial
-                        .chunks_exact_mut(patch)
-                        .zip(wide.chunks_exact(l.span));
-                    for (d_w_co, wide_co) in per_co {
-                        for (d, &start) in d_w_co.iter_mut().zip(starts) {
-                            let tap = &planes[start as usize..][..l.span];
-                            *d += crate::thin_gemm::dot(wide_co, tap);
+        super::sum_weight_grad_in_groups(
+            geom,
+            1,
+            x,
+            d_y,
+            None,
+            d_w,
+            |x_img, d_y_img, _, partial| {
+                with_scratch(l.planes_len() + wide_len, |buf| {
+                    let (planes, wide) = buf.split_at_mut(l.planes_len());
+                    widest!({
+                        l.split(x_img, planes);
+                        l.widen(d_y_img, wide);
+                        let per_co = partial
+                            .chunks_exact_mut(patch)
+                            .zip(wide.chunks_exact(l.span));
+                        for (d_w_co, wide_co) in per_co {
+                            for (d, &start) in d_w_co.iter_mut().zip(starts) {
+                                let tap = &planes[start as usize..][..l.span];
+                                *d += crate::thin_gemm::dot(wide_co, tap);
+                            }
                         }
-                    }
+                    });
                 });
-            });
-        });
+            },
+        );
     });
 }

@@ -75,17 +75,37 @@ impl Backward for ConvTranspose2d {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (adj, algo) = (&self.adj, self.algo);
         let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
-        Ok(vec![
-            ctx.grad_for(X, &adj.output_shape(), |d_x| {
-                conv_transpose2d::backward_input(adj, algo, d_y, w, d_x)
-            }),
-            ctx.grad_for(W, &adj.weight_shape(), |d_w| {
-                conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w)
-            }),
-            ctx.grad_for(B, &[adj.spec().c_in], |d_b| {
-                conv_transpose2d::backward_bias(adj, d_y, d_b)
-            }),
-        ])
+        // Both gradients unroll d_y into columns: when both are wanted, one call makes the
+        // columns once for the two of them.
+        let (d_x, d_w) = if ctx.needs(X) && ctx.needs(W) {
+            let (mut d_x, mut d_w) = (
+                ctx.alloc(&adj.output_shape()),
+                ctx.alloc(&adj.weight_shape()),
+            );
+            conv_transpose2d::backward_input_and_weight(
+                adj,
+                algo,
+                x,
+                d_y,
+                w,
+                Some(as_slice_mut(&mut d_x)),
+                as_slice_mut(&mut d_w),
+            );
+            (Some(d_x), Some(d_w))
+        } else {
+            (
+                ctx.grad_for(X, &adj.output_shape(), |d_x| {
+                    conv_transpose2d::backward_input(adj, algo, d_y, w, d_x)
+                }),
+                ctx.grad_for(W, &adj.weight_shape(), |d_w| {
+                    conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w)
+                }),
+            )
+        };
+        let d_b = ctx.grad_for(B, &[adj.spec().c_in], |d_b| {
+            conv_transpose2d::backward_bias(adj, d_y, d_b)
+        });
+        Ok(vec![d_x, d_w, d_b])
     }
 }
 
