@@ -11,7 +11,7 @@
 //!   NCHW with the bias added;
 //! * backward_input:   `d_cols (K × B·P) = wᵀ · d_Y`, then col2im image by image;
 //! * backward_weight:  `d_w = Σ_chunks d_Y · colsᵀ`, the chunk's B·P positions as the inner
-//!   dimension, summed in the fixed groups of [`super::sum_weight_grad_in_groups`].
+//!   dimension, summed in the fixed groups of `sum_weight_grad_in_groups` in `conv2d`.
 //!
 //! Column b·P + p of the chunk's matrix is output position p of image b. A chunk holds just
 //! enough images for `CHUNK_COLUMNS` (512) columns, so its column matrix (under a MiB)
@@ -204,7 +204,7 @@ fn backward_input_in_chunks(
 }
 
 /// `d_w = Σ_chunks d_Y · colsᵀ`: one GEMM per chunk with the chunk's B·P positions as its
-/// inner dimension, summed in the fixed groups of [`super::sum_weight_grad_in_groups`].
+/// inner dimension, summed in the fixed groups of `sum_weight_grad_in_groups` in `conv2d`.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
     crate::conv2d::check_lens(
         geom,
