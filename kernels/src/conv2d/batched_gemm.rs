@@ -292,9 +292,16 @@ mod tests {
     #[test]
     fn several_chunks_give_what_one_pass_gives() {
         // Five images in chunks of two (2 + 2 + 1): the chunk boundaries, a short last chunk
-        // and the weight gradient accumulated over chunks are all exercised.
+        // and the weight gradient accumulated over chunks are all exercised. 21 images make 11
+        // chunks, more than the weight gradient's 8 groups: some groups take two.
+        for n in [5, 21] {
+            several_chunks(n);
+        }
+    }
+
+    fn several_chunks(n: usize) {
         let spec = Conv2dSpec {
-            n: 5,
+            n,
             c_in: 3,
             h_in: 7,
             w_in: 6,
