@@ -28,8 +28,9 @@ use rayon::prelude::*;
 /// Columns per chunk: sixteen 32-wide AVX-512 tiles, a product large enough to repay packing
 /// its operands, with a column matrix that still fits a core's L2 cache (conv-selu's 39→72
 /// layer: 351 rows × 512 columns, 720 KiB). Measured on whole training steps (`handgrad bench`,
-/// 2 threads, alternating builds): 512 ran 0–10 % faster than 256 on conv-selu and conv-small;
-/// 1024 was no better.
+/// 2 threads, alternating builds, a few pairs each): 512 against 256 ran from as fast to 11 %
+/// faster on conv-selu and conv-small; 1024 against 512 was slower on conv-selu in two pairs of
+/// three and faster on conv-small (batch 128) in both pairs: 512 is the middle.
 pub(crate) const CHUNK_COLUMNS: usize = 512;
 
 /// Images per chunk for `geom`: the fewest that make `CHUNK_COLUMNS` (512) columns, at most

@@ -226,8 +226,9 @@ const WEIGHT_GRAD_GROUPS: usize = 8;
 /// d_w ← Σ over the images of `add_images(x_imgs, d_y_imgs, out_imgs, partial)`, where
 /// `add_images` adds the contribution of up to `per_call` consecutive images (their x and d_y,
 /// one after another) to a running sum. The batch is cut into at most `WEIGHT_GRAD_GROUPS` (8)
-/// groups of consecutive images (each a whole number of calls), summed in parallel into partial sums kept in scratch memory,
-/// which are then added in order. Where the calls fall depends on the shapes only.
+/// groups of consecutive images (each a whole number of calls), summed in parallel into
+/// partial sums kept in scratch memory, which are then added in order. Where the calls fall
+/// depends on the shapes only.
 ///
 /// `out`, when given, is a per-image result computed alongside (as many floats per image for
 /// every image); each call gets its images' part of it to write, so a kernel can make two
@@ -329,12 +330,12 @@ impl Conv2dAlgo {
     /// itself.
     ///
     /// Measured on conv-selu's layers (2 cores, batch 512, each pass timed alone, `cargo bench
-    /// --bench conv`): chunks of images beat one GEMM per image wherever an image's output is
-    /// smaller than a chunk: at 7×7 (6→39 channels) forward 1.44 against 1.62 ms, backward
-    /// input 1.53 against 1.89, weight gradient 2.5 against 2.3 (a tie within the noise); at
-    /// 3×3 (39→72) 3.3 against 8.5 ms forward and 2.4 against 7.7 backward input. Whole steps
-    /// (`handgrad bench`, alternating builds) ran 5–27 % faster on conv-selu and 18–25 % on
-    /// conv-small than with one GEMM per image at 7×7. An image whose output fills a chunk on
+    /// --bench conv`, with chunks of 256 columns then): chunks of images beat one GEMM per
+    /// image wherever an image's output is smaller than a chunk: at 7×7 (6→39 channels)
+    /// forward 1.44 against 1.62 ms, backward input 1.53 against 1.89, weight gradient 2.5
+    /// against 2.3 (a tie within the noise); at 3×3 (39→72) 3.3 against 8.5 ms forward and 2.4
+    /// against 7.7 backward input. Whole steps (`handgrad bench`, alternating builds) ran 5–27 %
+    /// faster on conv-selu and 18–25 % on conv-small than with one GEMM per image at 7×7. An image whose output fills a chunk on
     /// its own would make chunks of one image: that is [`Conv2dAlgo::Im2colGemm`], which can
     /// also split its product across threads when the batch is small.
     /// With one input channel (conv-selu's first layer, and its last through the adjoint) the

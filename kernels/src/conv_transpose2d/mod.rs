@@ -191,12 +191,11 @@ pub fn backward_weight(
     conv2d::backward_weight(adj, algo, d_y, x, d_w);
 }
 
-/// Both gradients at once: d_x as [`backward_input`] (when `d_x` is given) and d_w as
-/// [`backward_weight`]. Both unroll d_y into columns (they are the adjoint's forward and weight
-/// gradient, with d_y as the adjoint's input); where the algorithm is
-/// [`Conv2dAlgo::BatchedGemm`] the columns are made once and used for both
-/// ([`conv2d::batched_gemm::forward_and_backward_weight`]), elsewhere the two run one after
-/// the other.
+/// Both gradients at once: d_x as [`backward_input`] and d_w as [`backward_weight`]. Both
+/// unroll d_y into columns (they are the adjoint's forward and weight gradient, with d_y as the
+/// adjoint's input); where the algorithm is [`Conv2dAlgo::BatchedGemm`] the columns are made
+/// once and used for both ([`conv2d::batched_gemm::forward_and_backward_weight`]), elsewhere
+/// the two run one after the other.
 ///
 /// # Shapes
 /// x (N, C_in, H, W), d_y (N, C_out, OH, OW), w (C_in, C_out, KH, KW) → d_x like x, d_w like w.
@@ -206,19 +205,14 @@ pub fn backward_input_and_weight(
     x: &[f32],
     d_y: &[f32],
     w: &[f32],
-    d_x: Option<&mut [f32]>,
+    d_x: &mut [f32],
     d_w: &mut [f32],
 ) {
-    match d_x {
-        Some(d_x) if algo.resolve(adj) == Conv2dAlgo::BatchedGemm => {
-            conv2d::batched_gemm::forward_and_backward_weight(adj, d_y, w, d_x, x, d_w)
-        }
-        d_x => {
-            if let Some(d_x) = d_x {
-                backward_input(adj, algo, d_y, w, d_x);
-            }
-            backward_weight(adj, algo, x, d_y, d_w);
-        }
+    if algo.resolve(adj) == Conv2dAlgo::BatchedGemm {
+        conv2d::batched_gemm::forward_and_backward_weight(adj, d_y, w, d_x, x, d_w);
+    } else {
+        backward_input(adj, algo, d_y, w, d_x);
+        backward_weight(adj, algo, x, d_y, d_w);
     }
 }
 
@@ -357,7 +351,7 @@ mod tests {
                 );
                 // Both gradients from one call (one set of columns where batched).
                 let (mut d_x, mut d_w) = (vec![f32::NAN; x.len()], vec![f32::NAN; w.len()]);
-                backward_input_and_weight(&adj, algo, &x, &d_y, &w, Some(&mut d_x), &mut d_w);
+                backward_input_and_weight(&adj, algo, &x, &d_y, &w, &mut d_x, &mut d_w);
                 assert_close(&d_x, &expected.1, 1e-5, &format!("both: d_x, {what}"));
                 assert_close(&d_w, &expected.2, 1e-5, &format!("both: d_w, {what}"));
             }

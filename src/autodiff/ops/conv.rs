@@ -88,7 +88,7 @@ impl Backward for ConvTranspose2d {
                 x,
                 d_y,
                 w,
-                Some(as_slice_mut(&mut d_x)),
+                as_slice_mut(&mut d_x),
                 as_slice_mut(&mut d_w),
             );
             (Some(d_x), Some(d_w))
