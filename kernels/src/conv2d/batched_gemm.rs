@@ -127,6 +127,18 @@ fn with_taps<R>(geom: &Conv2dGeometry, f: impl FnOnce(&[u32]) -> R) -> R {
     })
 }
 
+/// Runs `f` with a chunk's two working matrices from this thread's scratch memory: the
+/// columns (K × `columns`) and the outputs side by side (C_out × `columns`).
+fn with_chunk_matrices<R>(
+    d: Dims,
+    columns: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
+    with_scratch(d.k * columns, |cols| {
+        with_scratch(d.c_out * columns, |outputs| f(cols, outputs))
+    })
+}
+
 /// y = w · im2col(x) + b, one GEMM per chunk of images.
 pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     crate::conv2d::check_lens(
@@ -154,13 +166,11 @@ fn forward_in_chunks(
             .zip(y.par_chunks_mut(chunk * d.out_len))
             .for_each(|(x_chunk, y_chunk)| {
                 let columns = x_chunk.len() / d.in_len * d.p;
-                with_scratch(d.k * columns, |cols| {
+                with_chunk_matrices(d, columns, |cols, big_y| {
                     im2col_chunk(d, taps, x_chunk, cols);
-                    with_scratch(d.c_out * columns, |big_y| {
-                        let cols = MatRef::row_major(cols, d.k, columns);
-                        gemm_on_this_thread(1.0, w_mat, cols, 0.0, big_y);
-                        scatter_outputs(d, big_y, bias, y_chunk);
-                    });
+                    let cols = MatRef::row_major(cols, d.k, columns);
+                    gemm_on_this_thread(1.0, w_mat, cols, 0.0, big_y);
+                    scatter_outputs(d, big_y, bias, y_chunk);
                 });
             });
     });
@@ -192,13 +202,11 @@ fn backward_input_in_chunks(
             .zip(d_x.par_chunks_mut(chunk * d.in_len))
             .for_each(|(d_y_chunk, d_x_chunk)| {
                 let columns = d_y_chunk.len() / d.out_len * d.p;
-                with_scratch(d.c_out * columns, |big_d_y| {
+                with_chunk_matrices(d, columns, |d_cols, big_d_y| {
                     gather_outputs(d, d_y_chunk, big_d_y);
-                    with_scratch(d.k * columns, |d_cols| {
-                        let big_d_y = MatRef::row_major(big_d_y, d.c_out, columns);
-                        gemm_on_this_thread(1.0, w_t, big_d_y, 0.0, d_cols);
-                        col2im_chunk(d, taps, d_cols, d_x_chunk);
-                    });
+                    let big_d_y = MatRef::row_major(big_d_y, d.c_out, columns);
+                    gemm_on_this_thread(1.0, w_t, big_d_y, 0.0, d_cols);
+                    col2im_chunk(d, taps, d_cols, d_x_chunk);
                 });
             });
     });
@@ -265,19 +273,16 @@ fn columns_twice(
             d_w,
             |x_chunk, g_chunk, y_chunk, partial| {
                 let columns = x_chunk.len() / d.in_len * d.p;
-                with_scratch(d.k * columns, |cols| {
+                with_chunk_matrices(d, columns, |cols, big| {
                     im2col_chunk(d, taps, x_chunk, cols);
-                    with_scratch(d.c_out * columns, |big| {
-                        gather_outputs(d, g_chunk, big);
-                        let big_g = MatRef::row_major(big, d.c_out, columns);
-                        let cols_t = MatRef::row_major(cols, d.k, columns).t();
-                        gemm_on_this_thread(1.0, big_g, cols_t, 1.0, partial);
-                        if let (Some(w), Some(y_chunk)) = (w, y_chunk) {
-                            let cols = MatRef::row_major(cols, d.k, columns);
-                            gemm_on_this_thread(1.0, w, cols, 0.0, big);
-                            scatter_outputs(d, big, None, y_chunk);
-                        }
-                    });
+                    gather_outputs(d, g_chunk, big);
+                    let big_g = MatRef::row_major(big, d.c_out, columns);
+                    let cols = MatRef::row_major(cols, d.k, columns);
+                    gemm_on_this_thread(1.0, big_g, cols.t(), 1.0, partial);
+                    if let (Some(w), Some(y_chunk)) = (w, y_chunk) {
+                        gemm_on_this_thread(1.0, w, cols, 0.0, big);
+                        scatter_outputs(d, big, None, y_chunk);
+                    }
                 });
             },
         );
