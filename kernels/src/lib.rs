@@ -49,6 +49,7 @@ pub mod pool;
 pub mod reduce;
 mod scratch;
 mod thin_gemm;
+pub mod transpose;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -453,6 +453,30 @@ pub fn backward_weight(
     }
 }
 
+/// Both gradients at once: d_x as [`backward_input`] and d_w as [`backward_weight`]. Both
+/// read d_y; where the algorithm is [`Conv2dAlgo::BatchedGemm`] each chunk's d_y is gathered
+/// once and used for both ([`batched_gemm::backward_input_and_weight`]), elsewhere the two
+/// run one after the other.
+///
+/// # Shapes
+/// x (N, C_in, H, W), d_y (N, C_out, OH, OW), w (C_out, C_in, KH, KW) → d_x like x, d_w like w.
+pub fn backward_input_and_weight(
+    geom: &Conv2dGeometry,
+    algo: Conv2dAlgo,
+    x: &[f32],
+    d_y: &[f32],
+    w: &[f32],
+    d_x: &mut [f32],
+    d_w: &mut [f32],
+) {
+    if algo.resolve(geom) == Conv2dAlgo::BatchedGemm {
+        batched_gemm::backward_input_and_weight(geom, x, d_y, w, d_x, d_w);
+    } else {
+        backward_input(geom, algo, d_y, w, d_x);
+        backward_weight(geom, algo, x, d_y, d_w);
+    }
+}
+
 /// d_b ← ∂L/∂b: d_y summed over N, OH and OW, one number per output channel.
 ///
 /// # Shapes
@@ -657,6 +681,11 @@ pub(crate) mod tests {
                     1e-5,
                     &format!("backward_weight, {what}"),
                 );
+                // Both gradients from one call (one gather of d_y per chunk where batched).
+                let (mut d_x, mut d_w) = (vec![f32::NAN; x.len()], vec![f32::NAN; w.len()]);
+                backward_input_and_weight(&geom, algo, &x, &d_y, &w, &mut d_x, &mut d_w);
+                assert_close(&d_x, &reference.1, 1e-5, &format!("both: d_x, {what}"));
+                assert_close(&d_w, &reference.2, 1e-5, &format!("both: d_w, {what}"));
             }
         }
     }

@@ -38,13 +38,17 @@ impl Backward for Conv2d {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (g, algo) = (&self.geom, self.algo);
         let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
+        // Both gradients read d_y: when both are wanted, one call gathers it once for the two.
+        let (d_x, d_w) = ctx.grads_for_pair(
+            (X, &g.input_shape()),
+            (W, &g.weight_shape()),
+            |d_x, d_w| conv2d::backward_input_and_weight(g, algo, x, d_y, w, d_x, d_w),
+            |d_x| conv2d::backward_input(g, algo, d_y, w, d_x),
+            |d_w| conv2d::backward_weight(g, algo, x, d_y, d_w),
+        );
         Ok(vec![
-            ctx.grad_for(X, &g.input_shape(), |d_x| {
-                conv2d::backward_input(g, algo, d_y, w, d_x)
-            }),
-            ctx.grad_for(W, &g.weight_shape(), |d_w| {
-                conv2d::backward_weight(g, algo, x, d_y, d_w)
-            }),
+            d_x,
+            d_w,
             ctx.grad_for(B, &g.bias_shape(), |d_b| conv2d::backward_bias(g, d_y, d_b)),
         ])
     }
@@ -77,31 +81,13 @@ impl Backward for ConvTranspose2d {
         let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
         // Both gradients unroll d_y into columns: when both are wanted, one call makes the
         // columns once for the two of them.
-        let (d_x, d_w) = if ctx.needs(X) && ctx.needs(W) {
-            let (mut d_x, mut d_w) = (
-                ctx.alloc(&adj.output_shape()),
-                ctx.alloc(&adj.weight_shape()),
-            );
-            conv_transpose2d::backward_input_and_weight(
-                adj,
-                algo,
-                x,
-                d_y,
-                w,
-                as_slice_mut(&mut d_x),
-                as_slice_mut(&mut d_w),
-            );
-            (Some(d_x), Some(d_w))
-        } else {
-            (
-                ctx.grad_for(X, &adj.output_shape(), |d_x| {
-                    conv_transpose2d::backward_input(adj, algo, d_y, w, d_x)
-                }),
-                ctx.grad_for(W, &adj.weight_shape(), |d_w| {
-                    conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w)
-                }),
-            )
-        };
+        let (d_x, d_w) = ctx.grads_for_pair(
+            (X, &adj.output_shape()),
+            (W, &adj.weight_shape()),
+            |d_x, d_w| conv_transpose2d::backward_input_and_weight(adj, algo, x, d_y, w, d_x, d_w),
+            |d_x| conv_transpose2d::backward_input(adj, algo, d_y, w, d_x),
+            |d_w| conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w),
+        );
         let d_b = ctx.grad_for(B, &[adj.spec().c_in], |d_b| {
             conv_transpose2d::backward_bias(adj, d_y, d_b)
         });
