@@ -110,6 +110,12 @@ impl<'a> MatRef<'a> {
         &self.data[i * self.row_stride..][..self.cols]
     }
 
+    /// The view's data from element (i, j) on, with its row stride, when its columns are
+    /// adjacent (`None` otherwise): what a block transpose reads.
+    pub(crate) fn rows_from(&self, i: usize, j: usize) -> Option<(&'a [f32], usize)> {
+        (self.col_stride == 1).then(|| (&self.data[i * self.row_stride + j..], self.row_stride))
+    }
+
     /// Copies `out.len()` elements of column `j`, from row `i0` on, into `out`.
     pub(crate) fn col_into(&self, i0: usize, j: usize, out: &mut [f32]) {
         self.t().row_into(j, i0, out);

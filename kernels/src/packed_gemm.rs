@@ -23,6 +23,7 @@
 
 use crate::gemm::MatRef;
 use crate::peak::Isa;
+use crate::transpose::transpose_block;
 use std::cell::RefCell;
 
 /// Depth of one k block.
@@ -135,7 +136,9 @@ unsafe fn scale_block(beta: f32, c: *mut f32, m: usize, n: usize, ldc: usize) {
 /// Packs A's columns p0..p0+kc into panels of `MR` rows: panel ip holds, for each kk, the
 /// values A[ip·MR + r][p0 + kk] for r < MR (0 past the last row), adjacent. Reads follow A's
 /// layout: a column-major A (a transposed weight) gives each slot as one contiguous copy of MR
-/// values; a row-major A is read a row at a time and written with stride `MR`.
+/// values; a full panel of a row-major A is a transpose of its MR × kc block (in 8×8 register
+/// tiles, [`crate::transpose`]), and a last, partial one is read a row at a time and written
+/// with stride `MR`.
 fn pack_a<const MR: usize>(a: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32]) {
     let m = a.rows();
     let column_major = a.strides().0 == 1 && a.strides().1 != 1;
@@ -153,6 +156,12 @@ fn pack_a<const MR: usize>(a: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32])
             }
             continue;
         }
+        if rows == MR {
+            if let Some((block, stride)) = a.rows_from(ip * MR, p0) {
+                transpose_block(block, stride, MR, kc, panel, MR);
+                continue;
+            }
+        }
         for r in 0..MR {
             if r < rows {
                 a.row_into(ip * MR + r, p0, &mut line[..kc]);
@@ -168,8 +177,14 @@ fn pack_a<const MR: usize>(a: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32])
 
 /// Packs B's rows p0..p0+kc into panels of `NR` columns: panel jp holds, for each kk, the
 /// values B[p0 + kk][jp·NR + t] for t < NR (0 past the last column), adjacent. A row-major B
-/// gives each slot as one contiguous copy of NR values; a column-major B (a transposed
-/// operand) is read a column at a time and written with stride `NR`.
+/// gives each slot as one contiguous copy of NR values; a full panel of a column-major B (a
+/// transposed operand, as in every weight gradient) is a transpose of its block in 8×8
+/// register tiles, a partial one is read a column at a time and written with stride `NR`.
+///
+/// (Element by element, the transposing path was two thirds of this function's time in
+/// conv-selu training. With the tiles, alternating builds over four rounds: conv-selu
+/// training 16,290 against 14,830 images/s, mlp4 45,360 against 43,300, faster in every
+/// round but one.)
 fn pack_b<const NR: usize>(b: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32]) {
     let n = b.cols();
     let column_major = b.strides().0 == 1 && b.strides().1 != 1;
@@ -186,6 +201,12 @@ fn pack_b<const NR: usize>(b: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32])
                 copy_run(b, p0 + kk, jp * NR, cols, slot);
             }
             continue;
+        }
+        if cols == NR {
+            if let Some((block, stride)) = b.t().rows_from(jp * NR, p0) {
+                transpose_block(block, stride, NR, kc, panel, NR);
+                continue;
+            }
         }
         for t in 0..NR {
             if t < cols {

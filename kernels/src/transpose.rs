@@ -22,36 +22,80 @@ pub fn transpose(src: &[f32], m: usize, dst: &mut [f32]) {
         "transpose",
         &[("src", src.len(), m * n), ("dst", dst.len(), m * n)],
     );
-    let (m_tiles, n_tiles) = (m / TILE * TILE, n / TILE * TILE);
-    #[cfg(target_arch = "x86_64")]
-    let tiled = crate::peak::Isa::detect() != crate::peak::Isa::Portable;
-    #[cfg(not(target_arch = "x86_64"))]
-    let tiled = false;
-    if !tiled {
-        return naive(src, m, dst);
+    transpose_block(src, n, m, n, dst, m);
+}
+
+/// `dst[j·ldd + i] ← src[i·lds + j]` for i < m, j < n: the transpose of an m × n block with
+/// row stride `lds` into an n × m block with row stride `ldd` (what packing a GEMM operand
+/// across its layout needs).
+///
+/// # Panics
+/// If either block does not fit in its slice.
+pub(crate) fn transpose_block(
+    src: &[f32],
+    lds: usize,
+    m: usize,
+    n: usize,
+    dst: &mut [f32],
+    ldd: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
     }
+    assert!(
+        n <= lds && (m - 1) * lds + n <= src.len() && m <= ldd && (n - 1) * ldd + m <= dst.len(),
+        "transpose: a {m}×{n} block with strides {lds} → {ldd} does not fit in {} → {} floats",
+        src.len(),
+        dst.len()
+    );
+    // The part covered by whole tiles: none without AVX2.
+    let (m_tiles, n_tiles) = if avx2() {
+        (m / TILE * TILE, n / TILE * TILE)
+    } else {
+        (0, 0)
+    };
     #[cfg(target_arch = "x86_64")]
     for i0 in (0..m_tiles).step_by(TILE) {
         for j0 in (0..n_tiles).step_by(TILE) {
-            // SAFETY: AVX2 is present (Avx2Fma and Avx512 both include it); the tile's rows
-            // i0..i0+8 and columns j0..j0+8 lie inside src (m × n), and its rows j0..j0+8,
-            // columns i0..i0+8 inside dst (n × m), whose lengths were checked above.
+            // SAFETY: AVX2 is present (tiles exist only then); the tile's rows i0..i0+8 and
+            // columns j0..j0+8 lie inside the source block, its rows j0..j0+8 and columns
+            // i0..i0+8 inside the destination block, and both blocks were checked to fit in
+            // their slices above.
             unsafe {
                 tile_avx2(
-                    src.as_ptr().add(i0 * n + j0),
-                    n,
-                    dst.as_mut_ptr().add(j0 * m + i0),
-                    m,
+                    src.as_ptr().add(i0 * lds + j0),
+                    lds,
+                    dst.as_mut_ptr().add(j0 * ldd + i0),
+                    ldd,
                 )
             };
         }
     }
-    let mut one = |i: usize, j: usize| dst[j * m + i] = src[i * n + j];
-    for i in 0..m {
-        (n_tiles..n).for_each(|j| one(i, j));
-    }
-    for i in m_tiles..m {
-        (0..n_tiles).for_each(|j| one(i, j));
+    one_by_one(src, lds, 0..m, n_tiles..n, dst, ldd);
+    one_by_one(src, lds, m_tiles..m, 0..n_tiles, dst, ldd);
+}
+
+/// Whether this processor has AVX2 (both vector levels the crate uses include it).
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::peak::Isa::detect() != crate::peak::Isa::Portable;
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The rows × columns part of [`transpose_block`], element by element.
+fn one_by_one(
+    src: &[f32],
+    lds: usize,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    dst: &mut [f32],
+    ldd: usize,
+) {
+    for i in rows {
+        for j in cols.clone() {
+            dst[j * ldd + i] = src[i * lds + j];
+        }
     }
 }
 
@@ -138,6 +182,21 @@ mod tests {
             let mut back = vec![f32::NAN; m * n];
             transpose(&got, n, &mut back);
             assert_eq!(back, src, "{m}×{n} and back");
+        }
+    }
+
+    #[test]
+    fn a_block_inside_larger_strides_leaves_the_rest_alone() {
+        // A 11×9 block of a 11×20 matrix into a 9×11 block of a 9×16 one (tiles and edges).
+        let (m, n, lds, ldd) = (11, 9, 20, 16);
+        let src = uniform(m * lds, 7);
+        let mut got = vec![-1.0; n * ldd];
+        transpose_block(&src, lds, m, n, &mut got, ldd);
+        for j in 0..n {
+            for i in 0..ldd {
+                let want = if i < m { src[i * lds + j] } else { -1.0 };
+                assert_eq!(got[j * ldd + i], want, "({j}, {i})");
+            }
         }
     }
 }
