@@ -1,4 +1,4 @@
-//! What a training step allocates once the first step has sized every buffer, counted by a
+//! What a training step (and an inference call) allocates once the first has sized every buffer, counted by a
 //! global allocator that counts (on one thread, so the counts are the step's own).
 //!
 //! Tensors come from the tape's buffer pool and the kernels' scratch memory, so after the
@@ -39,8 +39,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Held by each test while it counts: the counters are global and tests run in parallel.
+static COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// (allocations, bytes) of each of steps 1 to 5 of `preset` at batch `batch`.
 fn allocations_per_step(preset: &str, batch: usize) -> Vec<(usize, usize)> {
+    let _counting = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -93,4 +97,47 @@ fn after_the_first_step_no_tensor_is_allocated_and_the_bookkeeping_is_constant()
             bytes / allocations.max(1)
         );
     }
+}
+
+#[test]
+fn repeated_inference_reuses_its_buffers() {
+    // `reconstruct` returns a new Vec of the reconstructions each call; everything else (the
+    // activations of every layer) comes from a graph kept between calls.
+    let _counting = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let counts: Vec<(usize, usize)> = pool.install(|| {
+        let cfg = RunConfig::preset("conv-small").expect("preset");
+        let ds = Dataset::find("mnist", &Lookup::default()).expect("shipped MNIST");
+        let mut trainer = new_trainer(&cfg).expect("trainer");
+        let mut pixels = Vec::new();
+        ds.test
+            .batch_into(&(0..128).collect::<Vec<_>>(), &mut pixels);
+        (0..5)
+            .map(|_| {
+                let before = (
+                    ALLOCATIONS.load(Ordering::Relaxed),
+                    BYTES.load(Ordering::Relaxed),
+                );
+                let out = trainer.model.reconstruct(&pixels).expect("reconstruct");
+                assert_eq!(out.len(), pixels.len());
+                (
+                    ALLOCATIONS.load(Ordering::Relaxed) - before.0,
+                    BYTES.load(Ordering::Relaxed) - before.1 - out.len() * 4,
+                )
+            })
+            .collect()
+    });
+    eprintln!(
+        "conv-small inference: (allocations, bytes besides the result) of calls 1–5: {counts:?}"
+    );
+    let (first_bytes, later) = (counts[0].1, &counts[2..]);
+    assert!(later.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
+    assert!(
+        later[0].1 * 50 < first_bytes,
+        "{} bytes per call besides the result, against {first_bytes} in the first",
+        later[0].1
+    );
 }

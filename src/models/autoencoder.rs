@@ -182,7 +182,8 @@ pub fn infer<M: Module>(
     f: impl Fn(&mut M, &mut Graph, Var) -> Result<Vec<Var>>,
 ) -> Result<Vec<Vec<f32>>> {
     let sample_len: usize = shape.iter().product();
-    let mut g = Graph::new();
+    // This thread's inference graph, taken out while in use (a nested call makes its own).
+    let mut g = INFER_GRAPH.with(|slot| slot.take()).unwrap_or_default();
     g.set_recording(false);
     model.set_training(false);
     let mut outputs: Vec<Vec<f32>> = Vec::new();
@@ -203,7 +204,18 @@ pub fn infer<M: Module>(
         Ok(())
     })();
     model.set_training(true);
+    g.reset();
+    INFER_GRAPH.with(|slot| slot.set(Some(g)));
     result.map(|()| outputs)
+}
+
+thread_local! {
+    /// The graph [`infer`] runs on, kept between calls: its buffer pool then holds every
+    /// activation buffer from the first call on. A new graph per call would allocate them all
+    /// again, and the operating system would hand out (and zero) fresh pages for the large
+    /// ones. Measured with `handgrad bench --preset conv-small --mode infer --steps 300`
+    /// (four rounds of alternating builds): 83,270 against 68,470 images/s on average.
+    static INFER_GRAPH: std::cell::Cell<Option<Graph>> = const { std::cell::Cell::new(None) };
 }
 
 /// Samples per forward pass when a model is applied to a whole array (evaluation pictures,
