@@ -1,5 +1,6 @@
-//! What a training step (and an inference call) allocates once the first has sized every buffer, counted by a
-//! global allocator that counts (on one thread, so the counts are the step's own).
+//! What a training step (and an inference call) allocates once the first has sized every
+//! buffer, counted by a global allocator that counts (on one thread, so the counts are the
+//! step's own).
 //!
 //! Tensors come from the tape's buffer pool and the kernels' scratch memory, so after the
 //! first step no tensor is allocated: what remains is bookkeeping, a few small allocations per
