@@ -58,11 +58,20 @@ pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) 
     partials.iter().sum()
 }
 
-/// Positions of a plane summed side by side in [`sum_per_channel`].
-const POSITIONS: usize = 64;
+/// Images per group in [`sum_per_channel`]: the batch is cut into groups of this many
+/// consecutive images, summed in parallel; a fixed size (not the thread count) keeps the
+/// order of the additions, and so the result, the same on every machine.
+const IMAGES_PER_GROUP: usize = 32;
 
-/// `out[c] ← Σ_{n, i} x[n, c, i]`: a per-channel sum over batch and space (bias gradients,
-/// batch-norm statistics).
+/// `out[c] ← Σ_{n, i} x[n, c, i]`: a per-channel sum over batch and space (bias gradients).
+///
+/// Image by image, in memory order: each group of images keeps one f64 running sum per
+/// value of an image (C·inner of them) and adds every image to it in one contiguous loop,
+/// which vectorises whatever the plane size; the positions of each channel are added up at
+/// the end, and the groups' sums in order. (Channel by channel, each channel's short runs
+/// were read from every image in turn — 9 floats in 2.6 KiB at conv-selu's 3×3 layer. Timed
+/// alone on 2 threads at batch 512, this way against that: 49 against 117 µs for 72×3×3,
+/// 92 against 169 µs for 39×7×7, 59 against 78 µs for 1×28×28.)
 ///
 /// # Shapes
 /// x (N, C, inner) → out (C).
@@ -71,29 +80,39 @@ pub fn sum_per_channel(x: &[f32], n: usize, c: usize, inner: usize, out: &mut [f
         "sum_per_channel",
         &[("x", x.len(), n * c * inner), ("out", out.len(), c)],
     );
-    // One channel's planes are `inner` apart-from-contiguous runs, one per image: sum them
-    // position by position (independent sums, which vectorise), a block of positions at a
-    // time, then add the positions' sums.
-    let channel_sum = |(ch, o): (usize, &mut f32)| {
-        let mut total = 0.0f64;
-        for start in (0..inner).step_by(POSITIONS) {
-            let len = (inner - start).min(POSITIONS);
-            let mut acc = [0.0f64; POSITIONS];
-            widest!(for img in 0..n {
-                let run = &x[(img * c + ch) * inner + start..][..len];
-                for (a, &v) in acc.iter_mut().zip(run) {
-                    *a += v as f64;
-                }
-            });
-            total += acc[..len].iter().sum::<f64>();
-        }
-        *o = total as f32;
-    };
-    if x.len() < PARALLEL_MIN_ELEMS {
-        out.iter_mut().enumerate().for_each(channel_sum);
-    } else {
-        out.par_iter_mut().enumerate().for_each(channel_sum);
+    let image_len = c * inner;
+    out.fill(0.0);
+    if image_len == 0 {
+        return;
     }
+    let group_sum = |images: &[f32], sums: &mut [f64]| {
+        sums.fill(0.0);
+        for image in images.chunks_exact(image_len) {
+            widest!(for (acc, &v) in sums.iter_mut().zip(image) {
+                *acc += v as f64;
+            });
+        }
+    };
+    let groups = n.div_ceil(IMAGES_PER_GROUP);
+    crate::scratch::with_f64_scratch(groups * image_len, |partials| {
+        let pairs = x
+            .par_chunks(IMAGES_PER_GROUP * image_len)
+            .zip(partials.par_chunks_mut(image_len));
+        if x.len() < PARALLEL_MIN_ELEMS {
+            pairs
+                .with_min_len(groups)
+                .for_each(|(xs, sums)| group_sum(xs, sums));
+        } else {
+            pairs.for_each(|(xs, sums)| group_sum(xs, sums));
+        }
+        for (ch, o) in out.iter_mut().enumerate() {
+            let total: f64 = partials
+                .chunks_exact(image_len)
+                .map(|sums| sums[ch * inner..][..inner].iter().sum::<f64>())
+                .sum();
+            *o = total as f32;
+        }
+    });
 }
 
 /// out[o, i] ← Σ_l x[o, l, i]: the sum along one axis, with the tensor viewed as
@@ -214,8 +233,8 @@ mod tests {
             assert!((sum(&x) - exact).abs() < 1e-9, "length {len}");
         }
 
-        // Planes shorter than a block of positions, and longer (two full blocks and a part).
-        for (n, c, inner) in [(5, 3, 7), (4, 2, 130)] {
+        // One group of images with small and large planes, and three groups (the last short).
+        for (n, c, inner) in [(5, 3, 7), (4, 2, 130), (70, 4, 9)] {
             let x = uniform(n * c * inner, 2);
             let mut per_channel = vec![0.0; c];
             sum_per_channel(&x, n, c, inner, &mut per_channel);

@@ -16,6 +16,8 @@ use std::thread::LocalKey;
 thread_local! {
     /// Spare f32 buffers of this thread.
     static FLOATS: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    /// Spare f64 buffers of this thread (partial sums).
+    static DOUBLES: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
     /// Spare index tables of this thread.
     static INDICES: RefCell<Vec<Vec<u32>>> = const { RefCell::new(Vec::new()) };
 }
@@ -38,6 +40,11 @@ fn borrow<T: Copy + Default, R>(
 /// Runs `f` with `len` floats of scratch memory (stale contents).
 pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     borrow(&FLOATS, len, f)
+}
+
+/// Runs `f` with `len` f64 values of scratch memory (stale contents).
+pub(crate) fn with_f64_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    borrow(&DOUBLES, len, f)
 }
 
 /// Runs `f` with a table of `len` indices (stale contents).
