@@ -175,26 +175,37 @@ pub fn forward(act: Activation, x: &[f32], y: &mut [f32]) {
 
 /// d_x ← d_y ⊙ f′(x), with f′ from [`Activation::derivative`].
 ///
+/// Every activation here but a leaky ReLU with a negative slope has a derivative that the
+/// output y alone decides: where f′ depends on x at all, it is through x's sign, which y
+/// shares (y > 0 exactly when x > 0), or through y itself (sigmoid, tanh, SELU below 0).
+/// Those read two arrays (y, d_y) instead of three — this loop only moves memory, so a third
+/// less to read is a third less time.
+///
 /// One loop per variant, as in [`forward`], so that each body is a single specialised
 /// closure the compiler vectorises (a `match` inside the loop would not be).
 pub fn backward(act: Activation, x: &[f32], y: &[f32], d_y: &[f32], d_x: &mut [f32]) {
     // The activation is named as a constant inside each closure (not captured as a value), so
-    // the `match` in `derivative` folds away and the loop body is straight-line code.
+    // the `match` in `derivative` folds away and the loop body is straight-line code. Where
+    // the output decides f′, it is passed as both arguments: `derivative` only tests the
+    // sign of its first.
     match act {
-        Activation::Relu => zip3_map(x, y, d_y, d_x, |v, out, g| {
-            g * Activation::Relu.derivative(v, out)
+        Activation::Relu => zip_map(y, d_y, d_x, |out, g| {
+            g * Activation::Relu.derivative(out, out)
+        }),
+        Activation::LeakyRelu { slope } if slope >= 0.0 => zip_map(y, d_y, d_x, move |out, g| {
+            g * Activation::LeakyRelu { slope }.derivative(out, out)
         }),
         Activation::LeakyRelu { slope } => zip3_map(x, y, d_y, d_x, move |v, out, g| {
             g * Activation::LeakyRelu { slope }.derivative(v, out)
         }),
-        Activation::Selu => zip3_map(x, y, d_y, d_x, |v, out, g| {
-            g * Activation::Selu.derivative(v, out)
+        Activation::Selu => zip_map(y, d_y, d_x, |out, g| {
+            g * Activation::Selu.derivative(out, out)
         }),
-        Activation::Sigmoid => zip3_map(x, y, d_y, d_x, |v, out, g| {
-            g * Activation::Sigmoid.derivative(v, out)
+        Activation::Sigmoid => zip_map(y, d_y, d_x, |out, g| {
+            g * Activation::Sigmoid.derivative(out, out)
         }),
-        Activation::Tanh => zip3_map(x, y, d_y, d_x, |v, out, g| {
-            g * Activation::Tanh.derivative(v, out)
+        Activation::Tanh => zip_map(y, d_y, d_x, |out, g| {
+            g * Activation::Tanh.derivative(out, out)
         }),
     }
 }
@@ -430,7 +441,10 @@ mod tests {
         // Inputs spread over [−6, 6], including the far tails where sigmoid saturates.
         let x: Vec<f32> = uniform(70_001, 3).iter().map(|v| v * 6.0).collect();
         let d_y = uniform(x.len(), 4);
-        for act in Activation::ALL {
+        // Besides the named ones, leaky ReLUs whose output does not (negative slope) and does
+        // (zero slope) decide the derivative on its own.
+        let leaky = [-0.5, 0.0].map(|slope| Activation::LeakyRelu { slope });
+        for act in Activation::ALL.into_iter().chain(leaky) {
             let mut y = vec![0.0; x.len()];
             let mut d_x = vec![0.0; x.len()];
             forward(act, &x, &mut y);
