@@ -5,6 +5,7 @@
 
 use super::graph::{Backward, BackwardCtx, Graph, Var};
 use super::ops::loss::Reduction;
+use super::Activation;
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
 use rand::rngs::StdRng;
@@ -72,6 +73,8 @@ pub const OPS: &[&str] = &[
     "linear",
     "conv2d",
     "conv_transpose2d",
+    "conv2d_tanh",
+    "conv_transpose2d_sigmoid",
     "max_pool2d",
     "upsample_nearest2d",
     "relu",
@@ -203,6 +206,39 @@ pub fn case(name: &str, o: &CaseOptions) -> Result<OpCase> {
                 "conv_transpose2d",
                 inputs,
                 Box::new(move |g, v| g.conv_transpose2d(v[0], v[1], Some(v[2]), s, p, op)),
+            )
+        }
+        // The convolutions with an activation fused in (the backward reads f′ off the
+        // output): smooth activations, so the finite differences have no kink to straddle.
+        "conv2d_tanh" => {
+            let (s, p) = (o.stride, o.padding);
+            let inputs = vec![
+                uniform(&image, -1.0, 1.0, 15),
+                uniform(&[c_out, c_in, k, k], -1.0, 1.0, 16),
+                uniform(&[c_out], -1.0, 1.0, 17),
+            ];
+            let act = Some(Activation::Tanh);
+            one(
+                "conv2d_tanh",
+                inputs,
+                Box::new(move |g, v| g.conv2d_then(v[0], v[1], Some(v[2]), s, p, act)),
+            )
+        }
+        "conv_transpose2d_sigmoid" => {
+            let (s, p) = (o.stride, o.padding);
+            let op = s.saturating_sub(1).min(1);
+            let inputs = vec![
+                uniform(&image, -1.0, 1.0, 18),
+                uniform(&[c_in, c_out, k, k], -1.0, 1.0, 19),
+                uniform(&[c_out], -1.0, 1.0, 20),
+            ];
+            let act = Some(Activation::Sigmoid);
+            one(
+                "conv_transpose2d_sigmoid",
+                inputs,
+                Box::new(move |g, v| {
+                    g.conv_transpose2d_then(v[0], v[1], Some(v[2]), s, p, op, act)
+                }),
             )
         }
         "max_pool2d" => {

@@ -2,7 +2,7 @@
 //! [`ConvTranspose2d`] grows one back — the encoder's and the decoder's workhorses.
 
 use super::{Init, Module, Param, WeightBias};
-use crate::autodiff::{Graph, Var};
+use crate::autodiff::{Activation, Graph, Var};
 use crate::error::Result;
 use rand::Rng;
 
@@ -53,6 +53,11 @@ impl Module for Conv2d {
         let (w, b) = self.params.on(g);
         g.conv2d(x, w, b, self.kernel.stride, self.kernel.pad)
     }
+    fn forward_then(&mut self, g: &mut Graph, x: Var, act: Activation) -> Option<Result<Var>> {
+        let (w, b) = self.params.on(g);
+        let k = self.kernel;
+        Some(g.conv2d_then(x, w, b, k.stride, k.pad, Some(act)))
+    }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
         self.params.visit(prefix, f)
     }
@@ -101,6 +106,11 @@ impl Module for ConvTranspose2d {
         let (w, b) = self.params.on(g);
         let k = self.kernel;
         g.conv_transpose2d(x, w, b, k.stride, k.pad, self.output_padding)
+    }
+    fn forward_then(&mut self, g: &mut Graph, x: Var, act: Activation) -> Option<Result<Var>> {
+        let (w, b) = self.params.on(g);
+        let (k, op) = (self.kernel, self.output_padding);
+        Some(g.conv_transpose2d_then(x, w, b, k.stride, k.pad, op, Some(act)))
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
         self.params.visit(prefix, f)

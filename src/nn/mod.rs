@@ -25,6 +25,7 @@ pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, Dropout};
 pub use sequential::Sequential;
 pub use shape::{Act, Flatten, MaxPool2d, Unflatten, Upsample};
 
+use crate::autodiff::Activation;
 use crate::autodiff::{Graph, ParamId, Var};
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
@@ -92,6 +93,20 @@ pub trait Module: fmt::Debug + Send {
 
     /// Switches between training and evaluation behaviour (dropout, batch norm).
     fn set_training(&mut self, _training: bool) {}
+
+    /// The activation this layer is, when it is nothing but one: a container may then fuse
+    /// it into the layer before (see [`Module::forward_then`]).
+    fn as_activation(&self) -> Option<Activation> {
+        None
+    }
+
+    /// This layer's forward followed by `act`, as one fused op, for a layer that can apply
+    /// an activation to its output while computing it (the convolutions); `None` for the
+    /// others, whose caller then runs the activation as a layer of its own. The numbers are
+    /// the same either way.
+    fn forward_then(&mut self, _g: &mut Graph, _x: Var, _act: Activation) -> Option<Result<Var>> {
+        None
+    }
 }
 
 /// `prefix.name`, or `name` when the prefix is empty: how nested names are built.

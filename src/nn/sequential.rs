@@ -68,6 +68,22 @@ impl Sequential {
     /// # Errors
     /// [`Error::Architecture`] for shape errors, others unchanged.
     pub fn forward_layer(&mut self, i: usize, g: &mut Graph, x: Var) -> Result<Var> {
+        let y = self.in_layer(i, g, x, |layer, g, x| Some(layer.forward(g, x)))?;
+        // Invariant: the closure above always returns Some.
+        y.ok_or_else(|| Error::Graph {
+            detail: format!("{}: layer {i} gave no output", self.name),
+        })
+    }
+
+    /// Runs `f` on layer `i` inside the layer's scope; a shape error comes back naming the
+    /// layer. `Ok(None)` when `f` declines (a layer that cannot fuse an activation).
+    fn in_layer(
+        &mut self,
+        i: usize,
+        g: &mut Graph,
+        x: Var,
+        f: impl FnOnce(&mut dyn Module, &mut Graph, Var) -> Option<Result<Var>>,
+    ) -> Result<Option<Var>> {
         g.live(&[x])?;
         let (Some(layer), Some(name)) = (self.layers.get_mut(i), self.child_names.get(i)) else {
             return Err(Error::Graph {
@@ -75,9 +91,9 @@ impl Sequential {
             });
         };
         let previous = g.enter_scope(name);
-        let y = layer.forward(g, x);
+        let y = f(layer.as_mut(), g, x);
         g.leave_scope(previous);
-        y.map_err(|e| match e {
+        y.transpose().map_err(|e| match e {
             Error::Shape { op, detail } => Error::Architecture {
                 layer: name.clone(),
                 detail: format!("{op} on input {:?}: {detail}", g.shape(x)),
@@ -88,9 +104,23 @@ impl Sequential {
 }
 
 impl Module for Sequential {
+    /// Runs the layers in order. A layer followed by an activation that it can apply to its
+    /// own output ([`Module::forward_then`], the convolutions) runs with it as one op: the
+    /// activation then happens while the convolution's output is in cache, and the tape holds
+    /// one output instead of two. The numbers are those of the two layers run one by one
+    /// ([`Sequential::forward_layer`]).
     fn forward(&mut self, g: &mut Graph, mut x: Var) -> Result<Var> {
-        for i in 0..self.layers.len() {
+        let mut i = 0;
+        while i < self.layers.len() {
+            if let Some(act) = self.layers.get(i + 1).and_then(|l| l.as_activation()) {
+                if let Some(y) = self.in_layer(i, g, x, |l, g, x| l.forward_then(g, x, act))? {
+                    x = y;
+                    i += 2;
+                    continue;
+                }
+            }
             x = self.forward_layer(i, g, x)?;
+            i += 1;
         }
         Ok(x)
     }
@@ -110,6 +140,75 @@ impl Module for Sequential {
     fn set_training(&mut self, training: bool) {
         for layer in &mut self.layers {
             layer.set_training(training);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autodiff::Activation;
+    use crate::nn::conv::{Conv2d, ConvTranspose2d, Kernel};
+    use crate::nn::shape::Act;
+    use crate::nn::Init;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    /// The output and every parameter's gradient of a sum over the output, with the layers
+    /// run fused (`forward`) or one by one (`forward_layer`).
+    fn run(net: &mut Sequential, x: &ndarray::ArrayD<f32>, fused: bool) -> Vec<Vec<f32>> {
+        let mut g = Graph::new();
+        let mut v = g.constant(x.clone());
+        if fused {
+            v = net.forward(&mut g, v).expect("forward");
+        } else {
+            for i in 0..net.len() {
+                v = net.forward_layer(i, &mut g, v).expect("layer");
+            }
+        }
+        let mut out = vec![g.data(v).to_vec()];
+        let loss = g.sum(v).expect("sum");
+        g.backward(loss).expect("backward");
+        net.visit("", &mut |_, p| {
+            let grad = g
+                .param_grad(p.id())
+                .expect("a gradient for every parameter");
+            out.push(grad.iter().copied().collect());
+        });
+        out
+    }
+
+    #[test]
+    fn a_convolution_and_its_activation_fused_give_the_numbers_of_the_two() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let init = Init::PyTorchDefault;
+        // Batched (3 → 5 channels at 4×4 outputs) and phase-plane (1 input channel) layers,
+        // an activation the output decides and one it does not (a negative leaky slope).
+        let mut net = Sequential::new("net")
+            .with(Conv2d::new(1, 3, Kernel::new(3, 2, 1), init, &mut rng))
+            .with(Act(Activation::Selu))
+            .with(Conv2d::new(3, 5, Kernel::new(3, 1, 1), init, &mut rng))
+            .with(Act(Activation::LeakyRelu { slope: -0.2 }))
+            .with(ConvTranspose2d::new(
+                5,
+                2,
+                Kernel::new(3, 2, 1),
+                1,
+                init,
+                &mut rng,
+            ))
+            .with(Act(Activation::Sigmoid));
+        let x = crate::autodiff::catalog::uniform(&[4, 1, 8, 8], -1.0, 1.0, 5);
+        let fused = run(&mut net, &x, true);
+        let apart = run(&mut net, &x, false);
+        assert_eq!(fused.len(), apart.len());
+        for (k, (a, b)) in fused.iter().zip(&apart).enumerate() {
+            for (u, v) in a.iter().zip(b) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * (1.0 + v.abs()),
+                    "tensor {k}: {u} vs {v}"
+                );
+            }
         }
     }
 }

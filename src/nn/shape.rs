@@ -13,6 +13,9 @@ impl Module for Act {
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
         g.activation(x, self.0)
     }
+    fn as_activation(&self) -> Option<Activation> {
+        Some(self.0)
+    }
 }
 
 /// (N, …) → (N, product of …): from feature maps to a vector per sample.

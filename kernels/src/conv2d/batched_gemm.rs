@@ -29,7 +29,7 @@
 //! the chunks run in parallel, one product per thread at a time. The chunk size depends on the
 //! shapes only, never on the thread count, so results are the same on any machine.
 
-use super::Conv2dGeometry;
+use super::{Conv2dGeometry, Epilogue};
 use crate::gemm::{gemm_on_this_thread, MatRef};
 use crate::im2col::{tap_offsets, PADDING};
 use crate::scratch::{with_index_scratch, with_scratch};
@@ -121,17 +121,11 @@ fn col2im_chunk(d: Dims, b: usize, taps: &[u32], cols: &[f32], x_t: &mut [f32]) 
     }
 }
 
-/// y (B × C_out·P, NCHW) ← Y (C_out × P·B) plus the bias: the GEMM's outputs transposed back
-/// to images.
-fn scatter_outputs(d: Dims, big_y: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+/// y (B × C_out·P, NCHW) ← Y (C_out × P·B), then the epilogue (bias, activation) while the
+/// chunk is in cache: the GEMM's outputs transposed back to images.
+fn scatter_outputs(d: Dims, big_y: &[f32], epilogue: Epilogue<'_>, y: &mut [f32]) {
     transpose(big_y, d.out_len, y);
-    if let Some(bias) = bias {
-        for y_img in y.chunks_exact_mut(d.out_len) {
-            for (plane, &add) in y_img.chunks_exact_mut(d.p).zip(bias) {
-                plane.iter_mut().for_each(|v| *v += add);
-            }
-        }
-    }
+    epilogue.apply(y, d.p);
 }
 
 /// Runs `f` with `geom`'s [`tap_offsets`] table (K × P).
@@ -192,8 +186,8 @@ fn matrix(m: &[f32], rows: usize) -> MatRef<'_> {
     MatRef::row_major(m, rows, m.len() / rows)
 }
 
-/// y = w · im2col(x) + b, one GEMM per chunk of images.
-pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+/// y = w · im2col(x), then the epilogue (bias, activation), one GEMM per chunk of images.
+pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], epilogue: Epilogue<'_>, y: &mut [f32]) {
     crate::conv2d::check_lens(
         geom,
         "conv2d::batched_gemm::forward",
@@ -201,7 +195,7 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>
         w.len(),
         y.len(),
     );
-    forward_in_chunks(geom, chunk_images(geom), x, w, bias, y);
+    forward_in_chunks(geom, chunk_images(geom), x, w, epilogue, y);
 }
 
 fn forward_in_chunks(
@@ -209,7 +203,7 @@ fn forward_in_chunks(
     chunk: usize,
     x: &[f32],
     w: &[f32],
-    bias: Option<&[f32]>,
+    epilogue: Epilogue<'_>,
     y: &mut [f32],
 ) {
     let d = Dims::of(geom);
@@ -221,7 +215,7 @@ fn forward_in_chunks(
                 with_chunk_matrices(d, x_chunk.len() / d.in_len, |mut m| {
                     m.unroll(d, taps, x_chunk);
                     gemm_on_this_thread(1.0, w_mat, matrix(m.cols, d.k), 0.0, m.outputs);
-                    scatter_outputs(d, m.outputs, bias, y_chunk);
+                    scatter_outputs(d, m.outputs, epilogue, y_chunk);
                 });
             });
     });
@@ -229,6 +223,19 @@ fn forward_in_chunks(
 
 /// d_x = col2im(wᵀ · d_y), one GEMM per chunk of images.
 pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [f32]) {
+    backward_input_with(geom, d_y, w, Epilogue::default(), d_x);
+}
+
+/// [`backward_input`] followed by an epilogue on d_x, chunk by chunk: a transposed
+/// convolution's forward, with its bias and activation (see
+/// [`crate::conv_transpose2d::forward_with`]).
+pub fn backward_input_with(
+    geom: &Conv2dGeometry,
+    d_y: &[f32],
+    w: &[f32],
+    epilogue: Epilogue<'_>,
+    d_x: &mut [f32],
+) {
     crate::conv2d::check_lens(
         geom,
         "conv2d::batched_gemm::backward_input",
@@ -236,7 +243,7 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
         w.len(),
         d_y.len(),
     );
-    backward_input_in_chunks(geom, chunk_images(geom), d_y, w, d_x);
+    backward_input_in_chunks(geom, chunk_images(geom), d_y, w, epilogue, d_x);
 }
 
 fn backward_input_in_chunks(
@@ -244,10 +251,12 @@ fn backward_input_in_chunks(
     chunk: usize,
     d_y: &[f32],
     w: &[f32],
+    epilogue: Epilogue<'_>,
     d_x: &mut [f32],
 ) {
     let d = Dims::of(geom);
     let w_t = MatRef::row_major(w, d.c_out, d.k).t();
+    let plane = geom.spec().h_in * geom.spec().w_in;
     with_taps(geom, |taps| {
         d_y.par_chunks(chunk * d.out_len)
             .zip(d_x.par_chunks_mut(chunk * d.in_len))
@@ -256,6 +265,7 @@ fn backward_input_in_chunks(
                     m.gather_outputs(d, d_y_chunk);
                     gemm_on_this_thread(1.0, w_t, matrix(m.outputs, d.c_out), 0.0, m.cols);
                     m.roll_back(d, taps, d_x_chunk);
+                    epilogue.apply(d_x_chunk, plane);
                 });
             });
     });
@@ -387,7 +397,7 @@ fn weight_grad_and(
                     if forward {
                         // y = w · cols, written over g (no longer needed), then scattered.
                         gemm_on_this_thread(1.0, w, matrix(m.cols, d.k), 0.0, m.outputs);
-                        scatter_outputs(d, m.outputs, None, out_chunk);
+                        scatter_outputs(d, m.outputs, Epilogue::default(), out_chunk);
                     } else {
                         // d_cols = wᵀ · g, written over the columns (no longer needed).
                         gemm_on_this_thread(1.0, w.t(), matrix(m.outputs, d.c_out), 0.0, m.cols);
@@ -438,8 +448,12 @@ mod tests {
             vec![f32::NAN; x.len()],
             vec![f32::NAN; w.len()],
         );
-        forward_in_chunks(&geom, 2, &x, &w, Some(&b), &mut y);
-        backward_input_in_chunks(&geom, 2, &d_y, &w, &mut d_x);
+        let bias = Epilogue {
+            bias: Some(&b),
+            act: None,
+        };
+        forward_in_chunks(&geom, 2, &x, &w, bias, &mut y);
+        backward_input_in_chunks(&geom, 2, &d_y, &w, Epilogue::default(), &mut d_x);
         weight_grad_and(&geom, 2, &x, &d_y, &mut d_w, Beside::Nothing);
         let (mut y0, mut d_x0, mut d_w0) =
             (vec![0.0; d_y.len()], vec![0.0; x.len()], vec![0.0; w.len()]);

@@ -25,6 +25,7 @@ pub mod im2col_gemm;
 pub mod naive;
 pub mod phase_planes;
 
+use crate::elementwise::Activation;
 use crate::GeometryError;
 
 /// The sizes that define one convolution, as a user would write them.
@@ -383,14 +384,80 @@ pub fn forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
+    let epilogue = Epilogue { bias: b, act: None };
+    forward_with(geom, algo, x, w, epilogue, y);
+}
+
+/// y ← act(conv2d(x, w) + b): [`forward`] with an activation fused in. Where the algorithm
+/// is [`Conv2dAlgo::BatchedGemm`] each chunk's outputs get their bias and activation while
+/// they are in cache; elsewhere the activation is one more pass over y.
+///
+/// # Shapes
+/// As [`forward`].
+pub fn forward_with(
+    geom: &Conv2dGeometry,
+    algo: Conv2dAlgo,
+    x: &[f32],
+    w: &[f32],
+    epilogue: Epilogue<'_>,
+    y: &mut [f32],
+) {
     crate::conv2d::check_lens(geom, "conv2d::forward", x.len(), w.len(), y.len());
-    crate::conv_transpose2d::check_bias(geom.spec().c_out, b);
+    crate::conv_transpose2d::check_bias(geom.spec().c_out, epilogue.bias);
+    let b = epilogue.bias;
     match algo.resolve(geom) {
         Conv2dAlgo::Naive => naive::forward(geom, x, w, b, y),
         Conv2dAlgo::Direct => direct::forward(geom, x, w, b, y),
         Conv2dAlgo::Im2colGemm => im2col_gemm::forward(geom, x, w, b, y),
         Conv2dAlgo::PhasePlanes => phase_planes::forward(geom, x, w, b, y),
-        Conv2dAlgo::BatchedGemm | Conv2dAlgo::Auto => batched_gemm::forward(geom, x, w, b, y),
+        Conv2dAlgo::BatchedGemm | Conv2dAlgo::Auto => {
+            return batched_gemm::forward(geom, x, w, epilogue, y);
+        }
+    }
+    let activation = Epilogue {
+        bias: None,
+        ..epilogue
+    };
+    activation.apply_to_batch(y, geom.output_image_len(), geom.h_out() * geom.w_out());
+}
+
+/// What a convolution does to its output before handing it back: add one number per channel
+/// (the bias), then apply an activation. Fused into the kernel, both happen while the output
+/// is still in cache, instead of in two more passes over memory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// One number per output channel, added to every value of its plane.
+    pub bias: Option<&'a [f32]>,
+    /// Applied after the bias.
+    pub act: Option<Activation>,
+}
+
+/// Images per task when an epilogue runs over a whole batch.
+const EPILOGUE_IMAGES: usize = 32;
+
+impl Epilogue<'_> {
+    /// Applies to whole images (NCHW) on this thread: channel planes of `plane` values, the
+    /// bias cycling through the channels.
+    pub(crate) fn apply(&self, y: &mut [f32], plane: usize) {
+        if let Some(bias) = self.bias {
+            for (values, &b) in y.chunks_exact_mut(plane.max(1)).zip(bias.iter().cycle()) {
+                values.iter_mut().for_each(|v| *v += b);
+            }
+        }
+        if let Some(act) = self.act {
+            crate::elementwise::forward_in_place(act, y);
+        }
+    }
+
+    /// [`Epilogue::apply`] over a batch of images of `image_len` values, a few images per
+    /// task in parallel.
+    pub(crate) fn apply_to_batch(&self, y: &mut [f32], image_len: usize, plane: usize) {
+        use rayon::prelude::*;
+        if self.bias.is_none() && self.act.is_none() {
+            return;
+        }
+        y.par_chunks_mut((EPILOGUE_IMAGES * image_len).max(1))
+            .for_each(|images| self.apply(images, plane));
     }
 }
 
@@ -686,6 +753,17 @@ pub(crate) mod tests {
                 backward_input_and_weight(&geom, algo, &x, &d_y, &w, &mut d_x, &mut d_w);
                 assert_close(&d_x, &reference.1, 1e-5, &format!("both: d_x, {what}"));
                 assert_close(&d_w, &reference.2, 1e-5, &format!("both: d_w, {what}"));
+                // The forward with an activation fused in: the activation of the reference.
+                let act = Activation::Selu;
+                let mut fused = vec![f32::NAN; d_y.len()];
+                let epilogue = Epilogue {
+                    bias: Some(&b),
+                    act: Some(act),
+                };
+                forward_with(&geom, algo, &x, &w, epilogue, &mut fused);
+                let mut want = vec![0.0; d_y.len()];
+                crate::elementwise::forward(act, &reference.0, &mut want);
+                assert_close(&fused, &want, 1e-5, &format!("forward + SELU, {what}"));
             }
         }
     }

@@ -21,7 +21,7 @@
 
 pub mod naive;
 
-use crate::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec};
+use crate::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec, Epilogue};
 use crate::GeometryError;
 
 /// The sizes of one transposed convolution, PyTorch's parameters.
@@ -149,16 +149,30 @@ pub fn forward(
     b: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    let c_out = adj.spec().c_in;
-    check_bias(c_out, b);
-    conv2d::backward_input(adj, algo, x, w, y);
-    if let Some(b) = b {
-        let plane = adj.input_image_len() / c_out;
-        for (y_plane, bias) in y.chunks_exact_mut(plane).zip(b.iter().cycle()) {
-            for v in y_plane {
-                *v += bias;
-            }
-        }
+    forward_with(adj, algo, x, w, Epilogue { bias: b, act: None }, y);
+}
+
+/// y ← act(conv_transpose2d(x, w) + b): [`forward`] with an activation fused in. Where the
+/// algorithm is [`Conv2dAlgo::BatchedGemm`] each chunk of images gets its bias and activation
+/// while it is in cache; elsewhere both are one more pass over y, images in parallel.
+///
+/// # Shapes
+/// As [`forward`].
+pub fn forward_with(
+    adj: &Conv2dGeometry,
+    algo: Conv2dAlgo,
+    x: &[f32],
+    w: &[f32],
+    epilogue: Epilogue<'_>,
+    y: &mut [f32],
+) {
+    check_bias(adj.spec().c_in, epilogue.bias);
+    if algo.resolve(adj) == Conv2dAlgo::BatchedGemm {
+        conv2d::batched_gemm::backward_input_with(adj, x, w, epilogue, y);
+    } else {
+        conv2d::backward_input(adj, algo, x, w, y);
+        let plane = adj.spec().h_in * adj.spec().w_in;
+        epilogue.apply_to_batch(y, adj.input_image_len(), plane);
     }
 }
 
@@ -354,6 +368,17 @@ mod tests {
                 backward_input_and_weight(&adj, algo, &x, &d_y, &w, &mut d_x, &mut d_w);
                 assert_close(&d_x, &expected.1, 1e-5, &format!("both: d_x, {what}"));
                 assert_close(&d_w, &expected.2, 1e-5, &format!("both: d_w, {what}"));
+                // The forward with an activation fused in: the activation of the expected.
+                let act = crate::elementwise::Activation::Sigmoid;
+                let mut fused = vec![f32::NAN; d_y.len()];
+                let epilogue = Epilogue {
+                    bias: Some(&b),
+                    act: Some(act),
+                };
+                forward_with(&adj, algo, &x, &w, epilogue, &mut fused);
+                let mut want = vec![0.0; d_y.len()];
+                crate::elementwise::forward(act, &expected.0, &mut want);
+                assert_close(&fused, &want, 1e-5, &format!("forward + sigmoid, {what}"));
             }
         }
     }

@@ -6,10 +6,11 @@
 //! keeps the geometry of the convolution it is the adjoint of.
 
 use super::{rank, B, W, X};
-use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
-use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec};
+use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec, Epilogue};
 use kernels::conv_transpose2d::{self, ConvTranspose2dSpec};
+use kernels::elementwise::Activation;
 use ndarray::ArrayD;
 
 /// A conv2d node.
@@ -23,11 +24,15 @@ use ndarray::ArrayD;
 /// * ∂L/∂w = Σ over the batch of the input correlated with ∂L/∂y
 /// * ∂L/∂b = ∂L/∂y summed over N, OH and OW
 ///
-/// Backward needs only x and w, which the tape already holds as this node's inputs.
+/// Backward needs only x and w, which the tape already holds as this node's inputs — and,
+/// when an activation was fused in ([`Graph::conv2d_then`]), the output y = act(…), from
+/// which it first turns ∂L/∂y into ∂L/∂(the convolution's own output) = ∂L/∂y ⊙ f′.
 #[derive(Debug)]
 pub struct Conv2d {
     geom: Conv2dGeometry,
     algo: Conv2dAlgo,
+    /// An activation fused into the output ([`Graph::conv2d_then`]).
+    act: Option<Activation>,
 }
 
 impl Backward for Conv2d {
@@ -37,7 +42,9 @@ impl Backward for Conv2d {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (g, algo) = (&self.geom, self.algo);
-        let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
+        let before_act = before_activation(ctx, self.act);
+        let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
+        let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
         // Both gradients read d_y: when both are wanted, one call gathers it once for the two.
         let (d_x, d_w) = ctx.grads_for_pair(
             (X, &g.input_shape()),
@@ -46,11 +53,11 @@ impl Backward for Conv2d {
             |d_x| conv2d::backward_input(g, algo, d_y, w, d_x),
             |d_w| conv2d::backward_weight(g, algo, x, d_y, d_w),
         );
-        Ok(vec![
-            d_x,
-            d_w,
-            ctx.grad_for(B, &g.bias_shape(), |d_b| conv2d::backward_bias(g, d_y, d_b)),
-        ])
+        let d_b = ctx.grad_for(B, &g.bias_shape(), |d_b| conv2d::backward_bias(g, d_y, d_b));
+        if let Some(buffer) = before_act {
+            ctx.recycle(buffer);
+        }
+        Ok(vec![d_x, d_w, d_b])
     }
 }
 
@@ -69,6 +76,8 @@ impl Backward for Conv2d {
 pub struct ConvTranspose2d {
     adj: Conv2dGeometry,
     algo: Conv2dAlgo,
+    /// An activation fused into the output ([`Graph::conv_transpose2d_then`]).
+    act: Option<Activation>,
 }
 
 impl Backward for ConvTranspose2d {
@@ -78,7 +87,9 @@ impl Backward for ConvTranspose2d {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (adj, algo) = (&self.adj, self.algo);
-        let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
+        let before_act = before_activation(ctx, self.act);
+        let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
+        let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
         // Both gradients unroll d_y into columns: when both are wanted, one call makes the
         // columns once for the two of them.
         let (d_x, d_w) = ctx.grads_for_pair(
@@ -91,8 +102,21 @@ impl Backward for ConvTranspose2d {
         let d_b = ctx.grad_for(B, &[adj.spec().c_in], |d_b| {
             conv_transpose2d::backward_bias(adj, d_y, d_b)
         });
+        if let Some(buffer) = before_act {
+            ctx.recycle(buffer);
+        }
         Ok(vec![d_x, d_w, d_b])
     }
+}
+
+/// ∂L/∂(the output before `act`), for a layer that fused `act` into its output: ∂L/∂y ⊙ f′,
+/// with f′ read off the output y (which is all the tape keeps). `None` without an activation.
+fn before_activation(ctx: &mut BackwardCtx<'_>, act: Option<Activation>) -> Option<ArrayD<f32>> {
+    let act = act?;
+    let (y, d_y) = (as_slice(ctx.output()), ctx.d_y_slice());
+    let mut d_pre = ctx.alloc(ctx.output().shape());
+    kernels::elementwise::backward_from_output(act, y, d_y, as_slice_mut(&mut d_pre));
+    Some(d_pre)
 }
 
 impl Graph {
@@ -165,6 +189,29 @@ impl Graph {
         stride: usize,
         pad: usize,
     ) -> Result<Var> {
+        self.conv2d_then(x, w, b, stride, pad, None)
+    }
+
+    /// act(conv2d(x, w, b)) as one op: the activation is applied to each block of the output
+    /// while the convolution still has it in cache, and the tape keeps only the activated
+    /// output (the backward reads f′ off it). An activation whose output does not decide its
+    /// derivative (a leaky ReLU with a negative slope) runs as a separate op instead.
+    ///
+    /// # Errors
+    /// As [`Graph::conv2d`].
+    pub fn conv2d_then(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        stride: usize,
+        pad: usize,
+        act: Option<Activation>,
+    ) -> Result<Var> {
+        if let Some(act) = act.filter(|a| !a.output_decides_derivative()) {
+            let y = self.conv2d(x, w, b, stride, pad)?;
+            return self.activation(y, act);
+        }
         let ([n, c_in, h_in, w_in], [c_out, _, kh, kw]) = self.conv_operands("conv2d", x, w, 1)?;
         let geom = Conv2dGeometry::new(Conv2dSpec {
             n,
@@ -178,13 +225,13 @@ impl Graph {
             pad,
         })?;
         let algo = self.conv_algo();
-        let node = Conv2d { geom, algo };
+        let node = Conv2d { geom, algo, act };
         self.record_conv(
             "conv2d",
             node,
             geom.output_shape(),
             (x, w, b),
-            |x, w, b, y| conv2d::forward(&geom, algo, x, w, b, y),
+            |x, w, bias, y| conv2d::forward_with(&geom, algo, x, w, Epilogue { bias, act }, y),
         )
     }
 
@@ -202,6 +249,28 @@ impl Graph {
         pad: usize,
         output_padding: usize,
     ) -> Result<Var> {
+        self.conv_transpose2d_then(x, w, b, stride, pad, output_padding, None)
+    }
+
+    /// act(conv_transpose2d(x, w, b)) as one op, as [`Graph::conv2d_then`] is for conv2d.
+    ///
+    /// # Errors
+    /// As [`Graph::conv_transpose2d`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_transpose2d_then(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        stride: usize,
+        pad: usize,
+        output_padding: usize,
+        act: Option<Activation>,
+    ) -> Result<Var> {
+        if let Some(act) = act.filter(|a| !a.output_decides_derivative()) {
+            let y = self.conv_transpose2d(x, w, b, stride, pad, output_padding)?;
+            return self.activation(y, act);
+        }
         let ([n, c_in, h_in, w_in], [_, c_out, kh, kw]) =
             self.conv_operands("conv_transpose2d", x, w, 0)?;
         let spec = ConvTranspose2dSpec {
@@ -218,9 +287,9 @@ impl Graph {
         };
         let adj = conv_transpose2d::adjoint(spec)?;
         let (algo, op) = (self.conv_algo(), "conv_transpose2d");
-        let node = ConvTranspose2d { adj, algo };
-        self.record_conv(op, node, adj.input_shape(), (x, w, b), |x, w, b, y| {
-            conv_transpose2d::forward(&adj, algo, x, w, b, y)
+        let node = ConvTranspose2d { adj, algo, act };
+        self.record_conv(op, node, adj.input_shape(), (x, w, b), |x, w, bias, y| {
+            conv_transpose2d::forward_with(&adj, algo, x, w, Epilogue { bias, act }, y)
         })
     }
 }
