@@ -399,7 +399,27 @@ mod tests {
                         1e-5,
                         &format!("{m}x{k}x{n} ta={ta} tb={tb} β={beta}"),
                     );
-                    // The portable kernel too, whatever this machine has.
+                    // Every tiling this machine can run, whichever `gemm` picked: the AVX2
+                    // one (6×16 tiles, as on AVX2-only machines) and the portable one.
+                    let mut tilings = vec![Isa::Portable];
+                    if Isa::detect() != Isa::Portable {
+                        tilings.push(Isa::Avx2Fma);
+                    }
+                    for isa in tilings {
+                        let mut got = start.clone();
+                        let c = got.as_mut_ptr();
+                        // SAFETY: `got` is an exclusive m×n block; the AVX2 kernel runs only
+                        // where the processor has AVX2 (every AVX-512 machine does too).
+                        unsafe {
+                            match isa {
+                                Isa::Avx2Fma => gemm_tiled::<6, 16>(isa, 0.7, a, b, beta, c, n),
+                                _ => gemm_tiled::<4, 8>(isa, 0.7, a, b, beta, c, n),
+                            }
+                        };
+                        let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} β={beta}");
+                        assert_close(&got, &want, 1e-5, &what);
+                    }
+                    // The portable kernel on its own.
                     let mut pa = vec![0.0; m.div_ceil(4) * 4 * k.max(1)];
                     let mut pb = vec![0.0; n.div_ceil(8) * 8 * k.max(1)];
                     if k <= KC {
