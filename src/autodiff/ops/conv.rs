@@ -42,22 +42,18 @@ impl Backward for Conv2d {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (g, algo) = (&self.geom, self.algo);
-        let before_act = before_activation(ctx, self.act);
-        let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
         let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
         // Both gradients read d_y: when both are wanted, one call gathers it once for the two.
-        let (d_x, d_w) = ctx.grads_for_pair(
-            (X, &g.input_shape()),
-            (W, &g.weight_shape()),
-            |d_x, d_w| conv2d::backward_input_and_weight(g, algo, x, d_y, w, d_x, d_w),
-            |d_x| conv2d::backward_input(g, algo, d_y, w, d_x),
-            |d_w| conv2d::backward_weight(g, algo, x, d_y, d_w),
-        );
-        let d_b = ctx.grad_for(B, &g.bias_shape(), |d_b| conv2d::backward_bias(g, d_y, d_b));
-        if let Some(buffer) = before_act {
-            ctx.recycle(buffer);
-        }
-        Ok(vec![d_x, d_w, d_b])
+        let shapes = [g.input_shape(), g.weight_shape()];
+        Ok(conv_backward(
+            ctx,
+            self.act,
+            (&shapes[0], &shapes[1], &g.bias_shape()),
+            |d_y, d_x, d_w| conv2d::backward_input_and_weight(g, algo, x, d_y, w, d_x, d_w),
+            |d_y, d_x| conv2d::backward_input(g, algo, d_y, w, d_x),
+            |d_y, d_w| conv2d::backward_weight(g, algo, x, d_y, d_w),
+            |d_y, d_b| conv2d::backward_bias(g, d_y, d_b),
+        ))
     }
 }
 
@@ -87,26 +83,52 @@ impl Backward for ConvTranspose2d {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (adj, algo) = (&self.adj, self.algo);
-        let before_act = before_activation(ctx, self.act);
-        let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
         let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
         // Both gradients unroll d_y into columns: when both are wanted, one call makes the
         // columns once for the two of them.
-        let (d_x, d_w) = ctx.grads_for_pair(
-            (X, &adj.output_shape()),
-            (W, &adj.weight_shape()),
-            |d_x, d_w| conv_transpose2d::backward_input_and_weight(adj, algo, x, d_y, w, d_x, d_w),
-            |d_x| conv_transpose2d::backward_input(adj, algo, d_y, w, d_x),
-            |d_w| conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w),
-        );
-        let d_b = ctx.grad_for(B, &[adj.spec().c_in], |d_b| {
-            conv_transpose2d::backward_bias(adj, d_y, d_b)
-        });
-        if let Some(buffer) = before_act {
-            ctx.recycle(buffer);
-        }
-        Ok(vec![d_x, d_w, d_b])
+        let shapes = [adj.output_shape(), adj.weight_shape()];
+        Ok(conv_backward(
+            ctx,
+            self.act,
+            (&shapes[0], &shapes[1], &[adj.spec().c_in]),
+            |d_y, d_x, d_w| {
+                conv_transpose2d::backward_input_and_weight(adj, algo, x, d_y, w, d_x, d_w)
+            },
+            |d_y, d_x| conv_transpose2d::backward_input(adj, algo, d_y, w, d_x),
+            |d_y, d_w| conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w),
+            |d_y, d_b| conv_transpose2d::backward_bias(adj, d_y, d_b),
+        ))
     }
+}
+
+/// The backward both convolution nodes share: ∂L/∂y is first taken back through a fused
+/// activation ([`before_activation`]), then gives ∂L/∂x and ∂L/∂w (by `both` in one call when
+/// both are wanted, else by `only_x` or `only_w`) and ∂L/∂b, for inputs of the given shapes.
+/// Every kernel receives that ∂L/∂y first.
+#[allow(clippy::too_many_arguments)]
+fn conv_backward(
+    ctx: &mut BackwardCtx<'_>,
+    act: Option<Activation>,
+    (x_shape, w_shape, b_shape): (&[usize], &[usize], &[usize]),
+    both: impl FnOnce(&[f32], &mut [f32], &mut [f32]),
+    only_x: impl FnOnce(&[f32], &mut [f32]),
+    only_w: impl FnOnce(&[f32], &mut [f32]),
+    bias: impl FnOnce(&[f32], &mut [f32]),
+) -> Vec<Option<ArrayD<f32>>> {
+    let before_act = before_activation(ctx, act);
+    let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
+    let (d_x, d_w) = ctx.grads_for_pair(
+        (X, x_shape),
+        (W, w_shape),
+        |d_x, d_w| both(d_y, d_x, d_w),
+        |d_x| only_x(d_y, d_x),
+        |d_w| only_w(d_y, d_w),
+    );
+    let d_b = ctx.grad_for(B, b_shape, |d_b| bias(d_y, d_b));
+    if let Some(buffer) = before_act {
+        ctx.recycle(buffer);
+    }
+    vec![d_x, d_w, d_b]
 }
 
 /// ∂L/∂(the output before `act`), for a layer that fused `act` into its output: ∂L/∂y ⊙ f′,
