@@ -25,6 +25,26 @@ pub fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
     }
 }
 
+/// A convolution's forward with `act` fused in (`run(epilogue, y)`, with `bias`) against the
+/// same forward without it: `plain`, the reference output with the bias, then `act` applied.
+pub fn assert_fused_activation(
+    act: crate::elementwise::Activation,
+    bias: &[f32],
+    plain: &[f32],
+    run: impl FnOnce(crate::conv2d::Epilogue<'_>, &mut [f32]),
+    what: &str,
+) {
+    let mut fused = vec![f32::NAN; plain.len()];
+    let epilogue = crate::conv2d::Epilogue {
+        bias: Some(bias),
+        act: Some(act),
+    };
+    run(epilogue, &mut fused);
+    let mut want = vec![0.0; plain.len()];
+    crate::elementwise::forward(act, plain, &mut want);
+    assert_close(&fused, &want, 1e-5, &format!("forward + {act:?}, {what}"));
+}
+
 /// A `rows × cols` view of `data`: row-major, or, with `transposed`, the transpose of the
 /// row-major `cols × rows` matrix in `data` (a column-major view, as backward passes use).
 pub fn matrix(data: &[f32], rows: usize, cols: usize, transposed: bool) -> crate::gemm::MatRef<'_> {

@@ -563,7 +563,7 @@ pub fn backward_bias(geom: &Conv2dGeometry, d_y: &[f32], d_b: &mut [f32]) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::testing::{assert_close, dot, uniform};
+    use crate::testing::{assert_close, assert_fused_activation, dot, uniform};
 
     /// The grid the style guide asks for, plus the odd cases: 1×1 and 3×3 and a 3×5
     /// kernel, strides 1–3, pads 0–2, batch 1 and 3, odd sizes, channels not a multiple of 8.
@@ -754,16 +754,8 @@ pub(crate) mod tests {
                 assert_close(&d_x, &reference.1, 1e-5, &format!("both: d_x, {what}"));
                 assert_close(&d_w, &reference.2, 1e-5, &format!("both: d_w, {what}"));
                 // The forward with an activation fused in: the activation of the reference.
-                let act = Activation::Selu;
-                let mut fused = vec![f32::NAN; d_y.len()];
-                let epilogue = Epilogue {
-                    bias: Some(&b),
-                    act: Some(act),
-                };
-                forward_with(&geom, algo, &x, &w, epilogue, &mut fused);
-                let mut want = vec![0.0; d_y.len()];
-                crate::elementwise::forward(act, &reference.0, &mut want);
-                assert_close(&fused, &want, 1e-5, &format!("forward + SELU, {what}"));
+                let run = |e: Epilogue<'_>, y: &mut [f32]| forward_with(&geom, algo, &x, &w, e, y);
+                assert_fused_activation(Activation::Selu, &b, &reference.0, run, &what);
             }
         }
     }

@@ -257,7 +257,7 @@ pub(crate) fn check_bias(c_out: usize, b: Option<&[f32]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{assert_close, dot, uniform};
+    use crate::testing::{assert_close, assert_fused_activation, dot, uniform};
 
     fn grid() -> Vec<ConvTranspose2dSpec> {
         let mut specs = Vec::new();
@@ -369,16 +369,9 @@ mod tests {
                 assert_close(&d_x, &expected.1, 1e-5, &format!("both: d_x, {what}"));
                 assert_close(&d_w, &expected.2, 1e-5, &format!("both: d_w, {what}"));
                 // The forward with an activation fused in: the activation of the expected.
+                let run = |e: Epilogue<'_>, y: &mut [f32]| forward_with(&adj, algo, &x, &w, e, y);
                 let act = crate::elementwise::Activation::Sigmoid;
-                let mut fused = vec![f32::NAN; d_y.len()];
-                let epilogue = Epilogue {
-                    bias: Some(&b),
-                    act: Some(act),
-                };
-                forward_with(&adj, algo, &x, &w, epilogue, &mut fused);
-                let mut want = vec![0.0; d_y.len()];
-                crate::elementwise::forward(act, &expected.0, &mut want);
-                assert_close(&fused, &want, 1e-5, &format!("forward + sigmoid, {what}"));
+                assert_fused_activation(act, &b, &expected.0, run, &what);
             }
         }
     }
