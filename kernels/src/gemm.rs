@@ -11,6 +11,8 @@
 //! `data[i·row_stride + j·col_stride]`. Transposing is free: swap the strides ([`MatRef::t`]).
 //! The `unsafe` here is the raw pointer to C's blocks, proven disjoint.
 
+use crate::elementwise::Activation;
+
 /// A read-only, strided view of an `rows × cols` matrix inside a slice.
 ///
 /// # Example
@@ -234,6 +236,65 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) 
     gemm_using(GemmImpl::Packed, alpha, a, b, beta, c);
 }
 
+/// What a product does to C before handing it back: add a bias to every row (one number per
+/// column: a fully connected layer's output features are C's columns), then apply an
+/// activation. Fused into the product, the bias is added as the micro-kernel stores its tile
+/// from the registers, and the activation runs over each block of rows while it is still in
+/// cache, instead of two more passes over a C that no longer fits in it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// One number per column of C, added to every row.
+    pub bias: Option<&'a [f32]>,
+    /// Applied after the bias.
+    pub act: Option<Activation>,
+}
+
+impl Epilogue<'_> {
+    /// True when there is nothing to do.
+    fn is_empty(&self) -> bool {
+        self.bias.is_none() && self.act.is_none()
+    }
+
+    /// The epilogue of columns `start..end` of C (its bias cut to them).
+    fn cols_range(self, start: usize, end: usize) -> Self {
+        Epilogue {
+            bias: self.bias.map(|b| &b[start..end]),
+            ..self
+        }
+    }
+
+    /// Applies bias and activation to one row of C, already computed.
+    pub(crate) fn apply_to_row(&self, row: &mut [f32]) {
+        if let Some(bias) = self.bias {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+        if let Some(act) = self.act {
+            crate::elementwise::forward_in_place(act, row);
+        }
+    }
+}
+
+/// C ← act(A·B + bias): a fully connected layer's forward in one call, with the
+/// [`Epilogue`] fused into the product where it can be (our packed kernels) and applied to
+/// each block just after it where it cannot (the thin kernels, `matrixmultiply`, the
+/// reference loops).
+///
+/// # Panics
+/// As [`gemm`], and if the bias does not hold one number per column of C.
+pub fn gemm_then(a: MatRef<'_>, b: MatRef<'_>, epilogue: Epilogue<'_>, c: &mut [f32]) {
+    if let Some(bias) = epilogue.bias {
+        assert_eq!(
+            bias.len(),
+            b.cols,
+            "gemm_then: the bias must hold one number per column of C"
+        );
+    }
+    let parts = rayon::current_num_threads() * BLOCKS_PER_THREAD;
+    gemm_in_parts(GemmImpl::Packed, 1.0, a, b, 0.0, epilogue, c, parts);
+}
+
 /// [`gemm`] with the block product of one's choosing: every other step is the same.
 ///
 /// # Panics
@@ -247,7 +308,7 @@ pub fn gemm_using(
     c: &mut [f32],
 ) {
     let parts = rayon::current_num_threads() * BLOCKS_PER_THREAD;
-    gemm_in_parts(imp, alpha, a, b, beta, c, parts);
+    gemm_in_parts(imp, alpha, a, b, beta, Epilogue::default(), c, parts);
 }
 
 /// [`gemm`] on the calling thread only: for kernels that already run many products in
@@ -257,16 +318,27 @@ pub fn gemm_using(
 /// # Panics
 /// As [`gemm`].
 pub fn gemm_on_this_thread(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
-    gemm_in_parts(GemmImpl::Packed, alpha, a, b, beta, c, 1);
+    gemm_in_parts(
+        GemmImpl::Packed,
+        alpha,
+        a,
+        b,
+        beta,
+        Epilogue::default(),
+        c,
+        1,
+    );
 }
 
-/// [`gemm_using`] cut into at most `parts` blocks.
+/// [`gemm_using`] cut into at most `parts` blocks, with `epilogue` applied to C.
+#[allow(clippy::too_many_arguments)]
 fn gemm_in_parts(
     imp: GemmImpl,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
+    epilogue: Epilogue<'_>,
     c: &mut [f32],
     parts: usize,
 ) {
@@ -280,6 +352,10 @@ fn gemm_in_parts(
     );
     if crate::reference_loops() {
         naive(alpha, a, b, beta, c);
+        if !epilogue.is_empty() {
+            c.chunks_exact_mut(n.max(1))
+                .for_each(|row| epilogue.apply_to_row(row));
+        }
         return;
     }
     let c = CBlock {
@@ -296,7 +372,7 @@ fn gemm_in_parts(
         GemmImpl::Auto => GemmImpl::MatrixMultiply,
         chosen => chosen,
     };
-    gemm_block(imp, alpha, a, b, beta, c, parts);
+    gemm_block(imp, alpha, a, b, beta, epilogue, c, parts);
 }
 
 /// A rectangular block of the output matrix C: a raw pointer so that two disjoint column
@@ -329,6 +405,21 @@ impl CBlock<'_> {
         )
     }
 
+    /// Applies `epi` to every row of the block, already computed.
+    fn apply(&self, epi: Epilogue<'_>) {
+        if epi.is_empty() {
+            return;
+        }
+        for i in 0..self.rows {
+            // SAFETY: row i of the block is `cols` elements inside the caller's exclusive
+            // slice, and no other reference to it is alive.
+            let row = unsafe {
+                std::slice::from_raw_parts_mut(self.ptr.add(i * self.row_stride), self.cols)
+            };
+            epi.apply_to_row(row);
+        }
+    }
+
     fn split_cols(self, mid: usize) -> (Self, Self) {
         let left = CBlock { cols: mid, ..self };
         // SAFETY: mid ≤ cols ≤ row_stride, so the offset stays inside the first row.
@@ -346,12 +437,14 @@ impl CBlock<'_> {
 
 /// Computes one block of C, splitting it in two (each half with half of `parts`) while it is
 /// large and `parts` allows.
+#[allow(clippy::too_many_arguments)]
 fn gemm_block(
     imp: GemmImpl,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
+    epi: Epilogue<'_>,
     c: CBlock<'_>,
     parts: usize,
 ) {
@@ -367,17 +460,10 @@ fn gemm_block(
             let mid = m / 2;
             let (top, bottom) = c.split_rows(mid);
             rayon::join(
-                || gemm_block(imp, alpha, a.rows_range(0, mid), b, beta, top, half),
+                || gemm_block(imp, alpha, a.rows_range(0, mid), b, beta, epi, top, half),
                 || {
-                    gemm_block(
-                        imp,
-                        alpha,
-                        a.rows_range(mid, m),
-                        b,
-                        beta,
-                        bottom,
-                        parts - half,
-                    )
+                    let a = a.rows_range(mid, m);
+                    gemm_block(imp, alpha, a, b, beta, epi, bottom, parts - half)
                 },
             );
         } else {
@@ -385,17 +471,13 @@ fn gemm_block(
             let mid = mid.min(n);
             let (left, right) = c.split_cols(mid);
             rayon::join(
-                || gemm_block(imp, alpha, a, b.cols_range(0, mid), beta, left, half),
                 || {
-                    gemm_block(
-                        imp,
-                        alpha,
-                        a,
-                        b.cols_range(mid, n),
-                        beta,
-                        right,
-                        parts - half,
-                    )
+                    let (b, epi) = (b.cols_range(0, mid), epi.cols_range(0, mid));
+                    gemm_block(imp, alpha, a, b, beta, epi, left, half)
+                },
+                || {
+                    let (b, epi) = (b.cols_range(mid, n), epi.cols_range(mid, n));
+                    gemm_block(imp, alpha, a, b, beta, epi, right, parts - half)
                 },
             );
         }
@@ -412,16 +494,18 @@ fn gemm_block(
                 }
             }
         }
+        c.apply(epi);
         return;
     }
     if imp == GemmImpl::Packed {
         // SAFETY: as below.
         if unsafe { crate::thin_gemm::try_gemm(alpha, a, b, beta, c.ptr, c.row_stride) } {
+            c.apply(epi);
             return;
         }
         // SAFETY: C's block was carved from an exclusive slice of m×n (checked in
         // `gemm_using`), and blocks are disjoint.
-        unsafe { crate::packed_gemm::gemm(alpha, a, b, beta, c.ptr, c.row_stride) };
+        unsafe { crate::packed_gemm::gemm(alpha, a, b, beta, epi, c.ptr, c.row_stride) };
         return;
     }
     // SAFETY: MatRef::strided proved every element of A and B is inside its slice; C's block
@@ -444,6 +528,7 @@ fn gemm_block(
             1,
         );
     }
+    c.apply(epi);
 }
 
 /// The reference: a triple loop accumulating in f64. C ← α·A·B + β·C.
@@ -501,6 +586,44 @@ mod tests {
                             &format!("gemm {imp:?} {m}x{k}x{n} ta={ta} tb={tb} beta={beta}"),
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// The fused epilogue against the loop followed by the epilogue: thin products (their own
+    /// kernels), products split across threads by rows and by columns (the bias cut with
+    /// them), several k blocks (the bias added once, the activation once at the end).
+    #[test]
+    fn gemm_then_matches_the_loop_followed_by_bias_and_activation() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build();
+        let pool = pool.expect("a two-thread pool");
+        for &(m, k, n) in &[
+            (5, 3, 7),
+            (40, 9, 300),
+            (300, 8, 20),
+            (2048, 392, 8),
+            (300, 700, 90),
+            (64, 600, 300),
+        ] {
+            let a_data = uniform(m * k, 1);
+            let b_data = uniform(k * n, 2);
+            let bias = uniform(n, 3);
+            for act in [None, Some(Activation::Sigmoid), Some(Activation::Relu)] {
+                for tb in [false, true] {
+                    let (a, b) = (matrix(&a_data, m, k, false), matrix(&b_data, k, n, tb));
+                    let epilogue = Epilogue {
+                        bias: Some(&bias),
+                        act,
+                    };
+                    let mut want = vec![0.0; m * n];
+                    naive(1.0, a, b, 0.0, &mut want);
+                    want.chunks_exact_mut(n)
+                        .for_each(|r| epilogue.apply_to_row(r));
+                    let mut got = vec![f32::NAN; m * n];
+                    pool.install(|| gemm_then(a, b, epilogue, &mut got));
+                    let what = format!("gemm_then {m}x{k}x{n} tb={tb} {act:?}");
+                    assert_close(&got, &want, 1e-5, &what);
                 }
             }
         }

@@ -21,7 +21,7 @@
 //! products across threads and calls this for each block; the naive triple loop in
 //! [`crate::gemm::naive`] is the reference it is tested against.
 
-use crate::gemm::MatRef;
+use crate::gemm::{Epilogue, MatRef};
 use crate::peak::Isa;
 use crate::transpose::transpose_block;
 use std::cell::RefCell;
@@ -37,7 +37,8 @@ thread_local! {
     static PACKS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// C (m×n, row stride `ldc`) ← α·A·B + β·C, for one block on the calling thread.
+/// C (m×n, row stride `ldc`) ← act(α·A·B + β·C + bias), for one block on the calling thread,
+/// with the bias and activation of `epi` (one bias per column of this block).
 ///
 /// The tile size of each micro-kernel (MR rows of A × NR columns of B) is a compile-time
 /// constant of [`gemm_tiled`], so packing and storing copy whole tile rows as fixed-size
@@ -51,17 +52,26 @@ pub(crate) unsafe fn gemm(
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
+    epi: Epilogue<'_>,
     c: *mut f32,
     ldc: usize,
 ) {
+    let c = CBlockPtr { c, ldc };
     // SAFETY: passed on unchanged from our caller.
     unsafe {
         match Isa::detect() {
-            Isa::Avx512 => gemm_tiled::<8, 32>(Isa::Avx512, alpha, a, b, beta, c, ldc),
-            Isa::Avx2Fma => gemm_tiled::<6, 16>(Isa::Avx2Fma, alpha, a, b, beta, c, ldc),
-            Isa::Portable => gemm_tiled::<4, 8>(Isa::Portable, alpha, a, b, beta, c, ldc),
+            Isa::Avx512 => gemm_tiled::<8, 32>(Isa::Avx512, alpha, a, b, beta, epi, c),
+            Isa::Avx2Fma => gemm_tiled::<6, 16>(Isa::Avx2Fma, alpha, a, b, beta, epi, c),
+            Isa::Portable => gemm_tiled::<4, 8>(Isa::Portable, alpha, a, b, beta, epi, c),
         }
     }
+}
+
+/// Where C's block starts and its row stride.
+#[derive(Clone, Copy)]
+struct CBlockPtr {
+    c: *mut f32,
+    ldc: usize,
 }
 
 /// [`gemm`] with MR×NR tiles and `isa`'s micro-kernel (which must compute MR×NR tiles).
@@ -74,8 +84,8 @@ unsafe fn gemm_tiled<const MR: usize, const NR: usize>(
     a: MatRef<'_>,
     b: MatRef<'_>,
     beta: f32,
-    c: *mut f32,
-    ldc: usize,
+    epi: Epilogue<'_>,
+    CBlockPtr { c, ldc }: CBlockPtr,
 ) {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     if m == 0 || n == 0 {
@@ -97,14 +107,20 @@ unsafe fn gemm_tiled<const MR: usize, const NR: usize>(
             let kc = (k - p0).min(KC);
             pack_a::<MR>(a, p0, kc, &mut pa);
             pack_b::<NR>(b, p0, kc, &mut pb);
-            // The first k block applies β; later ones add to what the first wrote.
-            let beta_here = if block == 0 { beta } else { 1.0 };
+            // The first k block applies β and adds the bias; later ones add to what the first
+            // wrote; the last applies the activation.
+            let (beta_here, bias) = match block {
+                0 => (beta, epi.bias),
+                _ => (1.0, None),
+            };
+            let last_block = p0 + kc == k;
             // A few A panels at a time (an L2-sized block), each against every B panel: the
             // B panel stays in L1 while those A panels pass over it.
             for ip_block in (0..m_panels).step_by(MC_PANELS) {
                 for jp in 0..n_panels {
                     let b_panel = &pb[jp * NR * kc..][..NR * kc];
                     let cols = (n - jp * NR).min(NR);
+                    let bias = bias.map(|b| &b[jp * NR..][..cols]);
                     for ip in ip_block..(ip_block + MC_PANELS).min(m_panels) {
                         let a_panel = &pa[ip * MR * kc..][..MR * kc];
                         let rows = (m - ip * MR).min(MR);
@@ -117,14 +133,23 @@ unsafe fn gemm_tiled<const MR: usize, const NR: usize>(
                                 ldc,
                                 alpha,
                                 beta: beta_here,
+                                bias,
                             };
                             micro_kernel(isa, kc, a_panel, b_panel, out);
                             continue;
                         }
                         micro_kernel(isa, kc, a_panel, b_panel, TileOut::Acc(&mut tile_acc));
-                        unsafe {
-                            store_tile::<NR>(&tile_acc, rows, cols, alpha, beta_here, c_tile, ldc)
-                        };
+                        let how = (alpha, beta_here, bias);
+                        unsafe { store_tile::<NR>(&tile_acc, rows, cols, how, c_tile, ldc) };
+                    }
+                }
+                if let (Some(act), true) = (epi.act, last_block) {
+                    // These rows of C are final and, having just been written, in cache.
+                    let rows = ip_block * MR..((ip_block + MC_PANELS) * MR).min(m);
+                    for i in rows {
+                        // SAFETY: row i of the block, n wide, is the caller's to write.
+                        let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), n) };
+                        crate::elementwise::forward_in_place(act, row);
                     }
                 }
             }
@@ -247,7 +272,8 @@ fn copy_run<const N: usize>(m: MatRef<'_>, i: usize, j0: usize, len: usize, slot
     slot[len..].fill(0.0);
 }
 
-/// C's tile ← α·acc + β·C's tile, for the `rows`×`cols` corner that lies inside C: the tiles on
+/// C's tile ← α·acc + β·C's tile (+ the bias of each column), `how` = (α, β, bias), for the
+/// `rows`×`cols` corner that lies inside C: the tiles on
 /// C's last rows and columns, and every tile of the portable kernel (whole tiles of the vector
 /// kernels go straight from the registers, [`TileOut::C`]). A full-width row is a fixed-size
 /// loop of NR values, which the compiler vectorises.
@@ -255,8 +281,7 @@ unsafe fn store_tile<const NR: usize>(
     acc: &[f32; 256],
     rows: usize,
     cols: usize,
-    alpha: f32,
-    beta: f32,
+    (alpha, beta, bias): (f32, f32, Option<&[f32]>),
     c: *mut f32,
     ldc: usize,
 ) {
@@ -268,6 +293,9 @@ unsafe fn store_tile<const NR: usize>(
             store_row(from, to, alpha, beta);
         } else {
             store_row(&from[..cols], to, alpha, beta);
+        }
+        if let Some(bias) = bias {
+            to.iter_mut().zip(bias).for_each(|(t, &b)| *t += b);
         }
     }
 }
@@ -292,12 +320,13 @@ enum TileOut<'a> {
     /// edges of C, where only some rows or columns of the tile exist).
     Acc(&'a mut [f32; 256]),
     /// Straight from the registers into a whole tile of C (row stride `ldc`):
-    /// C ← α·sums + β·C, without reading C when β = 0.
+    /// C ← α·sums + β·C (+ bias, one per column, NR of them), without reading C when β = 0.
     C {
         c: *mut f32,
         ldc: usize,
         alpha: f32,
         beta: f32,
+        bias: Option<&'a [f32]>,
     },
 }
 
@@ -344,30 +373,44 @@ unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
             row[1] = _mm512_fmadd_ps(av, b1, row[1]);
         }
     }
-    let (to, ld, alpha, beta) = match out {
-        TileOut::Acc(acc) => (acc.as_mut_ptr(), 32, 1.0, 0.0),
+    let (to, ld, alpha, beta, bias) = match out {
+        TileOut::Acc(acc) => (acc.as_mut_ptr(), 32, 1.0, 0.0, None),
         TileOut::C {
             c,
             ldc,
             alpha,
             beta,
-        } => (c, ldc, alpha, beta),
+            bias,
+        } => (c, ldc, alpha, beta, bias),
     };
     let (alpha, beta) = (
         _mm512_set1_ps(alpha),
         (beta != 0.0).then(|| _mm512_set1_ps(beta)),
     );
+    // The bias of the tile's 32 columns, in two registers.
+    let bias = bias.map(|bias| {
+        assert!(bias.len() >= 32);
+        // SAFETY: the assert above bounds both loads.
+        unsafe {
+            [
+                _mm512_loadu_ps(bias.as_ptr()),
+                _mm512_loadu_ps(bias.as_ptr().add(16)),
+            ]
+        }
+    });
     for (r, row) in c.iter().enumerate() {
         for (half, &sums) in row.iter().enumerate() {
             // SAFETY: row r of the destination holds 32 floats (acc: 8 rows of 32; C: a whole
             // tile, by the caller's contract).
             unsafe {
                 let p = to.add(r * ld + half * 16);
-                let v = match beta {
-                    Some(beta) => {
-                        _mm512_fmadd_ps(beta, _mm512_loadu_ps(p), _mm512_mul_ps(alpha, sums))
-                    }
+                let v = match bias {
+                    Some(bias) => _mm512_fmadd_ps(alpha, sums, bias[half]),
                     None => _mm512_mul_ps(alpha, sums),
+                };
+                let v = match beta {
+                    Some(beta) => _mm512_fmadd_ps(beta, _mm512_loadu_ps(p), v),
+                    None => v,
                 };
                 _mm512_storeu_ps(p, v);
             }
@@ -396,30 +439,44 @@ unsafe fn kernel_avx2(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
             row[1] = _mm256_fmadd_ps(av, b1, row[1]);
         }
     }
-    let (to, ld, alpha, beta) = match out {
-        TileOut::Acc(acc) => (acc.as_mut_ptr(), 16, 1.0, 0.0),
+    let (to, ld, alpha, beta, bias) = match out {
+        TileOut::Acc(acc) => (acc.as_mut_ptr(), 16, 1.0, 0.0, None),
         TileOut::C {
             c,
             ldc,
             alpha,
             beta,
-        } => (c, ldc, alpha, beta),
+            bias,
+        } => (c, ldc, alpha, beta, bias),
     };
     let (alpha, beta) = (
         _mm256_set1_ps(alpha),
         (beta != 0.0).then(|| _mm256_set1_ps(beta)),
     );
+    // The bias of the tile's 16 columns, in two registers.
+    let bias = bias.map(|bias| {
+        assert!(bias.len() >= 16);
+        // SAFETY: the assert above bounds both loads.
+        unsafe {
+            [
+                _mm256_loadu_ps(bias.as_ptr()),
+                _mm256_loadu_ps(bias.as_ptr().add(8)),
+            ]
+        }
+    });
     for (r, row) in c.iter().enumerate() {
         for (half, &sums) in row.iter().enumerate() {
             // SAFETY: row r of the destination holds 16 floats (acc: at least 6 rows of 16;
             // C: a whole tile, by the caller's contract).
             unsafe {
                 let p = to.add(r * ld + half * 8);
-                let v = match beta {
-                    Some(beta) => {
-                        _mm256_fmadd_ps(beta, _mm256_loadu_ps(p), _mm256_mul_ps(alpha, sums))
-                    }
+                let v = match bias {
+                    Some(bias) => _mm256_fmadd_ps(alpha, sums, bias[half]),
                     None => _mm256_mul_ps(alpha, sums),
+                };
+                let v = match beta {
+                    Some(beta) => _mm256_fmadd_ps(beta, _mm256_loadu_ps(p), v),
+                    None => v,
                 };
                 _mm256_storeu_ps(p, v);
             }
@@ -447,10 +504,12 @@ fn kernel_portable(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32; 256]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::elementwise::Activation;
     use crate::gemm::naive;
     use crate::testing::{assert_close, matrix, uniform};
 
-    /// Runs the packed product on one thread for every ISA this machine has.
+    /// Runs the packed product on one thread for every ISA this machine has, plain and with
+    /// an epilogue (a bias per column, then an activation).
     #[test]
     fn every_micro_kernel_matches_the_triple_loop_on_odd_shapes() {
         for &(m, k, n) in &[
@@ -461,9 +520,25 @@ mod tests {
             (17, 520, 70),
             (72, 351, 9),
             (40, 7, 3),
+            (150, 260, 40),
         ] {
+            let bias = uniform(n, 4);
+            let epilogues = [
+                Epilogue::default(),
+                Epilogue {
+                    bias: Some(&bias),
+                    act: Some(Activation::Selu),
+                },
+                Epilogue {
+                    bias: Some(&bias),
+                    act: None,
+                },
+            ];
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                for beta in [0.0, 0.5] {
+                for (beta, epi) in [0.0, 0.5]
+                    .into_iter()
+                    .flat_map(|b| epilogues.map(|e| (b, e)))
+                {
                     let a_data = uniform(m * k, 1);
                     let b_data = uniform(k * n, 2);
                     let a = matrix(&a_data, m, k, ta);
@@ -471,15 +546,14 @@ mod tests {
                     let start = uniform(m * n, 3);
                     let mut want = start.clone();
                     naive(0.7, a, b, beta, &mut want);
+                    want.chunks_exact_mut(n)
+                        .for_each(|row| epi.apply_to_row(row));
+                    let with = format!("β={beta} bias={} {:?}", epi.bias.is_some(), epi.act);
                     let mut got = start.clone();
                     // SAFETY: `got` is an exclusive m×n block.
-                    unsafe { gemm(0.7, a, b, beta, got.as_mut_ptr(), n) };
-                    assert_close(
-                        &got,
-                        &want,
-                        1e-5,
-                        &format!("{m}x{k}x{n} ta={ta} tb={tb} β={beta}"),
-                    );
+                    unsafe { gemm(0.7, a, b, beta, epi, got.as_mut_ptr(), n) };
+                    let what = format!("{m}x{k}x{n} ta={ta} tb={tb} {with}");
+                    assert_close(&got, &want, 1e-5, &what);
                     // Every tiling this machine can run, whichever `gemm` picked: the AVX2
                     // one (6×16 tiles, as on AVX2-only machines) and the portable one.
                     let mut tilings = vec![Isa::Portable];
@@ -488,16 +562,19 @@ mod tests {
                     }
                     for isa in tilings {
                         let mut got = start.clone();
-                        let c = got.as_mut_ptr();
+                        let c = CBlockPtr {
+                            c: got.as_mut_ptr(),
+                            ldc: n,
+                        };
                         // SAFETY: `got` is an exclusive m×n block; the AVX2 kernel runs only
                         // where the processor has AVX2 (every AVX-512 machine does too).
                         unsafe {
                             match isa {
-                                Isa::Avx2Fma => gemm_tiled::<6, 16>(isa, 0.7, a, b, beta, c, n),
-                                _ => gemm_tiled::<4, 8>(isa, 0.7, a, b, beta, c, n),
+                                Isa::Avx2Fma => gemm_tiled::<6, 16>(isa, 0.7, a, b, beta, epi, c),
+                                _ => gemm_tiled::<4, 8>(isa, 0.7, a, b, beta, epi, c),
                             }
                         };
-                        let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} β={beta}");
+                        let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} {with}");
                         assert_close(&got, &want, 1e-5, &what);
                     }
                     // The portable kernel on its own.

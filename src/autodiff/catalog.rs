@@ -71,6 +71,7 @@ pub const OPS: &[&str] = &[
     "sum_axis",
     "matmul",
     "linear",
+    "linear_sigmoid",
     "conv2d",
     "conv_transpose2d",
     "conv2d_tanh",
@@ -162,23 +163,31 @@ pub fn case(name: &str, o: &CaseOptions) -> Result<OpCase> {
             vec![x],
             Box::new(|g, v| g.sum_axis(v[0], 0, false)),
         ),
-        "matmul" | "linear" => {
+        "matmul" | "linear" | "linear_sigmoid" => {
             let (n, d_in, d_out) = (rows, last, 4);
             let a = uniform(&[n, d_in], -1.0, 1.0, 6);
             let w = uniform(&[d_out, d_in], -1.0, 1.0, 7);
-            if name == "matmul" {
-                one(
+            let b = uniform(&[d_out], -1.0, 1.0, 8);
+            match name {
+                "matmul" => one(
                     "matmul",
                     vec![a, w.t().to_owned().as_standard_layout().to_owned()],
                     Box::new(|g, v| g.matmul(v[0], v[1])),
-                )
-            } else {
-                let b = uniform(&[d_out], -1.0, 1.0, 8);
-                one(
+                ),
+                "linear" => one(
                     "linear",
                     vec![a, w, b],
                     Box::new(|g, v| g.linear(v[0], v[1], Some(v[2]))),
-                )
+                ),
+                // The activation fused into the product (the backward reads f′ off the
+                // output).
+                _ => one(
+                    "linear_sigmoid",
+                    vec![a, w, b],
+                    Box::new(|g, v| {
+                        g.linear_then(v[0], v[1], Some(v[2]), Some(Activation::Sigmoid))
+                    }),
+                ),
             }
         }
         "conv2d" => {

@@ -3,6 +3,7 @@
 use super::{Init, Module, Param, WeightBias};
 use crate::autodiff::{Graph, Var};
 use crate::error::Result;
+use kernels::elementwise::Activation;
 use rand::Rng;
 
 /// A fully connected layer with weight (out, in) and optional bias (out).
@@ -28,6 +29,10 @@ impl Module for Linear {
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
         let (w, b) = self.params.on(g);
         g.linear(x, w, b)
+    }
+    fn forward_then(&mut self, g: &mut Graph, x: Var, act: Activation) -> Option<Result<Var>> {
+        let (w, b) = self.params.on(g);
+        Some(g.linear_then(x, w, b, Some(act)))
     }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
         self.params.visit(prefix, f)

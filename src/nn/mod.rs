@@ -101,7 +101,7 @@ pub trait Module: fmt::Debug + Send {
     }
 
     /// This layer's forward followed by `act`, as one fused op, for a layer that can apply
-    /// an activation to its output while computing it (the convolutions); `None` for the
+    /// an activation to its output while computing it (convolutions, linear layers); `None` for the
     /// others, whose caller then runs the activation as a layer of its own. The numbers are
     /// the same either way.
     fn forward_then(&mut self, _g: &mut Graph, _x: Var, _act: Activation) -> Option<Result<Var>> {

@@ -105,8 +105,8 @@ impl Sequential {
 
 impl Module for Sequential {
     /// Runs the layers in order. A layer followed by an activation that it can apply to its
-    /// own output ([`Module::forward_then`], the convolutions) runs with it as one op: the
-    /// activation then happens while the convolution's output is in cache, and the tape holds
+    /// own output ([`Module::forward_then`]: the convolutions and linear layers) runs with it as
+    /// one op: the activation then happens while the layer's output is in cache, and the tape holds
     /// one output instead of two. The numbers are those of the two layers run one by one
     /// ([`Sequential::forward_layer`]).
     fn forward(&mut self, g: &mut Graph, mut x: Var) -> Result<Var> {
@@ -149,7 +149,8 @@ mod tests {
     use super::*;
     use crate::autodiff::Activation;
     use crate::nn::conv::{Conv2d, ConvTranspose2d, Kernel};
-    use crate::nn::shape::Act;
+    use crate::nn::linear::Linear;
+    use crate::nn::shape::{Act, Flatten};
     use crate::nn::Init;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
@@ -179,11 +180,12 @@ mod tests {
     }
 
     #[test]
-    fn a_convolution_and_its_activation_fused_give_the_numbers_of_the_two() {
+    fn a_layer_and_its_activation_fused_give_the_numbers_of_the_two() {
         let mut rng = StdRng::seed_from_u64(3);
         let init = Init::PyTorchDefault;
         // Batched (3 → 5 channels at 4×4 outputs) and phase-plane (1 input channel) layers,
-        // an activation the output decides and one it does not (a negative leaky slope).
+        // an activation the output decides and one it does not (a negative leaky slope), then
+        // linear layers with and without a bias.
         let mut net = Sequential::new("net")
             .with(Conv2d::new(1, 3, Kernel::new(3, 2, 1), init, &mut rng))
             .with(Act(Activation::Selu))
@@ -197,7 +199,12 @@ mod tests {
                 init,
                 &mut rng,
             ))
-            .with(Act(Activation::Sigmoid));
+            .with(Act(Activation::Sigmoid))
+            .with(Flatten)
+            .with(Linear::new(128, 10, true, init, &mut rng))
+            .with(Act(Activation::Tanh))
+            .with(Linear::new(10, 6, false, init, &mut rng))
+            .with(Act(Activation::Relu));
         let x = crate::autodiff::catalog::uniform(&[4, 1, 8, 8], -1.0, 1.0, 5);
         let fused = run(&mut net, &x, true);
         let apart = run(&mut net, &x, false);

@@ -5,7 +5,7 @@
 //! gradients to x, w and b. Both nodes hold one [`Conv2dGeometry`]: a transposed convolution
 //! keeps the geometry of the convolution it is the adjoint of.
 
-use super::{rank, B, W, X};
+use super::{before_activation, rank, B, W, X};
 use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec, Epilogue};
@@ -129,16 +129,6 @@ fn conv_backward(
         ctx.recycle(buffer);
     }
     vec![d_x, d_w, d_b]
-}
-
-/// ∂L/∂(the output before `act`), for a layer that fused `act` into its output: ∂L/∂y ⊙ f′,
-/// with f′ read off the output y (which is all the tape keeps). `None` without an activation.
-fn before_activation(ctx: &mut BackwardCtx<'_>, act: Option<Activation>) -> Option<ArrayD<f32>> {
-    let act = act?;
-    let (y, d_y) = (as_slice(ctx.output()), ctx.d_y_slice());
-    let mut d_pre = ctx.alloc(ctx.output().shape());
-    kernels::elementwise::backward_from_output(act, y, d_y, as_slice_mut(&mut d_pre));
-    Some(d_pre)
 }
 
 impl Graph {

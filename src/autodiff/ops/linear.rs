@@ -5,10 +5,11 @@
 //!
 //! The weight is stored PyTorch's way, (out, in), so checkpoints move between the two.
 
-use super::{rank, B, LEFT, RIGHT, W, X};
-use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use super::{before_activation, rank, B, LEFT, RIGHT, W, X};
+use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
-use kernels::gemm::{gemm, MatRef};
+use kernels::elementwise::Activation;
+use kernels::gemm::{gemm, gemm_then, Epilogue, MatRef};
 use ndarray::ArrayD;
 
 /// y = x·wᵀ + b on the tape.
@@ -20,11 +21,15 @@ use ndarray::ArrayD;
 /// * ∂L/∂x = ∂L/∂y · w        (N × out · out × in)
 /// * ∂L/∂w = (∂L/∂y)ᵀ · x     (out × N · N × in): each weight sums over the batch
 /// * ∂L/∂b = ∂L/∂y summed over the batch
+///
+/// With an activation fused in (y = f(x·wᵀ + b)), ∂L/∂y is first turned into ∂L/∂(x·wᵀ + b)
+/// = ∂L/∂y ⊙ f′, with f′ read off y.
 #[derive(Debug)]
 pub struct Linear {
     n: usize,
     d_in: usize,
     d_out: usize,
+    act: Option<Activation>,
 }
 
 impl Graph {
@@ -33,6 +38,28 @@ impl Graph {
     /// # Errors
     /// [`Error::Shape`] when x is not (N, in), w not (out, in), or b not (out).
     pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        self.linear_then(x, w, b, None)
+    }
+
+    /// act(x·wᵀ + b) as one op: the product adds the bias as it stores each tile and applies
+    /// the activation to each block of rows while it is in cache ([`gemm_then`]); the tape
+    /// keeps only the activated output. As for the convolutions, an activation whose output
+    /// does not decide its derivative (a leaky ReLU with a negative slope) runs as a separate
+    /// op instead.
+    ///
+    /// # Errors
+    /// As [`Graph::linear`].
+    pub fn linear_then(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        act: Option<Activation>,
+    ) -> Result<Var> {
+        if let Some(act) = act.filter(|a| !a.output_decides_derivative()) {
+            let y = self.linear(x, w, b)?;
+            return self.activation(y, act);
+        }
         self.live(&[x, w])?;
         if let Some(b) = b {
             self.live(&[b])?;
@@ -60,25 +87,23 @@ impl Graph {
             }
         }
         let mut y = self.alloc(&[n, d_out]);
-        let y_data = as_slice_mut(&mut y);
-        let beta = match b {
-            Some(b) => {
-                for row in y_data.chunks_exact_mut(d_out) {
-                    row.copy_from_slice(self.data(b));
-                }
-                1.0
-            }
-            None => 0.0,
-        };
-        gemm(
-            1.0,
+        gemm_then(
             MatRef::row_major(self.data(x), n, d_in),
             MatRef::row_major(self.data(w), d_out, d_in).t(),
-            beta,
-            y_data,
+            Epilogue {
+                bias: b.map(|b| self.data(b)),
+                act,
+            },
+            as_slice_mut(&mut y),
         );
         let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
-        Ok(self.record(Linear { n, d_in, d_out }, &inputs, y))
+        let node = Linear {
+            n,
+            d_in,
+            d_out,
+            act,
+        };
+        Ok(self.record(node, &inputs, y))
     }
 }
 
@@ -88,10 +113,17 @@ impl Backward for Linear {
     }
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let Linear { n, d_in, d_out } = *self;
-        let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
+        let Linear {
+            n,
+            d_in,
+            d_out,
+            act,
+        } = *self;
+        let before_act = before_activation(ctx, act);
+        let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
+        let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
         let d_y_mat = MatRef::row_major(d_y, n, d_out);
-        Ok(vec![
+        let grads = vec![
             ctx.grad_for(X, &[n, d_in], |d_x| {
                 gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)
             }),
@@ -101,7 +133,11 @@ impl Backward for Linear {
             ctx.grad_for(B, &[d_out], |d_b| {
                 kernels::reduce::sum_axis(d_y, 1, n, d_out, d_b)
             }),
-        ])
+        ];
+        if let Some(buffer) = before_act {
+            ctx.recycle(buffer);
+        }
+        Ok(grads)
     }
 }
 

@@ -19,8 +19,9 @@ pub mod reduce;
 pub mod sample;
 pub mod shape;
 
-use crate::autodiff::graph::BackwardCtx;
+use crate::autodiff::graph::{as_slice, as_slice_mut, BackwardCtx};
 use crate::error::{Error, Result};
+use kernels::elementwise::Activation;
 use ndarray::{ArrayD, Axis};
 
 // A node keeps its inputs in the order the op recorded them, and a backward pass reads them by
@@ -108,4 +109,17 @@ pub(crate) fn sum_to_shape(
     let mut out = ctx.alloc(target);
     out.assign(&r);
     out
+}
+
+/// ∂L/∂(the output before `act`), for a layer that fused `act` into its output: ∂L/∂y ⊙ f′,
+/// with f′ read off the output y (which is all the tape keeps). `None` without an activation.
+pub(crate) fn before_activation(
+    ctx: &mut BackwardCtx<'_>,
+    act: Option<Activation>,
+) -> Option<ArrayD<f32>> {
+    let act = act?;
+    let (y, d_y) = (as_slice(ctx.output()), ctx.d_y_slice());
+    let mut d_pre = ctx.alloc(ctx.output().shape());
+    kernels::elementwise::backward_from_output(act, y, d_y, as_slice_mut(&mut d_pre));
+    Some(d_pre)
 }
