@@ -328,6 +328,14 @@ fn for_chunks(out: &mut [f32], body: impl Fn(usize, &mut [f32]) + Sync + Send) {
     }
 }
 
+/// y ← x: a plain copy, on rayon's threads for long slices. The tape copies whole batches (a
+/// batch onto the tape, reshapes, weights); on one thread, the other threads would wait
+/// through it.
+pub fn copy(x: &[f32], y: &mut [f32]) {
+    crate::check_lens("copy", &[("x", x.len(), y.len())]);
+    for_chunks(y, |start, ys| ys.copy_from_slice(&x[start..][..ys.len()]));
+}
+
 /// y ← f(x) element by element, in parallel for long slices, with the widest vectors the
 /// processor has.
 pub fn map(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
@@ -521,6 +529,17 @@ mod tests {
             );
         }
         assert_eq!(tanh(f32::INFINITY), 1.0);
+    }
+
+    #[test]
+    fn copy_copies_short_and_long_slices_whole() {
+        // Below, at and past the length where the copy goes parallel, and a ragged last piece.
+        for len in [0, 7, PARALLEL_MIN_ELEMS, 3 * PARALLEL_CHUNK + 5, 70_001] {
+            let x = uniform(len, 9);
+            let mut y = vec![f32::NAN; len];
+            copy(&x, &mut y);
+            assert_eq!(x, y, "length {len}");
+        }
     }
 
     #[test]

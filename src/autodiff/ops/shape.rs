@@ -31,7 +31,7 @@ impl Graph {
             ));
         }
         let mut y = self.alloc(shape);
-        crate::autodiff::graph::as_slice_mut(&mut y).copy_from_slice(self.data(x));
+        kernels::elementwise::copy(self.data(x), crate::autodiff::graph::as_slice_mut(&mut y));
         Ok(self.record(Reshape, &[x], y))
     }
 
@@ -52,7 +52,10 @@ impl Graph {
 impl Backward for Reshape {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let mut d_x = ctx.alloc_like_input(0);
-        crate::autodiff::graph::as_slice_mut(&mut d_x).copy_from_slice(ctx.d_y_slice());
+        kernels::elementwise::copy(
+            ctx.d_y_slice(),
+            crate::autodiff::graph::as_slice_mut(&mut d_x),
+        );
         Ok(vec![Some(d_x)])
     }
 }
