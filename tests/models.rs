@@ -328,3 +328,17 @@ fn trace_shows_every_layer_with_the_multiply_adds_of_its_formula() -> Result<()>
     }
     Ok(())
 }
+
+#[test]
+fn a_training_step_counts_the_products_it_computes() -> Result<()> {
+    use handgrad::models::ModelPlan;
+    // mlp4 (784-392-8-392-784): forward 620,928 multiply-adds, the same again for the weight
+    // gradients, and the input gradients of every layer but the first (784·392 = 307,328).
+    let plan = ModelPlan::new(&RunConfig::preset("mlp4")?.model)?;
+    assert_eq!(plan.macs(), 620_928);
+    assert_eq!(plan.training_macs(), 3 * 620_928 - 307_328);
+    // conv-selu: the first layer is the 1 → 6 convolution, 6·14·14 outputs of 9 taps each.
+    let plan = ModelPlan::new(&RunConfig::preset("conv-selu")?.model)?;
+    assert_eq!(plan.training_macs(), 3 * plan.macs() - 6 * 14 * 14 * 9);
+    Ok(())
+}

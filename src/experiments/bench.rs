@@ -171,11 +171,13 @@ pub fn bench(spec: &BenchSpec, opts: &RunOptions) -> Result<BenchReport> {
         .build()
         .map_err(|e| Error::config("threads", e.to_string()))?;
     let (peak, isa) = fma_peak_gflops(spec.threads, 200);
-    let forward_flops = 2.0 * ModelPlan::new(&cfg.model)?.macs() as f64;
-    let flops_per_image = match spec.mode {
-        BenchMode::Train => 3.0 * forward_flops,
-        BenchMode::Infer => forward_flops,
-    };
+    let plan = ModelPlan::new(&cfg.model)?;
+    // Two floating-point operations per multiply-add.
+    let flops_per_image = 2.0
+        * match spec.mode {
+            BenchMode::Train => plan.training_macs(),
+            BenchMode::Infer => plan.macs(),
+        } as f64;
     let batches = set.len() / batch;
     let runs = pool.install(|| -> Result<Vec<f64>> {
         let mut trainer = new_trainer(&cfg)?;
