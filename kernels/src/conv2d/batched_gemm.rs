@@ -46,8 +46,10 @@ use rayon::prelude::*;
 /// images/s at 512 columns, 9,250 at 1024, 8,950 at 256.
 pub(crate) const CHUNK_COLUMNS: usize = 512;
 
-/// Images per chunk for `geom`: the most whose columns fit in `CHUNK_COLUMNS` (512), at least
-/// one and at most the batch.
+/// Images per chunk for `geom`: as many chunks as it takes for each to fit its columns in
+/// `CHUNK_COLUMNS` (512), and the batch shared among them as evenly as whole chunks allow
+/// (512 images at 3×3 outputs: ten chunks of 52 and a last of 44, not nine of 56 and a last
+/// of 8), so that two threads taking five chunks each do the same work.
 ///
 /// Rounding down, not up: at 3×3 outputs 57 images would make 513 columns, that is 17 tiles
 /// of 32 columns with one column in the last, and a weight gradient whose inner dimension
@@ -58,7 +60,9 @@ pub(crate) const CHUNK_COLUMNS: usize = 512;
 /// noise.
 fn chunk_images(geom: &Conv2dGeometry) -> usize {
     let p = geom.h_out() * geom.w_out();
-    (CHUNK_COLUMNS / p.max(1)).clamp(1, geom.spec().n)
+    let n = geom.spec().n.max(1);
+    let most = (CHUNK_COLUMNS / p.max(1)).clamp(1, n);
+    n.div_ceil(n.div_ceil(most))
 }
 
 /// The sizes every chunk shares: K rows of the column matrix, P positions per image.
@@ -418,11 +422,36 @@ mod tests {
     use crate::testing::{assert_close, uniform};
 
     #[test]
+    fn chunks_share_the_batch_evenly_within_the_column_budget() {
+        let geom = |n, h_in, c_out| {
+            let spec = Conv2dSpec {
+                n,
+                c_in: 2,
+                h_in,
+                w_in: h_in,
+                c_out,
+                kh: 3,
+                kw: 3,
+                stride: 2,
+                pad: 0,
+            };
+            Conv2dGeometry::new(spec).expect("a valid geometry")
+        };
+        // 3×3 outputs: at most 56 images (504 columns), so 10 chunks of 52 (the last 44).
+        assert_eq!(chunk_images(&geom(512, 7, 4)), 52);
+        // 7×7 outputs: at most 10 images, 52 chunks, 10 each (the last 2).
+        assert_eq!(chunk_images(&geom(512, 15, 4)), 10);
+        // An image wider than the budget: one per chunk. A small batch: one chunk.
+        assert_eq!(chunk_images(&geom(5, 61, 4)), 1);
+        assert_eq!(chunk_images(&geom(3, 7, 4)), 3);
+    }
+
+    #[test]
     fn several_chunks_give_what_one_pass_gives() {
         // Five images in chunks of two (2 + 2 + 1): the chunk boundaries, a short last chunk
-        // and the weight gradient accumulated over chunks are all exercised. 21 images make 11
-        // chunks, more than the weight gradient's 8 groups: some groups take two.
-        for n in [5, 21] {
+        // and the weight gradient accumulated over chunks are all exercised. 67 images make 34
+        // chunks, more than the weight gradient's 32 groups: some groups take two.
+        for n in [5, 21, 67] {
             several_chunks(n);
         }
     }
