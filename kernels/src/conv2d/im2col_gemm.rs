@@ -84,7 +84,7 @@ pub fn backward_input(geom: &Conv2dGeometry, d_y: &[f32], w: &[f32], d_x: &mut [
 }
 
 /// `d_w = Σ_n d_y[n] · im2col(x[n])ᵀ`, summed over the batch in fixed groups
-/// (`sum_weight_grad_in_groups` in `conv2d`: 8 groups, added in order); the column buffers
+/// (`sum_weight_grad_in_groups` in `conv2d`: up to 32 groups, added in order); the column buffers
 /// live in reused scratch memory.
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
     crate::conv2d::check_lens(

@@ -343,7 +343,7 @@ fn tap_adjoint_sums(wide: &[f32], span: usize, starts: &[u32], w: &[f32], planes
 }
 
 /// `d_w = Σ_n ⟨d_y_wide[n, co], tap plane of x[n]⟩` for every weight, summed over the batch in
-/// fixed groups (`sum_weight_grad_in_groups` in `conv2d`: 8 groups, added in order).
+/// fixed groups (`sum_weight_grad_in_groups` in `conv2d`: up to 32 groups, added in order).
 pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut [f32]) {
     crate::conv2d::check_lens(
         geom,
