@@ -387,6 +387,45 @@ pub fn zip3_map(
     });
 }
 
+/// `step(p, m, v, g)` for every element of a parameter p, its two running moments m and v,
+/// and its gradient g, the first three updated in place: an optimiser's update (Adam's). In
+/// parallel for long slices, with the widest vectors (Adam's square root and division are one
+/// instruction on a whole vector). The update is under 1 % of a training step of the models
+/// here (`perf record` on `handgrad bench`), and whole mlp4 steps measured the same with the
+/// plain loop it replaced (four alternating rounds).
+pub fn update_with_moments(
+    param: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    grad: &[f32],
+    step: impl Fn(&mut f32, &mut f32, &mut f32, f32) + Sync + Send,
+) {
+    let n = param.len();
+    crate::check_lens(
+        "update_with_moments",
+        &[
+            ("m", m.len(), n),
+            ("v", v.len(), n),
+            ("grad", grad.len(), n),
+        ],
+    );
+    let run = |p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
+        widest!(for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
+            step(p, m, v, g);
+        })
+    };
+    if n < PARALLEL_MIN_ELEMS {
+        run(param, m, v, grad);
+    } else {
+        param
+            .par_chunks_mut(PARALLEL_CHUNK)
+            .zip(m.par_chunks_mut(PARALLEL_CHUNK))
+            .zip(v.par_chunks_mut(PARALLEL_CHUNK))
+            .zip(grad.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(((p, m), v), g)| run(p, m, v, g));
+    }
+}
+
 /// The reference activations: straight from the definitions, in f64 (with the C library's
 /// exp and tanh). Fast and reference must agree to f32 precision.
 pub mod naive {
@@ -539,6 +578,28 @@ mod tests {
             let mut y = vec![f32::NAN; len];
             copy(&x, &mut y);
             assert_eq!(x, y, "length {len}");
+        }
+    }
+
+    #[test]
+    fn updates_with_moments_match_the_plain_loop_exactly() {
+        let step = |p: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
+            *m = 0.9 * *m + 0.1 * g;
+            *v = 0.999 * *v + 0.001 * g * g;
+            *p -= 0.01 * *m / (v.sqrt() + 1e-8);
+        };
+        for len in [0, 5, PARALLEL_MIN_ELEMS + 3, 70_001] {
+            let (p0, g) = (uniform(len, 1), uniform(len, 2));
+            let m0 = uniform(len, 3);
+            let v0: Vec<f32> = uniform(len, 4).iter().map(|v| v.abs()).collect();
+            let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+            update_with_moments(&mut p, &mut m, &mut v, &g, step);
+            let (mut p_ref, mut m_ref, mut v_ref) = (p0, m0, v0);
+            for i in 0..len {
+                step(&mut p_ref[i], &mut m_ref[i], &mut v_ref[i], g[i]);
+            }
+            // Element-wise with no reordering: vectors and threads give the same bits.
+            assert_eq!((p, m, v), (p_ref, m_ref, v_ref), "length {len}");
         }
     }
 

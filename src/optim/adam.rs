@@ -86,17 +86,12 @@ impl Optimizer for Adam {
         let bias1 = 1.0 - b1.powi(t);
         let bias2_sqrt = (1.0 - b2.powi(t)).sqrt();
         let step_size = lr / bias1;
-        for (((p, &g), m), v) in param
-            .iter_mut()
-            .zip(grad)
-            .zip(m.iter_mut())
-            .zip(v.iter_mut())
-        {
+        kernels::elementwise::update_with_moments(param, m, v, grad, move |p, m, v, g| {
             let g = g + wd * *p;
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p -= step_size * *m / (v.sqrt() / bias2_sqrt + eps);
-        }
+        });
     }
 
     fn common(&self) -> &Common {
