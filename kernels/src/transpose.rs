@@ -13,9 +13,9 @@ const TILE: usize = 8;
 
 /// dst (n × m) ← srcᵀ, for src an m × n row-major matrix (n = src.len() / m).
 ///
-/// Whole 8×8 tiles go through registers where the processor has AVX2; the rows and columns
-/// past the last whole tile, and every element on other processors, go one by one as in
-/// [`naive`].
+/// 8×8 tiles go through registers where the processor has AVX2 (see [`transpose_block`] for
+/// the edges); a matrix with fewer than 8 rows or columns, and every element on other
+/// processors, go one by one as in [`naive`].
 pub fn transpose(src: &[f32], m: usize, dst: &mut [f32]) {
     let n = src.len().checked_div(m).unwrap_or(0);
     crate::check_lens(
@@ -48,19 +48,17 @@ pub(crate) fn transpose_block(
         src.len(),
         dst.len()
     );
-    // The part covered by whole tiles: none without AVX2.
-    let (m_tiles, n_tiles) = if avx2() {
-        (m / TILE * TILE, n / TILE * TILE)
-    } else {
-        (0, 0)
-    };
+    if !avx2() || m < TILE || n < TILE {
+        one_by_one(src, lds, 0..m, 0..n, dst, ldd);
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
-    for i0 in (0..m_tiles).step_by(TILE) {
-        for j0 in (0..n_tiles).step_by(TILE) {
-            // SAFETY: AVX2 is present (tiles exist only then); the tile's rows i0..i0+8 and
-            // columns j0..j0+8 lie inside the source block, its rows j0..j0+8 and columns
-            // i0..i0+8 inside the destination block, and both blocks were checked to fit in
-            // their slices above.
+    for i0 in tile_starts(m) {
+        for j0 in tile_starts(n) {
+            // SAFETY: AVX2 is present (checked above); the tile's rows i0..i0+8 and columns
+            // j0..j0+8 lie inside the source block, its rows j0..j0+8 and columns i0..i0+8
+            // inside the destination block (`tile_starts` keeps every tile inside), and both
+            // blocks were checked to fit in their slices above.
             unsafe {
                 tile_avx2(
                     src.as_ptr().add(i0 * lds + j0),
@@ -71,8 +69,19 @@ pub(crate) fn transpose_block(
             };
         }
     }
-    one_by_one(src, lds, 0..m, n_tiles..n, dst, ldd);
-    one_by_one(src, lds, m_tiles..m, 0..n_tiles, dst, ldd);
+}
+
+/// Where the 8-wide tiles along a side of `len` ≥ 8 start: every multiple of 8 that leaves a
+/// whole tile, then, when `len` is not a multiple of 8, one tile flush with the end. That last
+/// tile overlaps the one before it, and the values in the overlap are transposed twice, to the
+/// same places: cheaper than moving the leftover rows or columns one float at a time. With
+/// chunks of 52 images (52 = 6·8 + 4) the element loop had been 3.2 % of a conv-selu training
+/// step's samples and the tiles 8.6 % (`perf record` on `handgrad bench`); with the flush
+/// tile, 0.6 % and 9.6 %.
+fn tile_starts(len: usize) -> impl Iterator<Item = usize> {
+    let whole = len / TILE * TILE;
+    let last = (whole < len).then(|| len - TILE);
+    (0..whole).step_by(TILE).chain(last)
 }
 
 /// Whether this processor has AVX2 (both vector levels the crate uses include it).
@@ -167,7 +176,10 @@ mod tests {
             (8, 8),
             (16, 24),
             (56, 1911),
+            (52, 1911),
             (10, 1176),
+            (9, 9),
+            (15, 17),
             (13, 7),
             (1, 9),
             (9, 1),
