@@ -13,9 +13,10 @@ const TILE: usize = 8;
 
 /// dst (n × m) ← srcᵀ, for src an m × n row-major matrix (n = src.len() / m).
 ///
-/// 8×8 tiles go through registers where the processor has AVX2 (see [`transpose_block`] for
-/// the edges); a matrix with fewer than 8 rows or columns, and every element on other
-/// processors, go one by one as in [`naive`].
+/// 8×8 tiles go through registers where the processor has AVX2 (a side that is not a
+/// multiple of 8 ends with one more tile, flush with the end, overlapping the one before); a
+/// matrix with fewer than 8 rows or columns, and every element on other processors, go one by
+/// one as in [`naive`].
 pub fn transpose(src: &[f32], m: usize, dst: &mut [f32]) {
     let n = src.len().checked_div(m).unwrap_or(0);
     crate::check_lens(
