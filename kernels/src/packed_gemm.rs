@@ -273,10 +273,10 @@ fn copy_run<const N: usize>(m: MatRef<'_>, i: usize, j0: usize, len: usize, slot
 }
 
 /// C's tile ← α·acc + β·C's tile (+ the bias of each column), `how` = (α, β, bias), for the
-/// `rows`×`cols` corner that lies inside C: the tiles on
-/// C's last rows and columns, and every tile of the portable kernel (whole tiles of the vector
-/// kernels go straight from the registers, [`TileOut::C`]). A full-width row is a fixed-size
-/// loop of NR values, which the compiler vectorises.
+/// `rows`×`cols` corner that lies inside C: the tiles on C's last rows and columns, and every
+/// tile of the portable kernel (whole tiles of the vector kernels go straight from the
+/// registers, [`TileOut::C`]). A full-width row is a fixed-size loop of NR values, which the
+/// compiler vectorises.
 unsafe fn store_tile<const NR: usize>(
     acc: &[f32; 256],
     rows: usize,
