@@ -142,3 +142,55 @@ fn repeated_inference_reuses_its_buffers() {
         later[0].1
     );
 }
+
+#[test]
+fn reconstruct_into_gives_what_reconstruct_gives_in_any_batch_and_reuses_its_output() {
+    let _counting = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    pool.install(|| {
+        let cfg = RunConfig::preset("conv-small").expect("preset");
+        let ds = Dataset::find("mnist", &Lookup::default()).expect("shipped MNIST");
+        let mut trainer = new_trainer(&cfg).expect("trainer");
+        let mut pixels = Vec::new();
+        ds.test
+            .batch_into(&(0..20).collect::<Vec<_>>(), &mut pixels);
+        let whole = trainer.model.reconstruct(&pixels).expect("reconstruct");
+        let mut out = vec![7.0; 3];
+        for batch in [1, 7, 20, 64] {
+            trainer
+                .model
+                .reconstruct_into(&pixels, batch, &mut out)
+                .expect("reconstruct_into");
+            assert_eq!(out.len(), whole.len(), "batch {batch}");
+            let worst = out
+                .iter()
+                .zip(&whole)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "batch {batch}: differs by {worst}");
+        }
+        // A second call with the same batch and output allocates no new output.
+        let before = BYTES.load(Ordering::Relaxed);
+        let kept = out.as_ptr();
+        trainer
+            .model
+            .reconstruct_into(&pixels, 64, &mut out)
+            .expect("reconstruct_into");
+        let bytes = BYTES.load(Ordering::Relaxed) - before;
+        assert_eq!(out.as_ptr(), kept);
+        assert!(
+            bytes < out.len(),
+            "{bytes} bytes allocated by a repeated call"
+        );
+        assert!(
+            trainer
+                .model
+                .reconstruct_into(&pixels, 0, &mut out)
+                .is_err(),
+            "a batch of 0 is refused"
+        );
+    });
+}

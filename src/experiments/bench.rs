@@ -22,7 +22,8 @@ use std::time::Instant;
 pub enum BenchMode {
     /// Forward, loss, backward, optimiser update.
     Train,
-    /// Forward only, recording nothing.
+    /// Forward only, recording nothing: one pass over the whole batch, its output written
+    /// into a buffer kept between steps.
     Infer,
 }
 
@@ -183,6 +184,7 @@ pub fn bench(spec: &BenchSpec, opts: &RunOptions) -> Result<BenchReport> {
         let mut trainer = new_trainer(&cfg)?;
         let mut rng = step_rng(cfg.train.seed, 0, 0);
         let mut pixels = Vec::new();
+        let mut output = Vec::new();
         let mut step = |k: usize| -> Result<()> {
             let indices: Vec<usize> = (0..batch).map(|i| (k % batches) * batch + i).collect();
             match spec.mode {
@@ -191,7 +193,11 @@ pub fn bench(spec: &BenchSpec, opts: &RunOptions) -> Result<BenchReport> {
                 }
                 BenchMode::Infer => {
                     set.batch_into(&indices, &mut pixels);
-                    std::hint::black_box(trainer.model.reconstruct(&pixels)?);
+                    // One forward pass over the whole batch, as PyTorch's `model(x)` makes.
+                    trainer
+                        .model
+                        .reconstruct_into(&pixels, batch, &mut output)?;
+                    std::hint::black_box(&output);
                 }
             }
             Ok(())

@@ -140,9 +140,27 @@ impl Autoencoder {
     /// # Errors
     /// Shape errors if `images` does not hold whole images of the model's input shape.
     pub fn reconstruct(&mut self, images: &[f32]) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.reconstruct_into(images, INFER_BATCH, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Autoencoder::reconstruct`] with `batch` images per forward pass, written into `out`
+    /// (emptied first; its capacity is kept). Called again with the same `out`, it allocates
+    /// nothing: this is how `handgrad bench` times inference, one pass per batch as a training
+    /// step makes one.
+    ///
+    /// # Errors
+    /// As [`Autoencoder::reconstruct`].
+    pub fn reconstruct_into(
+        &mut self,
+        images: &[f32],
+        batch: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         let shape = self.spec.input;
-        let mut out = infer(self, images, &shape, |m, g, x| Ok(vec![m.forward(g, x)?]))?;
-        Ok(out.pop().unwrap_or_default())
+        out.clear();
+        infer_in_batches(self, images, &shape, batch, out, |m, g, x| m.forward(g, x))
     }
 
     /// The codes of `images`, latent values per image one after another: for a VAE, the
@@ -175,38 +193,78 @@ impl Autoencoder {
 /// Runs `f` with `model` over `data` (N samples of `sample_len` values, shaped `shape` each) in chunks
 /// of [`INFER_BATCH`], on a tape that records nothing, with the model in evaluation
 /// mode; concatenates what `f` returns for each chunk.
+///
+/// # Errors
+/// What `f` returns; a shape error if `data` does not hold whole samples.
 pub fn infer<M: Module>(
     model: &mut M,
     data: &[f32],
     shape: &[usize],
     f: impl Fn(&mut M, &mut Graph, Var) -> Result<Vec<Var>>,
 ) -> Result<Vec<Vec<f32>>> {
+    let mut outputs: Vec<Vec<f32>> = Vec::new();
+    on_inference_graph(model, data, shape, INFER_BATCH, |m, g, x| {
+        let vars = f(m, g, x)?;
+        outputs.resize_with(vars.len(), Vec::new);
+        for (out, v) in outputs.iter_mut().zip(vars) {
+            out.extend_from_slice(g.data(v));
+        }
+        Ok(())
+    })?;
+    Ok(outputs)
+}
+
+/// Like [`infer`] for one output per chunk, `batch` samples per chunk, appended to `out`.
+fn infer_in_batches<M: Module>(
+    model: &mut M,
+    data: &[f32],
+    shape: &[usize],
+    batch: usize,
+    out: &mut Vec<f32>,
+    f: impl Fn(&mut M, &mut Graph, Var) -> Result<Var>,
+) -> Result<()> {
+    on_inference_graph(model, data, shape, batch, |m, g, x| {
+        let v = f(m, g, x)?;
+        out.extend_from_slice(g.data(v));
+        Ok(())
+    })
+}
+
+/// The loop under [`infer`]: for each chunk of `batch` samples of `data`, a fresh start of
+/// this thread's non-recording graph with the chunk as its constant input, then `each`.
+/// The model is in evaluation mode throughout and back in training mode afterwards, also
+/// after an error.
+fn on_inference_graph<M: Module>(
+    model: &mut M,
+    data: &[f32],
+    shape: &[usize],
+    batch: usize,
+    mut each: impl FnMut(&mut M, &mut Graph, Var) -> Result<()>,
+) -> Result<()> {
     let sample_len: usize = shape.iter().product();
+    if batch == 0 {
+        return Err(crate::Error::config("batch", "must be at least 1"));
+    }
     // This thread's inference graph, taken out while in use (a nested call makes its own).
     let mut g = INFER_GRAPH.with(|slot| slot.take()).unwrap_or_default();
     g.set_recording(false);
     model.set_training(false);
-    let mut outputs: Vec<Vec<f32>> = Vec::new();
     let result = (|| {
-        for chunk in data.chunks(INFER_BATCH * sample_len.max(1)) {
+        for chunk in data.chunks(batch * sample_len.max(1)) {
             g.reset();
             let mut dims = vec![chunk.len() / sample_len.max(1)];
             dims.extend_from_slice(shape);
             let view = ndarray::ArrayViewD::from_shape(dims, chunk)
                 .map_err(|e| crate::Error::shape("batch", e.to_string()))?;
             let x = g.constant_view(view);
-            let vars = f(model, &mut g, x)?;
-            outputs.resize_with(vars.len(), Vec::new);
-            for (out, v) in outputs.iter_mut().zip(vars) {
-                out.extend_from_slice(g.data(v));
-            }
+            each(model, &mut g, x)?;
         }
         Ok(())
     })();
     model.set_training(true);
     g.reset();
     INFER_GRAPH.with(|slot| slot.set(Some(g)));
-    result.map(|()| outputs)
+    result
 }
 
 thread_local! {
