@@ -317,10 +317,10 @@ unsafe fn gemm_tiled<const MR: usize, const NR: usize>(
                                 beta: beta_here,
                                 bias,
                             };
-                            micro_kernel(isa, kc, a_panel, b_panel, out);
+                            micro_kernel(isa, kc, a_panel, b_panel, cols, out);
                             continue;
                         }
-                        micro_kernel(isa, kc, a_panel, b_panel, TileOut::Acc(&mut tile_acc));
+                        micro_kernel(isa, kc, a_panel, b_panel, cols, TileOut::Acc(&mut tile_acc));
                         let how = (alpha, beta_here, bias);
                         unsafe { store_tile::<NR>(&tile_acc, rows, cols, how, c_tile, ldc) };
                     }
@@ -539,40 +539,50 @@ enum TileOut<'a> {
 /// rounds: mlp4 training 22,140 against 20,790 images/s, conv-selu 9,420 against 8,380).
 ///
 /// `TileOut::C` needs a vector kernel and a tile of C that the caller may write whole.
-fn micro_kernel(isa: Isa, kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
+/// `cols` is how many of the tile's columns exist: when they fit in half the tile (the last
+/// panel of a B whose width is not a multiple of the tile's), the vector kernels compute only
+/// that half. (mlp4's 392-wide products end with a panel of 8 columns in 32.)
+fn micro_kernel(isa: Isa, kc: usize, a: &[f32], b: &[f32], cols: usize, out: TileOut<'_>) {
     match (isa, out) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::detect` found AVX-512F; the panels hold kc·8 and kc·32 values; a tile
         // of C is whole and the caller's to write (its contract).
-        (Isa::Avx512, out) => unsafe { kernel_avx512(kc, a, b, out) },
+        (Isa::Avx512, out) if cols <= 16 => unsafe { kernel_avx512::<1>(kc, a, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        (Isa::Avx512, out) => unsafe { kernel_avx512::<2>(kc, a, b, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::detect` found AVX2 and FMA; the panels hold kc·6 and kc·16 values; as
         // above for C.
-        (Isa::Avx2Fma, out) => unsafe { kernel_avx2(kc, a, b, out) },
+        (Isa::Avx2Fma, out) if cols <= 8 => unsafe { kernel_avx2::<1>(kc, a, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        (Isa::Avx2Fma, out) => unsafe { kernel_avx2::<2>(kc, a, b, out) },
         (_, TileOut::Acc(acc)) => kernel_portable(kc, a, b, acc),
         (_, TileOut::C { .. }) => unreachable!("the portable kernel stores through store_tile"),
     }
 }
 
+/// The 8×32 AVX-512 tile (`V` = 2 vectors of 16 columns per row), or its left half (`V` = 1)
+/// for a last panel of B with at most 16 columns, which would otherwise multiply zeros.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
+unsafe fn kernel_avx512<const V: usize>(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
     use std::arch::x86_64::*;
     assert!(a.len() >= kc * 8 && b.len() >= kc * 32);
-    let mut c = [[_mm512_setzero_ps(); 2]; 8];
+    let mut c = [[_mm512_setzero_ps(); V]; 8];
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     for kk in 0..kc {
-        // SAFETY: kk < kc and the asserts above bound every read.
-        let (b0, b1) = unsafe {
-            (
-                _mm512_loadu_ps(pb.add(kk * 32)),
-                _mm512_loadu_ps(pb.add(kk * 32 + 16)),
-            )
-        };
+        let mut bv = [_mm512_setzero_ps(); V];
+        for (v, b) in bv.iter_mut().enumerate() {
+            // SAFETY: kk < kc, v < 2 and the asserts above bound every read.
+            *b = unsafe { _mm512_loadu_ps(pb.add(kk * 32 + v * 16)) };
+        }
         for (r, row) in c.iter_mut().enumerate() {
             let av = _mm512_set1_ps(unsafe { *pa.add(kk * 8 + r) });
-            row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-            row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            for (sums, &b) in row.iter_mut().zip(&bv) {
+                *sums = _mm512_fmadd_ps(av, b, *sums);
+            }
         }
     }
     let (to, ld, alpha, beta, bias) = match out {
@@ -589,21 +599,16 @@ unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
         _mm512_set1_ps(alpha),
         (beta != 0.0).then(|| _mm512_set1_ps(beta)),
     );
-    // The bias of the tile's 32 columns, in two registers.
+    // The bias of the tile's columns, a register per 16.
     let bias = bias.map(|bias| {
-        assert!(bias.len() >= 32);
-        // SAFETY: the assert above bounds both loads.
-        unsafe {
-            [
-                _mm512_loadu_ps(bias.as_ptr()),
-                _mm512_loadu_ps(bias.as_ptr().add(16)),
-            ]
-        }
+        assert!(bias.len() >= 16 * V);
+        // SAFETY: the assert above bounds every load.
+        std::array::from_fn::<_, V, _>(|v| unsafe { _mm512_loadu_ps(bias.as_ptr().add(16 * v)) })
     });
     for (r, row) in c.iter().enumerate() {
         for (half, &sums) in row.iter().enumerate() {
-            // SAFETY: row r of the destination holds 32 floats (acc: 8 rows of 32; C: a whole
-            // tile, by the caller's contract).
+            // SAFETY: row r of the destination holds 16·V floats (acc: 8 rows of 32; C: a
+            // whole tile, by the caller's contract).
             unsafe {
                 let p = to.add(r * ld + half * 16);
                 let v = match bias {
@@ -620,25 +625,26 @@ unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
     }
 }
 
+/// The 6×16 AVX2 tile (`V` = 2 vectors of 8 columns per row), or its left half (`V` = 1) for
+/// a last panel of B with at most 8 columns.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_avx2(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
+unsafe fn kernel_avx2<const V: usize>(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
     use std::arch::x86_64::*;
     assert!(a.len() >= kc * 6 && b.len() >= kc * 16);
-    let mut c = [[_mm256_setzero_ps(); 2]; 6];
+    let mut c = [[_mm256_setzero_ps(); V]; 6];
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     for kk in 0..kc {
-        // SAFETY: kk < kc and the asserts above bound every read.
-        let (b0, b1) = unsafe {
-            (
-                _mm256_loadu_ps(pb.add(kk * 16)),
-                _mm256_loadu_ps(pb.add(kk * 16 + 8)),
-            )
-        };
+        let mut bv = [_mm256_setzero_ps(); V];
+        for (v, b) in bv.iter_mut().enumerate() {
+            // SAFETY: kk < kc, v < 2 and the asserts above bound every read.
+            *b = unsafe { _mm256_loadu_ps(pb.add(kk * 16 + v * 8)) };
+        }
         for (r, row) in c.iter_mut().enumerate() {
             let av = _mm256_set1_ps(unsafe { *pa.add(kk * 6 + r) });
-            row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-            row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            for (sums, &b) in row.iter_mut().zip(&bv) {
+                *sums = _mm256_fmadd_ps(av, b, *sums);
+            }
         }
     }
     let (to, ld, alpha, beta, bias) = match out {
@@ -655,20 +661,15 @@ unsafe fn kernel_avx2(kc: usize, a: &[f32], b: &[f32], out: TileOut<'_>) {
         _mm256_set1_ps(alpha),
         (beta != 0.0).then(|| _mm256_set1_ps(beta)),
     );
-    // The bias of the tile's 16 columns, in two registers.
+    // The bias of the tile's columns, a register per 8.
     let bias = bias.map(|bias| {
-        assert!(bias.len() >= 16);
-        // SAFETY: the assert above bounds both loads.
-        unsafe {
-            [
-                _mm256_loadu_ps(bias.as_ptr()),
-                _mm256_loadu_ps(bias.as_ptr().add(8)),
-            ]
-        }
+        assert!(bias.len() >= 8 * V);
+        // SAFETY: the assert above bounds every load.
+        std::array::from_fn::<_, V, _>(|v| unsafe { _mm256_loadu_ps(bias.as_ptr().add(8 * v)) })
     });
     for (r, row) in c.iter().enumerate() {
         for (half, &sums) in row.iter().enumerate() {
-            // SAFETY: row r of the destination holds 16 floats (acc: at least 6 rows of 16;
+            // SAFETY: row r of the destination holds 8·V floats (acc: at least 6 rows of 16;
             // C: a whole tile, by the caller's contract).
             unsafe {
                 let p = to.add(r * ld + half * 8);
