@@ -11,11 +11,12 @@ use kernels::gemm::{gemm_using, GemmImpl, MatRef};
 use std::hint::black_box;
 
 fn bench_shapes(c: &mut Criterion) {
-    let shapes: [(&str, usize, usize, usize); 6] = [
+    let shapes: [(&str, usize, usize, usize); 7] = [
         ("conv1 per image 6x9x196", 6, 9, 196),
         ("conv2 chunk of 11 images 39x54x539", 39, 54, 539),
         ("conv3 weight grad per image 72x9x351", 72, 9, 351),
         ("conv3 chunk of 57 images 72x351x513", 72, 351, 513),
+        ("conv-selu linear 1 512x648x145", 512, 648, 145),
         ("mlp4 layer 1 2048x784x392", 2048, 784, 392),
         ("cube 512x512x512", 512, 512, 512),
     ];

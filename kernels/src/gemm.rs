@@ -151,7 +151,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// Rows `start..end` as a view of their own.
-    pub(crate) fn rows_range(self, start: usize, end: usize) -> Self {
+    fn rows_range(self, start: usize, end: usize) -> Self {
         let offset = start * self.row_stride;
         let data = if end > start {
             &self.data[offset..]
@@ -166,7 +166,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// Columns `start..end` as a view of their own.
-    pub(crate) fn cols_range(self, start: usize, end: usize) -> Self {
+    fn cols_range(self, start: usize, end: usize) -> Self {
         let offset = start * self.col_stride;
         let data = if end > start {
             &self.data[offset..]
@@ -256,7 +256,7 @@ impl Epilogue<'_> {
     }
 
     /// The epilogue of columns `start..end` of C (its bias cut to them).
-    pub(crate) fn cols_range(self, start: usize, end: usize) -> Self {
+    fn cols_range(self, start: usize, end: usize) -> Self {
         Epilogue {
             bias: self.bias.map(|b| &b[start..end]),
             ..self
@@ -453,23 +453,6 @@ fn gemm_block(
         return;
     }
     if parts > 1 && m * k * n >= PARALLEL_MIN_MACS && (m >= 16 || n >= 16) {
-        if imp == GemmImpl::Packed && k > crate::thin_gemm::THIN && n > crate::thin_gemm::THIN {
-            // SAFETY: C's block was carved from an exclusive slice of m×n (checked in
-            // `gemm_in_parts`).
-            unsafe {
-                crate::packed_gemm::gemm_sharing_a_packed_operand(
-                    alpha,
-                    a,
-                    b,
-                    beta,
-                    epi,
-                    c.ptr,
-                    c.row_stride,
-                    parts,
-                )
-            };
-            return;
-        }
         let half = parts / 2;
         // Split the longer side of C; keep column splits on multiples of 16 so each half's
         // rows stay aligned to the micro-kernel's vector width.

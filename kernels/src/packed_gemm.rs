@@ -24,7 +24,6 @@
 use crate::gemm::{Epilogue, MatRef};
 use crate::peak::Isa;
 use crate::transpose::transpose_block;
-use rayon::prelude::*;
 use std::cell::RefCell;
 
 /// Depth of one k block.
@@ -61,9 +60,9 @@ pub(crate) unsafe fn gemm(
     // SAFETY: passed on unchanged from our caller.
     unsafe {
         match Isa::detect() {
-            Isa::Avx512 => gemm_tiled::<8, 32>(Isa::Avx512, alpha, a, b, beta, epi, c, None),
-            Isa::Avx2Fma => gemm_tiled::<6, 16>(Isa::Avx2Fma, alpha, a, b, beta, epi, c, None),
-            Isa::Portable => gemm_tiled::<4, 8>(Isa::Portable, alpha, a, b, beta, epi, c, None),
+            Isa::Avx512 => gemm_tiled::<8, 32>(Isa::Avx512, alpha, a, b, beta, epi, c),
+            Isa::Avx2Fma => gemm_tiled::<6, 16>(Isa::Avx2Fma, alpha, a, b, beta, epi, c),
+            Isa::Portable => gemm_tiled::<4, 8>(Isa::Portable, alpha, a, b, beta, epi, c),
         }
     }
 }
@@ -75,172 +74,10 @@ struct CBlockPtr {
     ldc: usize,
 }
 
-/// An operand packed once for every block of a product, by
-/// [`gemm_sharing_a_packed_operand`]: for each k block in turn, every panel of the operand,
-/// each kc deep (the layout [`pack_a`] and [`pack_b`] give one k block).
-#[derive(Clone, Copy)]
-enum Packed<'p> {
-    /// All of A, in panels of MR rows.
-    A(&'p [f32]),
-    /// All of B, in panels of NR columns.
-    B(&'p [f32]),
-}
-
-thread_local! {
-    /// The operand [`gemm_sharing_a_packed_operand`] packs, kept between calls.
-    static SHARED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// C's first element, handed to the threads that write disjoint blocks of it.
-#[derive(Clone, Copy)]
-struct SharedC(*mut f32);
-
-// SAFETY: the threads given a SharedC write disjoint blocks of C (rows or columns apart).
-unsafe impl Send for SharedC {}
-unsafe impl Sync for SharedC {}
-
-impl SharedC {
-    /// The element `offset` places on (a method, so closures capture the Send wrapper).
-    ///
-    /// # Safety
-    /// `offset` must lie inside C.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: passed on from the caller.
-        unsafe { self.0.add(offset) }
-    }
-}
-
-/// C (m×n, row stride `ldc`) ← act(α·A·B + β·C + bias) on rayon's threads, in at most `parts`
-/// blocks along C's longer side, with the operand every block would otherwise pack for
-/// itself packed **once**, in parallel, and shared: B when the blocks are rows of C (each
-/// needs all of B), A when they are columns.
-///
-/// Blocks that each pack their own panels repeat that copy once per block: cutting an mlp4
-/// weight gradient (784×392, inner dimension 2048) into four row blocks packed its B, 2048×392
-/// floats, four times. Every block starts on a tile boundary, so every element of C is
-/// computed by the same micro-kernel call, over the same k blocks, as on one thread: the
-/// result does not depend on `parts`.
+/// [`gemm`] with MR×NR tiles and `isa`'s micro-kernel (which must compute MR×NR tiles).
 ///
 /// # Safety
 /// As [`gemm`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_sharing_a_packed_operand(
-    alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    beta: f32,
-    epi: Epilogue<'_>,
-    c: *mut f32,
-    ldc: usize,
-    parts: usize,
-) {
-    let c = SharedC(c);
-    // SAFETY: passed on unchanged from our caller.
-    unsafe {
-        match Isa::detect() {
-            Isa::Avx512 => sharing::<8, 32>(Isa::Avx512, alpha, a, b, beta, epi, c, ldc, parts),
-            Isa::Avx2Fma => sharing::<6, 16>(Isa::Avx2Fma, alpha, a, b, beta, epi, c, ldc, parts),
-            Isa::Portable => sharing::<4, 8>(Isa::Portable, alpha, a, b, beta, epi, c, ldc, parts),
-        }
-    }
-}
-
-/// [`gemm_sharing_a_packed_operand`] with MR×NR tiles.
-///
-/// # Safety
-/// As [`gemm`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn sharing<const MR: usize, const NR: usize>(
-    isa: Isa,
-    alpha: f32,
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    beta: f32,
-    epi: Epilogue<'_>,
-    c: SharedC,
-    ldc: usize,
-    parts: usize,
-) {
-    let (m, k, n) = (a.rows(), a.cols(), b.cols());
-    if m == 0 || n == 0 || k == 0 {
-        // SAFETY: as ours.
-        unsafe {
-            gemm_tiled::<MR, NR>(isa, alpha, a, b, beta, epi, CBlockPtr { c: c.0, ldc }, None)
-        };
-        return;
-    }
-    // Taken out while in use, like the per-thread panels.
-    let mut all = SHARED.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    if m >= n {
-        let panels = n.div_ceil(NR);
-        all.resize(panels * NR * k, 0.0);
-        pack_every_k_block(k, panels * NR, NR, &mut all, |p0, kc, jp, panel| {
-            pack_b_panel::<NR>(b, p0, kc, jp, panel)
-        });
-        let (shared, step) = (Packed::B(&all), m.div_ceil(parts).div_ceil(MR) * MR);
-        (0..m.div_ceil(step)).into_par_iter().for_each(|i| {
-            let rows = i * step..((i + 1) * step).min(m);
-            // SAFETY: rows of C apart from every other block's; B is all of B, packed.
-            unsafe {
-                let c = CBlockPtr {
-                    c: c.at(rows.start * ldc),
-                    ldc,
-                };
-                let a = a.rows_range(rows.start, rows.end);
-                gemm_tiled::<MR, NR>(isa, alpha, a, b, beta, epi, c, Some(shared));
-            }
-        });
-    } else {
-        let panels = m.div_ceil(MR);
-        all.resize(panels * MR * k, 0.0);
-        pack_every_k_block(k, panels * MR, MR, &mut all, |p0, kc, ip, panel| {
-            pack_a_panel::<MR>(a, p0, kc, ip, panel)
-        });
-        let (shared, step) = (Packed::A(&all), n.div_ceil(parts).div_ceil(NR) * NR);
-        (0..n.div_ceil(step)).into_par_iter().for_each(|j| {
-            let cols = j * step..((j + 1) * step).min(n);
-            // SAFETY: columns of C apart from every other block's; A is all of A, packed.
-            unsafe {
-                let c = CBlockPtr {
-                    c: c.at(cols.start),
-                    ldc,
-                };
-                let (b, epi) = (
-                    b.cols_range(cols.start, cols.end),
-                    epi.cols_range(cols.start, cols.end),
-                );
-                gemm_tiled::<MR, NR>(isa, alpha, a, b, beta, epi, c, Some(shared));
-            }
-        });
-    }
-    SHARED.with(|s| *s.borrow_mut() = all);
-}
-
-/// Fills `all` with every k block of an operand packed in panels `width` wide (`padded` =
-/// panels·width values per step of k), the panels of each block in parallel:
-/// `pack(p0, kc, panel index, panel)` packs one.
-fn pack_every_k_block(
-    k: usize,
-    padded: usize,
-    width: usize,
-    all: &mut [f32],
-    pack: impl Fn(usize, usize, usize, &mut [f32]) + Sync,
-) {
-    for p0 in (0..k).step_by(KC) {
-        let kc = (k - p0).min(KC);
-        all[p0 * padded..][..padded * kc]
-            .par_chunks_mut(width * kc)
-            .enumerate()
-            .for_each(|(j, panel)| pack(p0, kc, j, panel));
-    }
-}
-
-/// [`gemm`] with MR×NR tiles and `isa`'s micro-kernel (which must compute MR×NR tiles); with
-/// `shared`, one operand comes already packed (by [`gemm_sharing_a_packed_operand`]).
-///
-/// # Safety
-/// As [`gemm`]; a shared operand must be the whole of A or B packed with these MR and NR.
-#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_tiled<const MR: usize, const NR: usize>(
     isa: Isa,
     alpha: f32,
@@ -249,7 +86,6 @@ unsafe fn gemm_tiled<const MR: usize, const NR: usize>(
     beta: f32,
     epi: Epilogue<'_>,
     CBlockPtr { c, ldc }: CBlockPtr,
-    shared: Option<Packed<'_>>,
 ) {
     let (m, k, n) = (a.rows(), a.cols(), b.cols());
     if m == 0 || n == 0 {
@@ -261,34 +97,16 @@ unsafe fn gemm_tiled<const MR: usize, const NR: usize>(
         // product meanwhile (rayon may run a task here while a sibling waits).
         let (mut pa, mut pb) = std::mem::take(&mut *packs.borrow_mut());
         let kc_max = k.clamp(1, KC);
-        if !matches!(shared, Some(Packed::A(_))) {
-            pa.resize(m_panels * MR * kc_max, 0.0);
-        }
-        if !matches!(shared, Some(Packed::B(_))) {
-            pb.resize(n_panels * NR * kc_max, 0.0);
-        }
+        pa.resize(m_panels * MR * kc_max, 0.0);
+        pb.resize(n_panels * NR * kc_max, 0.0);
         let mut tile_acc = [0.0f32; 8 * 32];
         if k == 0 {
             scale_block(beta, c, m, n, ldc);
         }
         for (block, p0) in (0..k).step_by(KC).enumerate() {
             let kc = (k - p0).min(KC);
-            // A shared operand holds every k block, one after another, each of its panels
-            // kc deep.
-            let pa: &[f32] = match shared {
-                Some(Packed::A(all)) => &all[p0 * m_panels * MR..][..m_panels * MR * kc],
-                _ => {
-                    pack_a::<MR>(a, p0, kc, &mut pa);
-                    &pa
-                }
-            };
-            let pb: &[f32] = match shared {
-                Some(Packed::B(all)) => &all[p0 * n_panels * NR..][..n_panels * NR * kc],
-                _ => {
-                    pack_b::<NR>(b, p0, kc, &mut pb);
-                    &pb
-                }
-            };
+            pack_a::<MR>(a, p0, kc, &mut pa);
+            pack_b::<NR>(b, p0, kc, &mut pb);
             // The first k block applies β and adds the bias; later ones add to what the first
             // wrote; the last applies the activation.
             let (beta_here, bias) = match block {
@@ -358,47 +176,37 @@ unsafe fn scale_block(beta: f32, c: *mut f32, m: usize, n: usize, ldc: usize) {
 /// tiles, [`crate::transpose`]), and a last, partial one is read a row at a time and written
 /// with stride `MR`.
 fn pack_a<const MR: usize>(a: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32]) {
+    let m = a.rows();
+    let column_major = a.strides().0 == 1 && a.strides().1 != 1;
+    let mut line = [0.0f32; KC];
     for (ip, panel) in out
         .chunks_exact_mut(MR * kc)
-        .take(a.rows().div_ceil(MR))
+        .take(m.div_ceil(MR))
         .enumerate()
     {
-        pack_a_panel::<MR>(a, p0, kc, ip, panel);
-    }
-}
-
-/// Panel `ip` of [`pack_a`] (MR·kc values).
-fn pack_a_panel<const MR: usize>(
-    a: MatRef<'_>,
-    p0: usize,
-    kc: usize,
-    ip: usize,
-    panel: &mut [f32],
-) {
-    let rows = (a.rows() - ip * MR).min(MR);
-    let slots = panel.as_chunks_mut::<MR>().0;
-    if a.strides().0 == 1 && a.strides().1 != 1 {
-        // Column-major: each slot is one run of a column.
-        for (kk, slot) in slots.iter_mut().enumerate() {
-            copy_run(a.t(), p0 + kk, ip * MR, rows, slot);
+        let rows = (m - ip * MR).min(MR);
+        let slots = panel.as_chunks_mut::<MR>().0;
+        if column_major {
+            for (kk, slot) in slots.iter_mut().enumerate() {
+                copy_run(a.t(), p0 + kk, ip * MR, rows, slot);
+            }
+            continue;
         }
-        return;
-    }
-    if rows == MR {
-        if let Some((block, stride)) = a.rows_from(ip * MR, p0) {
-            transpose_block(block, stride, MR, kc, panel, MR);
-            return;
+        if rows == MR {
+            if let Some((block, stride)) = a.rows_from(ip * MR, p0) {
+                transpose_block(block, stride, MR, kc, panel, MR);
+                continue;
+            }
         }
-    }
-    let mut line = [0.0f32; KC];
-    for r in 0..MR {
-        if r < rows {
-            a.row_into(ip * MR + r, p0, &mut line[..kc]);
-        } else {
-            line[..kc].fill(0.0);
-        }
-        for (slot, &v) in slots.iter_mut().zip(&line[..kc]) {
-            slot[r] = v;
+        for r in 0..MR {
+            if r < rows {
+                a.row_into(ip * MR + r, p0, &mut line[..kc]);
+            } else {
+                line[..kc].fill(0.0);
+            }
+            for (slot, &v) in slots.iter_mut().zip(&line[..kc]) {
+                slot[r] = v;
+            }
         }
     }
 }
@@ -414,47 +222,37 @@ fn pack_a_panel<const MR: usize>(
 /// training 16,290 against 14,830 images/s, mlp4 45,360 against 43,300, faster in every
 /// round but one.)
 fn pack_b<const NR: usize>(b: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32]) {
+    let n = b.cols();
+    let column_major = b.strides().0 == 1 && b.strides().1 != 1;
+    let mut line = [0.0f32; KC];
     for (jp, panel) in out
         .chunks_exact_mut(NR * kc)
-        .take(b.cols().div_ceil(NR))
+        .take(n.div_ceil(NR))
         .enumerate()
     {
-        pack_b_panel::<NR>(b, p0, kc, jp, panel);
-    }
-}
-
-/// Panel `jp` of [`pack_b`] (NR·kc values).
-fn pack_b_panel<const NR: usize>(
-    b: MatRef<'_>,
-    p0: usize,
-    kc: usize,
-    jp: usize,
-    panel: &mut [f32],
-) {
-    let cols = (b.cols() - jp * NR).min(NR);
-    let slots = panel.as_chunks_mut::<NR>().0;
-    if !(b.strides().0 == 1 && b.strides().1 != 1) {
-        // Row-major: each slot is one run of a row.
-        for (kk, slot) in slots.iter_mut().enumerate() {
-            copy_run(b, p0 + kk, jp * NR, cols, slot);
+        let cols = (n - jp * NR).min(NR);
+        let slots = panel.as_chunks_mut::<NR>().0;
+        if !column_major {
+            for (kk, slot) in slots.iter_mut().enumerate() {
+                copy_run(b, p0 + kk, jp * NR, cols, slot);
+            }
+            continue;
         }
-        return;
-    }
-    if cols == NR {
-        if let Some((block, stride)) = b.t().rows_from(jp * NR, p0) {
-            transpose_block(block, stride, NR, kc, panel, NR);
-            return;
+        if cols == NR {
+            if let Some((block, stride)) = b.t().rows_from(jp * NR, p0) {
+                transpose_block(block, stride, NR, kc, panel, NR);
+                continue;
+            }
         }
-    }
-    let mut line = [0.0f32; KC];
-    for t in 0..NR {
-        if t < cols {
-            b.col_into(p0, jp * NR + t, &mut line[..kc]);
-        } else {
-            line[..kc].fill(0.0);
-        }
-        for (slot, &v) in slots.iter_mut().zip(&line[..kc]) {
-            slot[t] = v;
+        for t in 0..NR {
+            if t < cols {
+                b.col_into(p0, jp * NR + t, &mut line[..kc]);
+            } else {
+                line[..kc].fill(0.0);
+            }
+            for (slot, &v) in slots.iter_mut().zip(&line[..kc]) {
+                slot[t] = v;
+            }
         }
     }
 }
@@ -711,87 +509,6 @@ mod tests {
     use crate::gemm::naive;
     use crate::testing::{assert_close, matrix, uniform};
 
-    /// A product whose packed A or B every block shares gives, for any number of blocks,
-    /// exactly what one block computing all of C gives: blocks start on tile boundaries and
-    /// read the same panels. Row blocks (m ≥ n, B shared) and column blocks (A shared), more
-    /// than one k block, every operand layout, with and without an epilogue, every tiling
-    /// this machine runs, on a pool of two threads.
-    #[test]
-    fn blocks_sharing_a_packed_operand_give_what_one_block_gives() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build();
-        let pool = pool.expect("a pool of two threads");
-        let mut tilings = vec![Isa::Portable];
-        if Isa::detect() != Isa::Portable {
-            tilings.push(Isa::Avx2Fma);
-        }
-        if Isa::detect() == Isa::Avx512 {
-            tilings.push(Isa::Avx512);
-        }
-        for &(m, k, n) in &[(150, 600, 40), (37, 300, 90), (64, 17, 64), (5, 260, 200)] {
-            let bias = uniform(n, 4);
-            let with_epilogue = Epilogue {
-                bias: Some(&bias),
-                act: Some(Activation::Selu),
-            };
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                for (beta, epi) in [(0.0, Epilogue::default()), (0.5, with_epilogue)] {
-                    let a_data = uniform(m * k, 1);
-                    let b_data = uniform(k * n, 2);
-                    let a = matrix(&a_data, m, k, ta);
-                    let b = matrix(&b_data, k, n, tb);
-                    let start = uniform(m * n, 3);
-                    let mut want = start.clone();
-                    naive(0.7, a, b, beta, &mut want);
-                    want.chunks_exact_mut(n)
-                        .for_each(|row| epi.apply_to_row(row));
-                    for &isa in &tilings {
-                        let mut whole = start.clone();
-                        let c = CBlockPtr {
-                            c: whole.as_mut_ptr(),
-                            ldc: n,
-                        };
-                        // SAFETY: `whole` is an exclusive m×n block; each ISA's kernel runs
-                        // only where the processor has it.
-                        unsafe {
-                            match isa {
-                                Isa::Avx512 => {
-                                    gemm_tiled::<8, 32>(isa, 0.7, a, b, beta, epi, c, None)
-                                }
-                                Isa::Avx2Fma => {
-                                    gemm_tiled::<6, 16>(isa, 0.7, a, b, beta, epi, c, None)
-                                }
-                                Isa::Portable => {
-                                    gemm_tiled::<4, 8>(isa, 0.7, a, b, beta, epi, c, None)
-                                }
-                            }
-                        };
-                        let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} β={beta}");
-                        assert_close(&whole, &want, 1e-5, &what);
-                        for parts in [1, 2, 3, 5] {
-                            let mut got = start.clone();
-                            let c = SharedC(got.as_mut_ptr());
-                            // SAFETY: as above.
-                            pool.install(|| unsafe {
-                                match isa {
-                                    Isa::Avx512 => {
-                                        sharing::<8, 32>(isa, 0.7, a, b, beta, epi, c, n, parts)
-                                    }
-                                    Isa::Avx2Fma => {
-                                        sharing::<6, 16>(isa, 0.7, a, b, beta, epi, c, n, parts)
-                                    }
-                                    Isa::Portable => {
-                                        sharing::<4, 8>(isa, 0.7, a, b, beta, epi, c, n, parts)
-                                    }
-                                }
-                            });
-                            assert!(got == whole, "{what}, {parts} blocks");
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Runs the packed product on one thread for every ISA this machine has, plain and with
     /// an epilogue (a bias per column, then an activation).
     #[test]
@@ -854,10 +571,8 @@ mod tests {
                         // where the processor has AVX2 (every AVX-512 machine does too).
                         unsafe {
                             match isa {
-                                Isa::Avx2Fma => {
-                                    gemm_tiled::<6, 16>(isa, 0.7, a, b, beta, epi, c, None)
-                                }
-                                _ => gemm_tiled::<4, 8>(isa, 0.7, a, b, beta, epi, c, None),
+                                Isa::Avx2Fma => gemm_tiled::<6, 16>(isa, 0.7, a, b, beta, epi, c),
+                                _ => gemm_tiled::<4, 8>(isa, 0.7, a, b, beta, epi, c),
                             }
                         };
                         let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} {with}");
