@@ -160,7 +160,11 @@ impl Autoencoder {
     ) -> Result<()> {
         let shape = self.spec.input;
         out.clear();
-        infer_in_batches(self, images, &shape, batch, out, |m, g, x| m.forward(g, x))
+        on_inference_graph(self, images, &shape, batch, |m, g, x| {
+            let y = m.forward(g, x)?;
+            out.extend_from_slice(g.data(y));
+            Ok(())
+        })
     }
 
     /// The codes of `images`, latent values per image one after another: for a VAE, the
@@ -212,22 +216,6 @@ pub fn infer<M: Module>(
         Ok(())
     })?;
     Ok(outputs)
-}
-
-/// Like [`infer`] for one output per chunk, `batch` samples per chunk, appended to `out`.
-fn infer_in_batches<M: Module>(
-    model: &mut M,
-    data: &[f32],
-    shape: &[usize],
-    batch: usize,
-    out: &mut Vec<f32>,
-    f: impl Fn(&mut M, &mut Graph, Var) -> Result<Var>,
-) -> Result<()> {
-    on_inference_graph(model, data, shape, batch, |m, g, x| {
-        let v = f(m, g, x)?;
-        out.extend_from_slice(g.data(v));
-        Ok(())
-    })
 }
 
 /// The loop under [`infer`]: for each chunk of `batch` samples of `data`, a fresh start of
