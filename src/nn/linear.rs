@@ -34,6 +34,16 @@ impl Module for Linear {
         let (w, b) = self.params.on(g);
         Some(g.linear_then(x, w, b, Some(act)))
     }
+    fn forward_flat(
+        &mut self,
+        g: &mut Graph,
+        x: Var,
+        act: Option<Activation>,
+        tail: Option<&[usize]>,
+    ) -> Option<Result<Var>> {
+        let (w, b) = self.params.on(g);
+        Some(g.linear_flat(x, w, b, act, tail))
+    }
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
         self.params.visit(prefix, f)
     }

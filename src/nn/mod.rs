@@ -107,6 +107,28 @@ pub trait Module: fmt::Debug + Send {
     fn forward_then(&mut self, _g: &mut Graph, _x: Var, _act: Activation) -> Option<Result<Var>> {
         None
     }
+
+    /// The reshape this layer is, when it is nothing but one (`Flatten`, `Unflatten`): a
+    /// container may then let the layer beside it read or write through it in place (see
+    /// [`Module::forward_flat`]).
+    fn as_reshape(&self) -> Option<shape::Reshaping<'_>> {
+        None
+    }
+
+    /// This layer's forward on x read as (N, features), whatever x's shape, then `act`, with
+    /// the output in the shape (N, `tail`…) when `tail` is given: the layer together with a
+    /// `Flatten` before it, an activation and an `Unflatten` after it, as one op with no
+    /// copy. For layers that read their input as rows of features (linear layers); `None`
+    /// for the others.
+    fn forward_flat(
+        &mut self,
+        _g: &mut Graph,
+        _x: Var,
+        _act: Option<Activation>,
+        _tail: Option<&[usize]>,
+    ) -> Option<Result<Var>> {
+        None
+    }
 }
 
 /// `prefix.name`, or `name` when the prefix is empty: how nested names are built.

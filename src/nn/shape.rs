@@ -26,6 +26,18 @@ impl Module for Flatten {
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var> {
         g.flatten(x)
     }
+    fn as_reshape(&self) -> Option<Reshaping<'_>> {
+        Some(Reshaping::Flatten)
+    }
+}
+
+/// What a reshaping layer does ([`Module::as_reshape`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reshaping<'a> {
+    /// (N, …) → (N, product of …).
+    Flatten,
+    /// (N, features) → (N, shape…).
+    Unflatten(&'a [usize]),
 }
 
 /// (N, features) → (N, shape…): from a vector per sample back to feature maps.
@@ -41,6 +53,9 @@ impl Module for Unflatten {
         let mut shape = vec![n];
         shape.extend_from_slice(&self.0);
         g.reshape(x, &shape)
+    }
+    fn as_reshape(&self) -> Option<Reshaping<'_>> {
+        Some(Reshaping::Unflatten(&self.0))
     }
 }
 

@@ -23,7 +23,8 @@ use ndarray::ArrayD;
 /// * ∂L/∂b = ∂L/∂y summed over the batch
 ///
 /// With an activation fused in (y = f(x·wᵀ + b)), ∂L/∂y is first turned into ∂L/∂(x·wᵀ + b)
-/// = ∂L/∂y ⊙ f′, with f′ read off y.
+/// = ∂L/∂y ⊙ f′, with f′ read off y. Recorded by [`Graph::linear_flat`], x may be any
+/// (N, …) and y any (N, …) with the same numbers in the same places as (N, in) and (N, out).
 #[derive(Debug)]
 pub struct Linear {
     n: usize,
@@ -56,17 +57,46 @@ impl Graph {
         b: Option<Var>,
         act: Option<Activation>,
     ) -> Result<Var> {
+        self.live(&[x])?;
+        rank("linear", "the input x", self.shape(x), 2)?;
+        self.linear_flat(x, w, b, act, None)
+    }
+
+    /// [`Graph::linear_then`] of x flattened, with its output in the shape (N, `tail`…):
+    /// Flatten → Linear → activation → Unflatten as one op. A reshape keeps every number in
+    /// its place, so x (N, …) already *is* the matrix of N rows of its other axes' product,
+    /// and the output's rows already are the unflattened samples: the op reads and writes
+    /// them where they are, where two reshapes would each copy the batch forward and back.
+    /// `tail` `None` gives (N, out).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x has no axis past the batch, its per-sample size is not w's
+    /// input size, b is not (out), or `tail` does not hold out values.
+    pub fn linear_flat(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        act: Option<Activation>,
+        tail: Option<&[usize]>,
+    ) -> Result<Var> {
         if let Some(act) = act.filter(|a| !a.output_decides_derivative()) {
-            let y = self.linear(x, w, b)?;
+            let y = self.linear_flat(x, w, b, None, tail)?;
             return self.activation(y, act);
         }
         self.live(&[x, w])?;
         if let Some(b) = b {
             self.live(&[b])?;
         }
-        rank("linear", "the input x", self.shape(x), 2)?;
         rank("linear", "the weight w", self.shape(w), 2)?;
-        let (n, d_in) = (self.shape(x)[0], self.shape(x)[1]);
+        let Some((&n, features)) = self.shape(x).split_first().filter(|(_, f)| !f.is_empty())
+        else {
+            return Err(Error::shape(
+                "linear",
+                format!("input {:?} has no axis past the batch", self.shape(x)),
+            ));
+        };
+        let d_in = features.iter().product();
         let (d_out, w_in) = (self.shape(w)[0], self.shape(w)[1]);
         if d_in != w_in {
             return Err(Error::shape(
@@ -86,7 +116,22 @@ impl Graph {
                 ));
             }
         }
-        let mut y = self.alloc(&[n, d_out]);
+        // The output's shape, (N, out) or (N, tail…), on the stack.
+        let mut shape = [n, d_out, 0, 0, 0, 0];
+        let dims = match tail {
+            None => 2,
+            Some(t) if t.len() < shape.len() && t.iter().product::<usize>() == d_out => {
+                shape[1..=t.len()].copy_from_slice(t);
+                1 + t.len()
+            }
+            Some(t) => {
+                return Err(Error::shape(
+                    "unflatten",
+                    format!("cannot give the {d_out} outputs of a linear layer the shape {t:?}"),
+                ))
+            }
+        };
+        let mut y = self.alloc(&shape[..dims]);
         gemm_then(
             MatRef::row_major(self.data(x), n, d_in),
             MatRef::row_major(self.data(w), d_out, d_in).t(),
@@ -124,7 +169,8 @@ impl Backward for Linear {
         let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
         let d_y_mat = MatRef::row_major(d_y, n, d_out);
         let grads = vec![
-            ctx.grad_for(X, &[n, d_in], |d_x| {
+            // In x's own shape: (N, in), or (N, …) for a flattened input.
+            ctx.grad_for(X, ctx.input(X).shape(), |d_x| {
                 gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)
             }),
             ctx.grad_for(W, &[d_out, d_in], |d_w| {
