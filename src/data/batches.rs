@@ -136,8 +136,10 @@ pub trait Samples: Sync {
     /// The shape of a batch of `n` samples: (n, 1, rows, cols) for images, (n, features) for
     /// vectors.
     fn batch_dims(&self, n: usize) -> ndarray::IxDyn;
-    /// Writes samples `indices`, one after another, as f32 into `out` (cleared first).
-    fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>);
+    /// Writes samples `indices`, one after another, as f32 into `out`, which holds exactly
+    /// that many samples (a buffer of [`Samples::batch_dims`]`(indices.len())`: training
+    /// loads each batch straight into a buffer of the tape).
+    fn fill_batch(&self, indices: &[usize], out: &mut [f32]);
 }
 
 /// Samples that are plain vectors: PCA coordinates, or an encoder's codes computed once.
@@ -161,10 +163,9 @@ impl Samples for Features {
     fn batch_dims(&self, n: usize) -> ndarray::IxDyn {
         ndarray::IxDyn(&[n, self.dim])
     }
-    fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>) {
-        out.clear();
-        for &i in indices {
-            out.extend_from_slice(&self.values[i * self.dim..(i + 1) * self.dim]);
+    fn fill_batch(&self, indices: &[usize], out: &mut [f32]) {
+        for (&i, sample) in indices.iter().zip(out.chunks_exact_mut(self.dim)) {
+            sample.copy_from_slice(&self.values[i * self.dim..(i + 1) * self.dim]);
         }
     }
 }
@@ -179,8 +180,8 @@ impl Samples for ImageSet {
     fn batch_dims(&self, n: usize) -> ndarray::IxDyn {
         ndarray::IxDyn(&self.batch_shape(n))
     }
-    fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>) {
-        ImageSet::batch_into(self, indices, out)
+    fn fill_batch(&self, indices: &[usize], out: &mut [f32]) {
+        ImageSet::fill_batch(self, indices, out)
     }
 }
 

@@ -93,14 +93,18 @@ impl ImageSet {
 
     /// The images at `indices` as f32 in [0, 1] into `out`, laid out (B, 1, rows, cols).
     pub fn batch_into(&self, indices: &[usize], out: &mut Vec<f32>) {
+        out.resize(indices.len() * self.rows * self.cols, 0.0);
+        self.fill_batch(indices, out);
+    }
+
+    /// [`ImageSet::batch_into`] into a slice that holds exactly the `indices.len()` images.
+    pub fn fill_batch(&self, indices: &[usize], out: &mut [f32]) {
         let pixels = self.rows * self.cols;
-        out.clear();
-        for &i in indices {
-            out.extend(
-                self.images[i * pixels..(i + 1) * pixels]
-                    .iter()
-                    .map(|&p| p as f32 / 255.0),
-            );
+        for (&i, image) in indices.iter().zip(out.chunks_exact_mut(pixels)) {
+            let bytes = &self.images[i * pixels..(i + 1) * pixels];
+            for (v, &p) in image.iter_mut().zip(bytes) {
+                *v = p as f32 / 255.0;
+            }
         }
     }
 

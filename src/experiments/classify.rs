@@ -380,9 +380,9 @@ pub fn classify(
 /// Accuracy and confusion counts (true × predicted) on `set`.
 fn test(model: &mut Classifier, set: &dyn Samples) -> Result<(f64, Vec<Vec<usize>>)> {
     let k = model.classes();
-    let mut data = Vec::new();
-    set.batch_into(&(0..set.len()).collect::<Vec<_>>(), &mut data);
     let shape = set.batch_dims(1);
+    let mut data = vec![0.0; set.len() * shape.size()];
+    set.fill_batch(&(0..set.len()).collect::<Vec<_>>(), &mut data);
     let logits = infer(model, &data, &shape.slice()[1..], |m, g, x| {
         Ok(vec![crate::nn::Module::forward(m, g, x)?])
     })?

@@ -21,6 +21,7 @@
 use super::checkpoint::{self, Tensors};
 use super::config::{OptimizerName, TrainSpec};
 use super::task::{Batch, Task, Terms};
+use crate::autodiff::graph::{as_slice, as_slice_mut};
 use crate::autodiff::Graph;
 use crate::data::batches::{epoch_order, Samples};
 use crate::data::corrupt::Corruption;
@@ -157,8 +158,6 @@ pub struct Trainer<M: Task> {
     plateau: Option<ReduceLrOnPlateau>,
     early: Option<EarlyStopping>,
     graph: Graph,
-    clean: Vec<f32>,
-    corrupted: Vec<f32>,
 }
 
 impl<M: Task> std::fmt::Debug for Trainer<M> {
@@ -206,50 +205,38 @@ pub struct Evaluation {
     pub terms: Vec<f64>,
 }
 
-/// Writes the batch `indices` of `set` into `clean`, and — with a corruption — a damaged copy
-/// into `corrupted`. Returns the (N, …) shape.
-fn load_batch(
+/// Loads the batch `indices` of `set` straight into buffers of the tape (no copy in between):
+/// the clean samples as the target and — with a corruption — a damaged copy as the input.
+fn batch_on_tape<'a>(
+    g: &mut Graph,
     set: &dyn Samples,
     indices: &[usize],
     corrupt: Option<&Corruption>,
     rng: &mut StdRng,
-    clean: &mut Vec<f32>,
-    corrupted: &mut Vec<f32>,
-) -> Result<ndarray::IxDyn> {
-    set.batch_into(indices, clean);
+    labels: &'a [u8],
+) -> Result<Batch<'a>> {
     let dims = set.batch_dims(indices.len());
-    if let Some(c) = corrupt {
-        let (h, w) = match *ndarray::Dimension::slice(&dims) {
-            [_, _, h, w] => (h, w),
-            _ => {
+    let shape = ndarray::Dimension::slice(&dims);
+    let mut clean = g.alloc(shape);
+    set.fill_batch(indices, as_slice_mut(&mut clean));
+    let damaged = match corrupt {
+        None => None,
+        Some(c) => {
+            let [_, _, h, w] = *shape else {
                 return Err(Error::config(
                     "corruption",
                     "only images can be corrupted, not feature vectors",
-                ))
-            }
-        };
-        corrupted.clear();
-        corrupted.extend_from_slice(clean);
-        c.apply(corrupted, h, w, rng)?;
-    }
-    Ok(dims)
-}
-
-/// Puts a loaded batch on the tape: input (corrupted if it was) and target (clean).
-fn batch_on_tape<'a>(
-    g: &mut Graph,
-    dims: &ndarray::IxDyn,
-    clean: &[f32],
-    corrupted: Option<&[f32]>,
-    labels: &'a [u8],
-) -> Result<Batch<'a>> {
-    let view = |data| {
-        ndarray::ArrayViewD::from_shape(dims.clone(), data)
-            .map_err(|e| Error::shape("batch", e.to_string()))
+                ));
+            };
+            let mut damaged = g.alloc(shape);
+            as_slice_mut(&mut damaged).copy_from_slice(as_slice(&clean));
+            c.apply(as_slice_mut(&mut damaged), h, w, rng)?;
+            Some(damaged)
+        }
     };
-    let target = g.constant_view(view(clean)?);
-    let input = match corrupted {
-        Some(c) => g.constant_view(view(c)?),
+    let target = g.constant_owned(clean);
+    let input = match damaged {
+        Some(d) => g.constant_owned(d),
         None => target,
     };
     Ok(Batch {
@@ -282,15 +269,12 @@ pub fn evaluate<M: Task>(
         let mut g = Graph::new();
         g.set_recording(false);
         let mut rng = StdRng::seed_from_u64(EVAL_SEED);
-        let (mut clean, mut corrupted) = (Vec::new(), Vec::new());
         let (mut total, mut term_totals) = (0.0, vec![0.0; names]);
         let indices: Vec<usize> = (0..set.len()).collect();
         for chunk in indices.chunks(EVAL_BATCH) {
             g.reset();
-            let dims = load_batch(set, chunk, corrupt, &mut rng, &mut clean, &mut corrupted)?;
             let labels: Vec<u8> = chunk.iter().map(|&i| set.labels()[i]).collect();
-            let damaged = corrupt.map(|_| corrupted.as_slice());
-            let batch = batch_on_tape(&mut g, &dims, &clean, damaged, &labels)?;
+            let batch = batch_on_tape(&mut g, set, chunk, corrupt, &mut rng, &labels)?;
             let (loss, terms) = model.loss(&mut g, &batch, spec, false, &mut rng)?;
             let weight = chunk.len() as f64;
             total += g.scalar(loss)? as f64 * weight;
@@ -344,8 +328,6 @@ impl<M: Task> Trainer<M> {
             plateau,
             early,
             graph: Graph::new(),
-            clean: Vec::new(),
-            corrupted: Vec::new(),
         })
     }
 
@@ -542,17 +524,8 @@ impl<M: Task> Trainer<M> {
         let g = &mut self.graph;
         g.reset();
         let corrupt = self.spec.corrupt.as_ref();
-        let dims = load_batch(
-            set,
-            indices,
-            corrupt,
-            rng,
-            &mut self.clean,
-            &mut self.corrupted,
-        )?;
         let labels: Vec<u8> = indices.iter().map(|&i| set.labels()[i]).collect();
-        let damaged = corrupt.map(|_| self.corrupted.as_slice());
-        let batch = batch_on_tape(g, &dims, &self.clean, damaged, &labels)?;
+        let batch = batch_on_tape(g, set, indices, corrupt, rng, &labels)?;
         let (loss, terms) = self.model.loss(g, &batch, &self.spec, true, rng)?;
         let value = g.scalar(loss)?;
         if !value.is_finite() {
