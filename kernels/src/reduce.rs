@@ -45,8 +45,7 @@ fn sum_in_lanes(x: &[f32]) -> f64 {
 /// result is the same whatever the thread count): the sum inside every loss.
 pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) -> f64 {
     crate::check_lens("sum_zip", &[("b", b.len(), a.len())]);
-    let chunk_sum =
-        |(a_c, b_c): (&[f32], &[f32])| a_c.iter().zip(b_c).map(|(&x, &y)| f(x, y)).sum::<f64>();
+    let chunk_sum = |(a_c, b_c): (&[f32], &[f32])| sum_zip_in_lanes(a_c, b_c, &f);
     if a.len() < PARALLEL_MIN_ELEMS {
         return chunk_sum((a, b));
     }
@@ -56,6 +55,25 @@ pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) 
         .map(chunk_sum)
         .collect();
     partials.iter().sum()
+}
+
+/// Σ f(aᵢ, bᵢ) in f64 as `LANES` (8) running sums, for the reason [`sum_in_lanes`] gives.
+/// (With one running sum, MSE's forward over mlp4's batch of 2048 × 784 pixels took about
+/// 0.7 ms a step, most of it waiting on the previous addition.)
+#[inline(always)]
+fn sum_zip_in_lanes(a: &[f32], b: &[f32], f: &impl Fn(f32, f32) -> f64) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    let (mut a_blocks, mut b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    widest!(
+        for (a_block, b_block) in (&mut a_blocks).zip(&mut b_blocks) {
+            for ((acc, &x), &y) in lanes.iter_mut().zip(a_block).zip(b_block) {
+                *acc += f(x, y);
+            }
+        }
+    );
+    let (a_tail, b_tail) = (a_blocks.remainder(), b_blocks.remainder());
+    let tail: f64 = a_tail.iter().zip(b_tail).map(|(&x, &y)| f(x, y)).sum();
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// Images per group in [`sum_per_channel`]: the batch is cut into groups of this many

@@ -51,6 +51,7 @@ pub enum PairLoss {
 
 impl PairLoss {
     /// ℓ(a, b) for one element, in f64.
+    #[inline(always)]
     fn term(self, a: f32, b: f32) -> f64 {
         let (a, b) = (a as f64, b as f64);
         match self {
@@ -65,6 +66,7 @@ impl PairLoss {
     }
 
     /// ∂ℓ/∂a.
+    #[inline(always)]
     fn d_first(self, a: f32, b: f32) -> f32 {
         match self {
             PairLoss::Mse => 2.0 * (a - b),
@@ -78,6 +80,7 @@ impl PairLoss {
     }
 
     /// ∂ℓ/∂b.
+    #[inline(always)]
     fn d_second(self, a: f32, b: f32) -> f32 {
         match self {
             PairLoss::Mse => -2.0 * (a - b),
@@ -98,6 +101,34 @@ impl PairLoss {
             PairLoss::KlGaussian => "kl_gaussian",
         }
     }
+}
+
+/// `$body` with `$k` a constant equal to `$kind`: one copy of the body per loss. Inside
+/// each copy the per-element functions fold to that loss's formula, so the loops over the
+/// batch vectorise; with `kind` matched inside them, element by element, they did not (MSE's
+/// forward and backward over mlp4's 2048 × 784 outputs, `train --profile`, two alternating
+/// runs each: 26 and 30 ms against 44 and 44 ms over 27 steps).
+macro_rules! for_each_loss {
+    ($kind:expr, $k:ident => $body:expr) => {
+        match $kind {
+            PairLoss::Mse => {
+                const $k: PairLoss = PairLoss::Mse;
+                $body
+            }
+            PairLoss::Bce => {
+                const $k: PairLoss = PairLoss::Bce;
+                $body
+            }
+            PairLoss::BceWithLogits => {
+                const $k: PairLoss = PairLoss::BceWithLogits;
+                $body
+            }
+            PairLoss::KlGaussian => {
+                const $k: PairLoss = PairLoss::KlGaussian;
+                $body
+            }
+        }
+    };
 }
 
 /// An element-wise loss reduced to a scalar.
@@ -124,8 +155,10 @@ impl Graph {
         if self.value(a).is_empty() {
             return Err(Error::shape(kind.name(), "the inputs are empty"));
         }
-        let total =
-            kernels::reduce::sum_zip(self.data(a), self.data(b), move |x, z| kind.term(x, z));
+        let (a_data, b_data) = (self.data(a), self.data(b));
+        let total = for_each_loss!(kind, K => {
+            kernels::reduce::sum_zip(a_data, b_data, |x, z| K.term(x, z))
+        });
         let mut y = self.alloc(&[]);
         y.fill((total * scale as f64) as f32);
         Ok(self.record(PairLossOp { kind, scale }, &[a, b], y))
@@ -195,10 +228,10 @@ impl Backward for PairLossOp {
         let (kind, shape) = (self.kind, ctx.input(LEFT).shape().to_vec());
         Ok(vec![
             ctx.grad_for(LEFT, &shape, |d_a| {
-                zip_map(a, b, d_a, move |x, z| g * kind.d_first(x, z))
+                for_each_loss!(kind, K => zip_map(a, b, d_a, move |x, z| g * K.d_first(x, z)))
             }),
             ctx.grad_for(RIGHT, &shape, |d_b| {
-                zip_map(a, b, d_b, move |x, z| g * kind.d_second(x, z))
+                for_each_loss!(kind, K => zip_map(a, b, d_b, move |x, z| g * K.d_second(x, z)))
             }),
         ])
     }
