@@ -29,7 +29,9 @@
 //! Helpers used throughout: [`names`] (the one list of every named choice), [`machine`]
 //! (memory and processor facts), [`error`].
 //!
-//! The `handgrad` binary (`src/main.rs`) is a thin command line over [`experiments`].
+//! The `handgrad` binary is a thin command line over [`experiments`]: `src/main.rs` holds
+//! `main`, and `src/cli/` one file per command, each turning its options into a library call
+//! and the answer into lines.
 //!
 //! Every fallible function returns [`Result`], with one [`Error`] type for the crate.
 

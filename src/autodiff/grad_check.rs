@@ -21,6 +21,7 @@
 //! its naive loop accumulated in f64, and every op with PyTorch's float64 reference vectors.
 //! Inputs near a kink (ReLU and SELU at 0) must stay more than h away from it.
 
+use super::catalog::{self, CaseOptions, OpCase};
 use super::graph::{Graph, Var};
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
@@ -159,6 +160,46 @@ pub fn grad_check_report(
         })?);
     }
     Ok(reports)
+}
+
+/// `handgrad gradcheck`: checks each named op of the [catalogue](super::catalog) on its case,
+/// handing every case and its per-input reports to `show` as it goes. With `plant_bug`, a
+/// deliberately wrong backward ([`catalog::plant_bug`]) follows each op, to show what a caught
+/// mistake looks like.
+///
+/// # Errors
+/// An unknown op name or a case that cannot be built, before anything is checked for that op;
+/// once every op has been checked and shown, [`Error::GradientMismatch`] for the worst element
+/// of the first op whose gradients disagree.
+pub fn check_catalog(
+    ops: &[&str],
+    options: &CaseOptions,
+    plant_bug: bool,
+    tol: Tolerance,
+    mut show: impl FnMut(&OpCase, &[InputCheck]),
+) -> Result<()> {
+    let mut first_mismatch = None;
+    for name in ops {
+        let case = catalog::case(name, options)?;
+        let f = &case.f;
+        let reports = grad_check_report(
+            &case.inputs,
+            |g, v| {
+                let y = f(g, v)?;
+                Ok(if plant_bug {
+                    catalog::plant_bug(g, y)
+                } else {
+                    y
+                })
+            },
+            tol,
+        )?;
+        show(&case, &reports);
+        if first_mismatch.is_none() {
+            first_mismatch = reports.iter().find_map(|r| r.verdict(case.name).err());
+        }
+    }
+    first_mismatch.map_or(Ok(()), Err)
 }
 
 /// Compares every element of one input's analytic gradient with (L(+h) − L(−h)) / 2h, where

@@ -69,13 +69,12 @@ pub fn code_statistics(codes: &[f32], latent: usize) -> (Vec<f32>, Vec<f32>) {
     )
 }
 
-/// Where [`generate`] draws its codes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CodeSource {
-    /// N(0, I): a VAE's prior.
-    Prior,
-    /// N(μ_d, σ_d²) per dimension, from the training images' codes.
-    TrainingCodes,
+crate::named_enum! {
+    /// Where [`generate`] draws its codes from.
+    pub enum CodeSource: "code source" {
+        Prior = "prior", "N(0, I): a VAE's prior",
+        TrainingCodes = "codes", "N(μ_d, σ_d²) per dimension, from the training images' codes",
+    }
 }
 
 /// `handgrad generate`: `n` decoded random codes, each captioned with its values (default

@@ -331,6 +331,20 @@ impl RunConfig {
         })
     }
 
+    /// The configuration a command starts from: the file at `file` when one is given (its
+    /// missing fields from the preset it names, else from `preset`), or else the preset
+    /// `preset`. Options given on the command line are applied after, by
+    /// [`Overrides::apply`](super::Overrides::apply).
+    ///
+    /// # Errors
+    /// As [`RunConfig::from_file`] and [`RunConfig::preset`].
+    pub fn load(preset: &str, file: Option<&Path>) -> Result<Self> {
+        match file {
+            Some(path) => Self::from_file(path, preset),
+            None => Self::preset(preset),
+        }
+    }
+
     /// Reads a configuration file: TOML (`.toml`) or JSON (anything else). Fields the file
     /// leaves out come from the preset it names, or from `fallback_preset` when it names none
     /// (or a name of its own).

@@ -1,7 +1,8 @@
 //! Training: the configuration of a run, the epoch loop, checkpoints, and the files a run
 //! folder holds.
 //!
-//! Reading order: [`config`] (a run described as data, the presets) → [`task`] (what a model
+//! Reading order: [`config`] (a run described as data, the presets) → [`overrides`] (settings given on top
+//! of a preset) → [`task`] (what a model
 //! is trained to minimise: reconstruction, denoising, the VAE's two terms) → [`fit`] (the
 //! loop: batches, loss, backward, optimiser step, validation, early stopping, learning-rate
 //! schedule) → [`checkpoint`] (saving tensors safely) → [`run_dir`] (a run folder's files) →
@@ -12,6 +13,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod fit;
 pub mod observe;
+pub mod overrides;
 pub mod run_dir;
 pub mod task;
 pub mod writer;
@@ -21,5 +23,6 @@ pub use fit::{
     evaluate, EpochMetrics, Evaluation, Hooks, Outcome, TrainState, Trainer, EVAL_BATCH,
 };
 pub use observe::{Event, Observer, Silent};
+pub use overrides::Overrides;
 pub use run_dir::RunDir;
 pub use task::{Batch, Task, Terms};

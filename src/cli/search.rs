@@ -1,0 +1,207 @@
+//! `handgrad sweep` and `search`: many runs from one starting configuration, one setting
+//! swept over given values or several drawn at random, ranked by validation loss.
+
+use super::console::Console;
+use super::{preset_help, DataArgs};
+use clap::Args;
+use handgrad::experiments::search::{collect, parse_shard, search, sweep, SweepField};
+use handgrad::names::Named;
+use handgrad::train::config::DEFAULT_PRESET;
+use handgrad::train::run_dir::fresh_run_dir;
+use handgrad::train::{Overrides, RunConfig};
+use handgrad::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The settings a sweep or a search starts from.
+#[derive(Args, Debug)]
+struct BaseArgs {
+    #[arg(long, default_value = DEFAULT_PRESET, help = preset_help())]
+    preset: String,
+    /// A TOML or JSON run configuration to start from instead of the preset.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// mnist, fashion-mnist, or a folder with IDX files [default: the preset's, mnist].
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Epochs per run [default: the preset's: 20].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Use at most this many images for training and validation together [default: all].
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// Stop each run after this many epochs without validation improvement [default: off].
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Print only the table.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+impl BaseArgs {
+    /// The starting configuration: the preset or file, with the options given, and no
+    /// per-epoch reconstruction snapshots (runs inside a sweep or a search keep none).
+    fn config(&self) -> Result<RunConfig> {
+        let mut cfg = RunConfig::load(&self.preset, self.config.as_deref())?;
+        Overrides {
+            dataset: self.dataset.clone(),
+            epochs: self.epochs,
+            max_samples: self.max_samples,
+            early_stopping: self.early_stopping,
+            snapshot_epochs: Some(Vec::new()),
+            ..Overrides::default()
+        }
+        .apply(&mut cfg)?;
+        Ok(cfg)
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    base: BaseArgs,
+    /// Code sizes to sweep, e.g. 2,3,4,5,6.
+    #[arg(long, value_delimiter = ',')]
+    latent: Vec<f64>,
+    /// Learning rates to sweep, e.g. 1e-3,2e-3.
+    #[arg(long, value_delimiter = ',')]
+    lr: Vec<f64>,
+    /// Batch sizes to sweep.
+    #[arg(long, value_delimiter = ',')]
+    batch_size: Vec<f64>,
+    /// Weight decays to sweep.
+    #[arg(long, value_delimiter = ',')]
+    weight_decay: Vec<f64>,
+    /// The output folder [default: runs/sweep-<preset>-<setting>, numbered if taken].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    base: BaseArgs,
+    #[arg(long, default_value_t = 30, help = format!("How many trials in the whole search. Each draws its settings at random: {}", handgrad::experiments::search::RANGES))]
+    trials: usize,
+    /// Seed of the trials' settings (trial k's depend only on it and k).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run only every N-th trial from I (I/N), to split a search over N machines; merge with --collect.
+    #[arg(long, default_value = "0/1")]
+    shard: String,
+    /// Instead of searching: merge these shards' folders into --out.
+    #[arg(long, num_args = 1..)]
+    collect: Vec<PathBuf>,
+    /// The output folder [default: runs/search-<preset>, numbered if taken].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl SweepArgs {
+    /// Trains one run per value and prints the table.
+    pub fn run(&self) -> Result<ExitCode> {
+        let given: Vec<(SweepField, &Vec<f64>)> = [
+            (SweepField::Latent, &self.latent),
+            (SweepField::Lr, &self.lr),
+            (SweepField::BatchSize, &self.batch_size),
+            (SweepField::WeightDecay, &self.weight_decay),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        let [(field, values)] = given.as_slice() else {
+            return Err(Error::config(
+                "sweep",
+                format!(
+                    "give exactly one setting to sweep (--latent, --lr, --batch-size or --weight-decay), not {}",
+                    given.len()
+                ),
+            ));
+        };
+        let base = self.base.config()?;
+        let out = self.out.clone().unwrap_or_else(|| {
+            fresh_run_dir(
+                Path::new("runs"),
+                &format!("sweep-{}-{}", base.preset, field.name()),
+            )
+        });
+        let opts = self.base.data.options(Arc::default());
+        let rows = sweep(
+            &base,
+            *field,
+            values,
+            &out,
+            &opts,
+            &mut Console::new(self.base.quiet),
+        )?;
+        println!(
+            "{:>14} {:>16} {:>12} {:>7}",
+            field.name(),
+            "best validation",
+            "test",
+            "epochs"
+        );
+        for r in rows {
+            println!(
+                "{:>14} {:>16.6} {:>12.6} {:>7}",
+                r.value, r.best_val, r.test, r.epochs
+            );
+        }
+        println!(
+            "outputs in {}: sweep.csv, sweep.md, sweep.png, one run folder per value",
+            out.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl SearchArgs {
+    /// Runs this shard's trials (or merges shards) and prints the best.
+    pub fn run(&self) -> Result<ExitCode> {
+        let base = self.base.config()?;
+        let out = self.out.clone().unwrap_or_else(|| {
+            fresh_run_dir(Path::new("runs"), &format!("search-{}", base.preset))
+        });
+        let trials = if self.collect.is_empty() {
+            let shard = parse_shard(&self.shard)?;
+            let opts = self.base.data.options(Arc::default());
+            search(
+                &base,
+                self.trials,
+                self.seed,
+                shard,
+                &out,
+                &opts,
+                &mut Console::new(self.base.quiet),
+            )?
+        } else {
+            collect(&self.collect, &out)?
+        };
+        let best = trials
+            .iter()
+            .filter(|t| t.best_val.is_finite())
+            .min_by(|a, b| a.best_val.total_cmp(&b.best_val));
+        if let Some(b) = best {
+            println!(
+                "best of {} trials: trial {} (latent {}, batch {}, lr {:.2e}, {}, weight decay {}): validation {:.6}",
+                trials.len(),
+                b.index,
+                b.latent,
+                b.batch_size,
+                b.lr,
+                b.optimizer.name(),
+                b.weight_decay,
+                b.best_val
+            );
+        }
+        println!(
+            "outputs in {}: results.csv, results.md, best-config.json (for train --config)",
+            out.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
