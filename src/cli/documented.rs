@@ -1,7 +1,8 @@
 //! Every command line the project shows a reader parses with today's flags: the README, the
 //! course and every page under `docs/` (the reproductions' "repeat with" commands among
-//! them), and each command the program itself prints in backticks (taken from the golden
-//! transcript, which holds everything the commands print). A renamed or removed option then
+//! them), each command the program itself prints in backticks, and every command in the files
+//! it writes (both taken from the golden transcript, which holds what the commands print and
+//! the text files they write, a reproduction's REPORT.md among them). A renamed or removed option then
 //! fails here, not in a reader's terminal.
 
 use super::Cli;
@@ -67,14 +68,33 @@ fn command_lines(text: &str, printed_only: bool) -> Vec<String> {
     found
 }
 
+/// In the golden transcript: the commands the program prints in backticks, and every command in
+/// the files it wrote (the `$ cat FILE` sections: a reproduction's steps table among them).
+fn transcript_command_lines(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut written = false;
+    for section in text.split_inclusive('\n') {
+        if let Some(head) = section.strip_prefix("$ ") {
+            written = head.starts_with("cat ");
+            continue;
+        }
+        found.extend(command_lines(section, !written));
+    }
+    found
+}
+
 #[test]
 fn every_command_line_the_project_shows_parses() {
     let mut checked = 0;
     let mut wrong = Vec::new();
     for file in documents() {
         let text = std::fs::read_to_string(&file).expect("a readable document");
-        let transcript = file.extension().is_some_and(|e| e == "txt");
-        for line in command_lines(&text, transcript) {
+        let lines = if file.extension().is_some_and(|e| e == "txt") {
+            transcript_command_lines(&text)
+        } else {
+            command_lines(&text, false)
+        };
+        for line in lines {
             checked += 1;
             if !line.contains(' ') {
                 // A command named in a sentence ("`handgrad latent` draws…"), which
