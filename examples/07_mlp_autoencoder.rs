@@ -6,9 +6,9 @@
 
 use handgrad::data::batches::split;
 use handgrad::data::mnist::{Dataset, Lookup};
-use handgrad::experiments::eval::pixel_loss;
-use handgrad::reduce::pca::Pca;
+use handgrad::embed::pca::Pca;
 use handgrad::train::run_dir::new_trainer;
+use handgrad::train::task::pixel_loss;
 use handgrad::train::{evaluate, LossName, RunConfig};
 use handgrad::Result;
 

@@ -7,8 +7,9 @@
 use handgrad::data::batches::split;
 use handgrad::data::corrupt::Corruption;
 use handgrad::data::mnist::{Dataset, Lookup};
-use handgrad::experiments::eval::{corrupted, pixel_loss};
+use handgrad::experiments::eval::corrupted;
 use handgrad::train::run_dir::new_trainer;
+use handgrad::train::task::pixel_loss;
 use handgrad::train::{LossName, RunConfig};
 use handgrad::Result;
 

@@ -29,6 +29,24 @@ pub enum Error {
         /// Why it is refused.
         detail: String,
     },
+    /// Data that a file format cannot hold, or a stored file's contents that do not fit what
+    /// reads them: a tensor the safetensors writer refuses, a checkpoint's optimizer state for
+    /// another model, a picture the plotting library cannot draw.
+    Format {
+        /// What was being written or read.
+        what: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An output a command would write that it must not: a file that exists (without
+    /// `--force`), a folder already in use, a folder that does not exist, a picture name that
+    /// does not end in `.png`.
+    Output {
+        /// Which output: "output file", "output folder".
+        what: &'static str,
+        /// The path and what to do instead.
+        detail: String,
+    },
     /// Misuse of the tape: backward from a non-scalar, from a value recorded without gradients.
     Graph {
         /// What was attempted and why it cannot work.
@@ -86,7 +104,9 @@ impl fmt::Display for Error {
         match self {
             Error::Shape { op, detail } => write!(f, "{op}: {detail}"),
             Error::Architecture { layer, detail } => write!(f, "layer {layer}: {detail}"),
-            Error::Config { what, detail } => write!(f, "invalid {what}: {detail}"),
+            Error::Config { what, detail }
+            | Error::Format { what, detail }
+            | Error::Output { what, detail } => write!(f, "invalid {what}: {detail}"),
             Error::Graph { detail } => write!(f, "{detail}"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Dataset { path, detail } => write!(f, "{}: {detail}", path.display()),
@@ -146,6 +166,22 @@ impl Error {
     /// Shorthand for [`Error::Config`].
     pub fn config(what: &'static str, detail: impl Into<String>) -> Self {
         Error::Config {
+            what,
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Format`].
+    pub fn format(what: &'static str, detail: impl Into<String>) -> Self {
+        Error::Format {
+            what,
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Output`].
+    pub fn output(what: &'static str, detail: impl Into<String>) -> Self {
+        Error::Output {
             what,
             detail: detail.into(),
         }

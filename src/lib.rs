@@ -17,7 +17,7 @@
 //! 7. [`models`]: an autoencoder described as data, planned layer by layer with every shape
 //!    checked, then built — plain, convolutional or variational.
 //! 8. [`train`]: what a model minimises, the training loop, checkpoints, and the run folder.
-//! 9. [`reduce`]: PCA (with its own eigen-solver) and t-SNE, to compare codes with the
+//! 9. [`embed`]: PCA (with its own eigen-solver) and t-SNE, to compare codes with the
 //!    best linear code and to look at them in 2-D.
 //! 10. [`viz`]: the pictures — labelled image grids, loss curves, scatter plots.
 //! 11. [`experiments`]: what each `handgrad` command does, on top of all the above:
@@ -39,14 +39,16 @@
 
 pub mod autodiff;
 pub mod data;
+pub mod embed;
 pub mod error;
 pub mod experiments;
+pub mod fs;
 pub mod machine;
 pub mod models;
 pub mod names;
 pub mod nn;
 pub mod optim;
-pub mod reduce;
+pub mod seed;
 pub mod train;
 pub mod viz;
 

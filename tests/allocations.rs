@@ -9,7 +9,7 @@
 //! tensors; both are asserted here.
 
 use handgrad::data::mnist::{Dataset, Lookup};
-use handgrad::train::fit::step_rng;
+use handgrad::seed::{self, Stream};
 use handgrad::train::run_dir::new_trainer;
 use handgrad::train::RunConfig;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -55,7 +55,7 @@ fn allocations_per_step(preset: &str, batch: usize) -> Vec<(usize, usize)> {
         cfg.train.batch_size = batch;
         let ds = Dataset::find("mnist", &Lookup::default()).expect("shipped MNIST");
         let mut trainer = new_trainer(&cfg).expect("trainer");
-        let mut rng = step_rng(0, 0, 0);
+        let mut rng = seed::rng(0, Stream::Step { epoch: 0, batch: 0 });
         let mut counts = Vec::new();
         for step in 0..5 {
             let indices: Vec<usize> = (step * batch..(step + 1) * batch).collect();

@@ -4,7 +4,7 @@
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use handgrad::data::batches::{epoch_order, split, Amount, SplitSpec};
-use handgrad::data::download::{download, md5_of_file, Fetched, RemoteFile, Source};
+use handgrad::data::download::{download, md5_of_file, Fetched, Remote, RemoteFile};
 use handgrad::data::idx;
 use handgrad::data::mnist::{Dataset, DatasetName, Lookup};
 use handgrad::Error;
@@ -305,7 +305,7 @@ fn download_fetches_verifies_and_keeps_good_files() {
         ],
         10,
     );
-    let source = Source {
+    let source = Remote {
         mirrors: vec!["http://127.0.0.1:9/unreachable/".into(), base.clone()],
         files: vec![
             RemoteFile {
@@ -347,7 +347,7 @@ fn a_corrupt_download_is_rejected_and_leaves_nothing() {
     let mid = corrupt.len() / 2;
     corrupt[mid] ^= 0xff;
     let base = serve(vec![("t10k-labels-idx1-ubyte.gz".into(), corrupt)], 4);
-    let source = Source {
+    let source = Remote {
         mirrors: vec![base],
         files: vec![RemoteFile {
             name: "t10k-labels-idx1-ubyte.gz".into(),
@@ -364,7 +364,7 @@ fn a_corrupt_download_is_rejected_and_leaves_nothing() {
     );
     // A file missing on the server (404) is reported per mirror too.
     let base = serve(vec![], 2);
-    let source = Source {
+    let source = Remote {
         mirrors: vec![base],
         files: vec![RemoteFile {
             name: "x.gz".into(),

@@ -13,7 +13,7 @@ use handgrad::experiments::eval::{eval_run, test_images};
 use handgrad::experiments::generate::{centroids, generate, interpolate, manifold, CodeSource};
 use handgrad::experiments::train::train_new;
 use handgrad::experiments::RunOptions;
-use handgrad::train::fit::step_rng;
+use handgrad::seed::{self, Stream};
 use handgrad::train::run_dir::{load_run, new_trainer};
 use handgrad::train::{evaluate, RunConfig, Silent};
 use handgrad::{Error, Result};
@@ -50,7 +50,12 @@ fn gaussian_noise_has_the_mean_and_variance_its_spec_names() {
     let factor = 0.125f64;
     let mut images = vec![0.5f32; n * h * w];
     spec("gaussian:0.125")
-        .apply(&mut images, h, w, &mut step_rng(1, 0, 0))
+        .apply(
+            &mut images,
+            h,
+            w,
+            &mut seed::rng(1, Stream::Step { epoch: 0, batch: 0 }),
+        )
         .expect("fits");
     let count = images.len() as f64;
     let mean = images.iter().map(|&p| p as f64 - 0.5).sum::<f64>() / count;
@@ -72,7 +77,12 @@ fn gaussian_noise_has_the_mean_and_variance_its_spec_names() {
     let (clean, h, w) = real_images(50);
     let mut noisy = clean.clone();
     spec("gaussian:0.4")
-        .apply(&mut noisy, h, w, &mut step_rng(2, 0, 0))
+        .apply(
+            &mut noisy,
+            h,
+            w,
+            &mut seed::rng(2, Stream::Step { epoch: 0, batch: 0 }),
+        )
         .expect("fits");
     assert!(noisy.iter().all(|p| (0.0..=1.0).contains(p)));
     for (a, b) in clean.iter().zip(&noisy) {
@@ -109,7 +119,12 @@ fn an_occlusion_is_one_square_of_its_size_anywhere_inside_the_image() {
     let (h, w, n, s) = (28, 28, 2000, 10);
     let mut images = vec![1.0f32; n * h * w];
     spec("occlusion:10")
-        .apply(&mut images, h, w, &mut step_rng(3, 0, 0))
+        .apply(
+            &mut images,
+            h,
+            w,
+            &mut seed::rng(3, Stream::Step { epoch: 0, batch: 0 }),
+        )
         .expect("fits");
     let (mut tops, mut lefts) = (Vec::new(), Vec::new());
     for image in images.chunks(h * w) {
@@ -132,14 +147,24 @@ fn an_occlusion_is_one_square_of_its_size_anywhere_inside_the_image() {
     // A fixed place puts it exactly there, in every image.
     let mut images = vec![1.0f32; 5 * h * w];
     spec("occlusion:6@3,20")
-        .apply(&mut images, h, w, &mut step_rng(4, 0, 0))
+        .apply(
+            &mut images,
+            h,
+            w,
+            &mut seed::rng(4, Stream::Step { epoch: 0, batch: 0 }),
+        )
         .expect("fits");
     for image in images.chunks(h * w) {
         assert_eq!(zero_box(image, w), (36, 3, 20, 8, 25));
     }
     // One that cannot fit is refused, naming itself.
     let err = spec("occlusion:6@3,23")
-        .apply(&mut images, h, w, &mut step_rng(4, 0, 0))
+        .apply(
+            &mut images,
+            h,
+            w,
+            &mut seed::rng(4, Stream::Step { epoch: 0, batch: 0 }),
+        )
         .expect_err("does not fit");
     assert!(err.to_string().contains("occlusion:6@3,23"), "{err}");
 }
@@ -149,7 +174,12 @@ fn salt_and_pepper_hits_its_fraction_of_pixels_half_white_half_black() {
     let (h, w, n) = (28, 28, 200);
     let mut images = vec![0.5f32; n * h * w];
     spec("salt-pepper:0.1")
-        .apply(&mut images, h, w, &mut step_rng(5, 0, 0))
+        .apply(
+            &mut images,
+            h,
+            w,
+            &mut seed::rng(5, Stream::Step { epoch: 0, batch: 0 }),
+        )
         .expect("fits");
     let count = images.len() as f64;
     let white = images.iter().filter(|&&p| p == 1.0).count() as f64;
@@ -174,12 +204,22 @@ fn combined_corruptions_apply_in_order() {
     let (h, w) = (28, 28);
     let mut a = vec![0.5f32; h * w];
     spec("gaussian:0.2+occlusion:5@0,0")
-        .apply(&mut a, h, w, &mut step_rng(6, 0, 0))
+        .apply(
+            &mut a,
+            h,
+            w,
+            &mut seed::rng(6, Stream::Step { epoch: 0, batch: 0 }),
+        )
         .expect("fits");
     assert!((0..5).all(|r| a[r * w..r * w + 5].iter().all(|&p| p == 0.0)));
     let mut b = vec![0.5f32; h * w];
     spec("occlusion:5@0,0+gaussian:0.2")
-        .apply(&mut b, h, w, &mut step_rng(6, 0, 0))
+        .apply(
+            &mut b,
+            h,
+            w,
+            &mut seed::rng(6, Stream::Step { epoch: 0, batch: 0 }),
+        )
         .expect("fits");
     assert!(b[..5].iter().any(|&p| p > 0.0));
 }
@@ -415,8 +455,8 @@ fn a_vae_with_a_two_dimensional_code_draws_its_manifold_and_generates_from_the_p
 
 #[test]
 fn codes_drawn_by_t_sne_keep_classes_together_better_than_chance() -> Result<()> {
+    use handgrad::embed::tsne::TsneSettings;
     use handgrad::experiments::latent::{latent, Projection};
-    use handgrad::reduce::tsne::TsneSettings;
     let dir = denoising_run();
     let out = temp_dir("latent").join("l.png");
     let settings = TsneSettings {
@@ -533,12 +573,12 @@ fn quick_classifier(epochs: usize) -> handgrad::experiments::classify::ClassifyS
 #[test]
 fn a_classifier_on_a_trained_encoder_beats_chance_by_far_and_its_matrix_counts_every_test_image(
 ) -> Result<()> {
-    use handgrad::experiments::classify::{classify, Source};
+    use handgrad::experiments::classify::{classify, Backbone};
     let opts = RunOptions::default();
     let root = temp_dir("classify");
     for (source, least) in [
-        (Source::Frozen(denoising_run().to_path_buf()), 0.6),
-        (Source::Finetune(denoising_run().to_path_buf()), 0.8),
+        (Backbone::Frozen(denoising_run().to_path_buf()), 0.6),
+        (Backbone::Finetune(denoising_run().to_path_buf()), 0.8),
     ] {
         let out = root.join(format!("{}", source.describe().len()));
         let r = classify(&source, &quick_classifier(3), &out, &opts, &mut Silent)?;
@@ -563,13 +603,13 @@ fn a_classifier_on_a_trained_encoder_beats_chance_by_far_and_its_matrix_counts_e
 
 #[test]
 fn a_classifier_on_pca_features_of_a_class_subset_relabels_and_names_them() -> Result<()> {
-    use handgrad::experiments::classify::{classify, Source};
+    use handgrad::experiments::classify::{classify, Backbone};
     let split = SplitSpec {
         classes: vec![0, 1, 2, 4, 7],
         max_samples: Some(2000),
         ..SplitSpec::default()
     };
-    let source = Source::parse_features("pca:32", "mnist", split)?;
+    let source = Backbone::parse_features("pca:32", "mnist", split)?;
     let out = temp_dir("classify-pca").join("run");
     let r = classify(
         &source,
@@ -594,8 +634,8 @@ fn a_classifier_on_pca_features_of_a_class_subset_relabels_and_names_them() -> R
     )
     .expect_err("exists");
     assert!(err.to_string().contains("already exists"), "{err}");
-    assert!(Source::parse_features("pca:x", "mnist", SplitSpec::default()).is_err());
-    assert!(Source::parse_features("umap:3", "mnist", SplitSpec::default()).is_err());
+    assert!(Backbone::parse_features("pca:x", "mnist", SplitSpec::default()).is_err());
+    assert!(Backbone::parse_features("umap:3", "mnist", SplitSpec::default()).is_err());
     Ok(())
 }
 

@@ -18,11 +18,11 @@
 //! with an error instead. Parameters enter
 //! the tape through [`Graph::param`], which remembers their [`ParamId`] so the optimiser can
 //! ask for ∂L/∂θ afterwards. [`Graph::reset`] clears the list for the next step and keeps the
-//! buffers (see [`super::pool`]).
+//! buffers (see [`super::buffers`]).
 //!
 //! Next: [`super::ops`], where each op's forward and backward stand side by side.
 
-use super::pool::BufferPool;
+use super::buffers::BufferPool;
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, ArrayViewD};
 use std::collections::HashMap;

@@ -1,12 +1,12 @@
 //! Reverse-mode automatic differentiation: the tape ([`graph`]), its ops ([`ops`]), the
-//! buffer pool that makes steps allocation-free ([`pool`]), the gradient checker
+//! buffer pool that makes steps allocation-free ([`buffers`]), the gradient checker
 //! ([`grad_check`](mod@grad_check)) and the per-op timer ([`profile`]).
 
+pub mod buffers;
 pub mod catalog;
 pub mod grad_check;
 pub mod graph;
 pub mod ops;
-pub mod pool;
 pub mod profile;
 
 pub use grad_check::{check_catalog, grad_check, grad_check_report, InputCheck, Tolerance};

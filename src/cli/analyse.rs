@@ -6,11 +6,11 @@ use super::console::Console;
 use super::{DataArgs, PictureArgs};
 use clap::Args;
 use handgrad::data::batches::{Amount, SplitSpec};
-use handgrad::experiments::classify::{classify, ClassifySpec, Source as ClassifySource};
+use handgrad::embed::tsne::TsneSettings;
+use handgrad::experiments::classify::{classify, Backbone, ClassifySpec};
 use handgrad::experiments::latent::{latent, weights, Projection};
 use handgrad::experiments::pca::{parse_components, pca_baseline};
 use handgrad::names::{self, parse_activation};
-use handgrad::reduce::tsne::TsneSettings;
 use handgrad::{Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -236,19 +236,19 @@ impl ClassifyArgs {
         let (source, default_out) = match (&self.run, &self.features) {
             (Some(run), None) => {
                 let (source, mode) = if self.finetune {
-                    (ClassifySource::Finetune(run.clone()), "finetune")
+                    (Backbone::Finetune(run.clone()), "finetune")
                 } else if self.from_scratch {
-                    (ClassifySource::Scratch(run.clone()), "from-scratch")
+                    (Backbone::Scratch(run.clone()), "from-scratch")
                 } else {
-                    (ClassifySource::Frozen(run.clone()), "frozen")
+                    (Backbone::Frozen(run.clone()), "frozen")
                 };
                 (source, run.join(format!("classify-{mode}")))
             }
             (None, Some(f)) => {
-                let source = ClassifySource::parse_features(f, &self.dataset, split)?;
+                let source = Backbone::parse_features(f, &self.dataset, split)?;
                 let out = match &source {
-                    ClassifySource::Frozen(run) => run.join("classify-frozen"),
-                    ClassifySource::Pca { k, dataset, .. } => {
+                    Backbone::Frozen(run) => run.join("classify-frozen"),
+                    Backbone::Pca { k, dataset, .. } => {
                         let name = std::path::Path::new(dataset)
                             .file_name()
                             .map_or_else(|| "dataset".into(), |f| f.to_string_lossy().into_owned());

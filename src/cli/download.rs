@@ -2,7 +2,7 @@
 //! its published checksum.
 
 use clap::Args;
-use handgrad::data::download::{download, Fetched, Source};
+use handgrad::data::download::{download, Fetched, Remote};
 use handgrad::data::mnist::DatasetName;
 use handgrad::names::{self, Named};
 use handgrad::{Error, Result};
@@ -34,7 +34,7 @@ impl DownloadArgs {
                 ),
             )
         })?;
-        let mut source = Source::of(name);
+        let mut source = Remote::of(name);
         if !self.mirror.is_empty() {
             source.mirrors = self
                 .mirror

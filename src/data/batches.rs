@@ -7,6 +7,7 @@
 
 use super::mnist::{Dataset, ImageSet};
 use crate::error::{Error, Result};
+use crate::seed::{self, Stream};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -284,9 +285,7 @@ pub fn split(ds: &Dataset, spec: &SplitSpec) -> Result<Splits> {
 /// The order in which epoch `epoch` visits `n` training images: a fresh seeded shuffle each
 /// epoch, derived from (seed, epoch) alone so that a resumed run replays the same order.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    // SplitMix64's constant decorrelates neighbouring (seed, epoch) pairs.
-    let mut rng =
-        StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = seed::rng(seed, Stream::Shuffle { epoch });
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
     order

@@ -23,7 +23,7 @@ pub struct RemoteFile {
 
 /// Where a dataset can be fetched from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Source {
+pub struct Remote {
     /// Base URLs tried in order; a file's URL is base + name.
     pub mirrors: Vec<String>,
     /// The files and their checksums.
@@ -39,11 +39,11 @@ fn files(list: &[(&str, &str)]) -> Vec<RemoteFile> {
         .collect()
 }
 
-impl Source {
+impl Remote {
     /// The public mirrors and checksums of a named dataset.
     pub fn of(name: DatasetName) -> Self {
         match name {
-            DatasetName::Mnist => Source {
+            DatasetName::Mnist => Remote {
                 mirrors: vec![
                     "https://ossci-datasets.s3.amazonaws.com/mnist/".into(),
                     "https://storage.googleapis.com/cvdf-datasets/mnist/".into(),
@@ -67,7 +67,7 @@ impl Source {
                     ),
                 ]),
             },
-            DatasetName::FashionMnist => Source {
+            DatasetName::FashionMnist => Remote {
                 mirrors: vec!["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/".into()],
                 files: files(&[
                     (
@@ -116,7 +116,7 @@ pub const OFFLINE_HINT: &str = "without a network, training still works: the MNI
 /// [`Error::Io`] when the folder cannot be written; [`Error::Dataset`] naming the file and
 /// every mirror's failure (unreachable, HTTP error, checksum mismatch) when no mirror
 /// delivers a good copy.
-pub fn download(source: &Source, dir: &Path, mut log: impl FnMut(&str)) -> Result<Vec<Fetched>> {
+pub fn download(source: &Remote, dir: &Path, mut log: impl FnMut(&str)) -> Result<Vec<Fetched>> {
     let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let result = fetch_all(source, dir, &mut log);
@@ -132,7 +132,7 @@ pub fn download(source: &Source, dir: &Path, mut log: impl FnMut(&str)) -> Resul
     result
 }
 
-fn fetch_all(source: &Source, dir: &Path, log: &mut impl FnMut(&str)) -> Result<Vec<Fetched>> {
+fn fetch_all(source: &Remote, dir: &Path, log: &mut impl FnMut(&str)) -> Result<Vec<Fetched>> {
     let mut done = Vec::new();
     for file in &source.files {
         let path = dir.join(&file.name);

@@ -11,7 +11,7 @@ use crate::data::mnist::{Dataset, ImageSet};
 use crate::error::{Error, Result};
 use crate::machine::{cpu_model, peak_rss};
 use crate::models::ModelPlan;
-use crate::train::fit::step_rng;
+use crate::seed::{self, Stream};
 use crate::train::run_dir::new_trainer;
 use crate::train::RunConfig;
 use kernels::peak::fma_peak_gflops;
@@ -182,7 +182,7 @@ pub fn bench(spec: &BenchSpec, opts: &RunOptions) -> Result<BenchReport> {
     let batches = set.len() / batch;
     let runs = pool.install(|| -> Result<Vec<f64>> {
         let mut trainer = new_trainer(&cfg)?;
-        let mut rng = step_rng(cfg.train.seed, 0, 0);
+        let mut rng = seed::rng(cfg.train.seed, Stream::Step { epoch: 0, batch: 0 });
         // Inference reads the batches as floats made once beforehand, as the PyTorch
         // reference does; a training step loads its batch itself, as it does in `train`.
         let pixels = match spec.mode {

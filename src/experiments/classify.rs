@@ -6,22 +6,23 @@
 //!
 //! | source | what the classifier reads | what trains |
 //! |---|---|---|
-//! | [`Source::Frozen`] | a trained encoder's codes, computed once | the head |
-//! | [`Source::Finetune`] | images, through the trained encoder | encoder and head |
-//! | [`Source::Scratch`] | images, through the same encoder freshly initialised | encoder and head |
-//! | [`Source::Pca`] | the images' first k principal components | the head |
+//! | [`Backbone::Frozen`] | a trained encoder's codes, computed once | the head |
+//! | [`Backbone::Finetune`] | images, through the trained encoder | encoder and head |
+//! | [`Backbone::Scratch`] | images, through the same encoder freshly initialised | encoder and head |
+//! | [`Backbone::Pca`] | the images' first k principal components | the head |
 //!
 //! Comparing fine-tuning with training from scratch measures what pretraining gave; comparing
 //! frozen codes with PCA features of the same size measures what the nonlinear code adds.
 
-use super::{check_unused_folder, load_data, RunOptions};
+use super::{load_data, RunOptions};
 use crate::data::batches::{split, Features, Samples, SplitSpec};
 use crate::data::mnist::{Dataset, DatasetName, ImageSet};
+use crate::embed::pca::Pca;
 use crate::error::{Error, Result};
+use crate::fs::check_unused_folder;
+use crate::fs::write_atomic;
 use crate::machine::human_count;
 use crate::models::{infer, Autoencoder, Classifier};
-use crate::reduce::pca::Pca;
-use crate::train::checkpoint::write_atomic;
 use crate::train::config::{OptimizerName, TrainSpec};
 use crate::train::fit::{EpochMetrics, Hooks, Trainer};
 use crate::train::observe::Observer;
@@ -34,9 +35,11 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
-/// What the classifier is built on.
+/// What the classifier is built on, its *backbone* (the word transfer learning uses for the
+/// part below the head): a run's encoder, frozen, fine-tuned or retrained from scratch, or a
+/// fixed PCA projection of the images.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Source {
+pub enum Backbone {
     /// A trained run's encoder, frozen: its codes are the features.
     Frozen(PathBuf),
     /// A trained run's encoder, trained further with the head.
@@ -54,7 +57,7 @@ pub enum Source {
     },
 }
 
-impl Source {
+impl Backbone {
     /// Parses `--features`: `pca:K` or `run:R` (a frozen run).
     ///
     /// # Errors
@@ -72,14 +75,14 @@ impl Source {
                         format!("{text:?}: pca:K takes a whole number K ≥ 1"),
                     )
                 })?;
-            return Ok(Source::Pca {
+            return Ok(Backbone::Pca {
                 k,
                 dataset: dataset.to_string(),
                 split,
             });
         }
         if let Some(run) = text.strip_prefix("run:") {
-            return Ok(Source::Frozen(PathBuf::from(run)));
+            return Ok(Backbone::Frozen(PathBuf::from(run)));
         }
         Err(Error::config(
             "features",
@@ -90,13 +93,13 @@ impl Source {
     /// "frozen encoder of runs/x", "PCA, 64 components", for people.
     pub fn describe(&self) -> String {
         match self {
-            Source::Frozen(r) => format!("the frozen encoder of {}", r.display()),
-            Source::Finetune(r) => format!("the encoder of {}, fine-tuned", r.display()),
-            Source::Scratch(r) => format!(
+            Backbone::Frozen(r) => format!("the frozen encoder of {}", r.display()),
+            Backbone::Finetune(r) => format!("the encoder of {}, fine-tuned", r.display()),
+            Backbone::Scratch(r) => format!(
                 "the encoder architecture of {}, trained from scratch",
                 r.display()
             ),
-            Source::Pca { k, dataset, .. } => format!("{k} principal components of {dataset}"),
+            Backbone::Pca { k, dataset, .. } => format!("{k} principal components of {dataset}"),
         }
     }
 }
@@ -250,7 +253,7 @@ impl Hooks<Classifier> for EpochLines<'_> {
 /// As [`load_run`] and the dataset functions; [`Error::Config`] for an occupied `out`, bad
 /// sizes, or fewer than two classes.
 pub fn classify(
-    source: &Source,
+    source: &Backbone,
     spec: &ClassifySpec,
     out: &Path,
     opts: &RunOptions,
@@ -265,12 +268,12 @@ pub fn classify(
     }
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let (dataset_name, splits, run) = match source {
-        Source::Frozen(dir) | Source::Finetune(dir) | Source::Scratch(dir) => {
+        Backbone::Frozen(dir) | Backbone::Finetune(dir) | Backbone::Scratch(dir) => {
             let (cfg, model) = load_run(dir)?;
             let (_, splits) = load_data(&cfg, &opts.lookup, obs)?;
             (cfg.dataset.clone(), splits, Some((cfg, model)))
         }
-        Source::Pca {
+        Backbone::Pca {
             dataset, split: s, ..
         } => {
             s.validate()?;
@@ -281,7 +284,7 @@ pub fn classify(
     };
     let three = [&splits.train, &splits.val, &splits.test];
     let wanted = match source {
-        Source::Pca { split, .. } => split.classes.clone(),
+        Backbone::Pca { split, .. } => split.classes.clone(),
         _ => run
             .as_ref()
             .map(|r| r.0.split.classes.clone())
@@ -296,7 +299,7 @@ pub fn classify(
     // What the classifier reads, and the encoder in front of its head (if it trains one).
     type Encoder = Option<(crate::nn::Sequential, usize, bool)>;
     let (sets, encoder, inputs): (Sets, Encoder, usize) = match (source, run) {
-        (Source::Pca { k, .. }, _) => {
+        (Backbone::Pca { k, .. }, _) => {
             let dim = splits.train.rows * splits.train.cols;
             if *k > dim {
                 return Err(Error::config(
@@ -311,15 +314,15 @@ pub fn classify(
             })?;
             (sets, None, *k)
         }
-        (Source::Frozen(_), Some((_, mut ae))) => {
+        (Backbone::Frozen(_), Some((_, mut ae))) => {
             let latent = ae.latent();
             let sets = feature_sets(three, &map, latent, |s| {
                 Ok(ae.codes(&s.first_pixels(usize::MAX))?.0)
             })?;
             (sets, None, latent)
         }
-        (Source::Finetune(_) | Source::Scratch(_), Some((cfg, trained))) => {
-            let ae = if matches!(source, Source::Scratch(_)) {
+        (Backbone::Finetune(_) | Backbone::Scratch(_), Some((cfg, trained))) => {
+            let ae = if matches!(source, Backbone::Scratch(_)) {
                 Autoencoder::new(&cfg.model, &mut rng)?
             } else {
                 trained
@@ -399,7 +402,7 @@ fn test(model: &mut Classifier, set: &dyn Samples) -> Result<(f64, Vec<Vec<usize
 
 fn write_outputs(
     out: &Path,
-    source: &Source,
+    source: &Backbone,
     dataset: &str,
     history: &[EpochMetrics],
     class_names: &[String],

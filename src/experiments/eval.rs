@@ -3,7 +3,6 @@
 //! (handing back the damaged input unchanged), which is what a denoiser has to beat.
 
 use super::{check_image_size, check_output, picture_path, RunOptions};
-use crate::autodiff::{Graph, Reduction};
 use crate::data::batches::split;
 use crate::data::corrupt::Corruption;
 use crate::data::mnist::{Dataset, DatasetName, ImageSet};
@@ -11,12 +10,12 @@ use crate::error::{Error, Result};
 use crate::machine::human_count;
 use crate::models::Autoencoder;
 use crate::names::Named;
-use crate::train::fit::{evaluate, step_rng};
+use crate::seed::{self, Stream};
+use crate::train::fit::evaluate;
 use crate::train::run_dir::load_run;
-use crate::train::task::reconstruction_loss;
-use crate::train::{LossName, RunConfig};
+use crate::train::task::pixel_loss;
+use crate::train::RunConfig;
 use crate::viz::{Cell, ImageGrid};
-use ndarray::ArrayViewD;
 use std::path::{Path, PathBuf};
 
 /// The images a command measures a run on.
@@ -84,27 +83,6 @@ pub fn open_run(
     Ok((cfg, model, images))
 }
 
-/// The mean per-pixel loss between two arrays of images, computed by the same code as
-/// training's loss.
-///
-/// # Errors
-/// Shape errors if the arrays differ in length.
-pub fn pixel_loss(kind: LossName, output: &[f32], target: &[f32]) -> Result<f64> {
-    let mut g = Graph::new();
-    g.set_recording(false);
-    let (a, b) = (
-        g.constant_view(flat(output)?),
-        g.constant_view(flat(target)?),
-    );
-    let l = reconstruction_loss(&mut g, kind, a, b, Reduction::Mean)?;
-    Ok(g.scalar(l)? as f64)
-}
-
-/// A flat array as a 1-D view.
-fn flat(d: &[f32]) -> Result<ArrayViewD<'_, f32>> {
-    ArrayViewD::from_shape(vec![d.len()], d).map_err(|e| Error::shape("loss", e.to_string()))
-}
-
 /// A copy of `clean` damaged by `c`, from a fixed seed (the same damage every time).
 ///
 /// # Errors
@@ -117,7 +95,12 @@ pub fn corrupted(
     seed: u64,
 ) -> Result<Vec<f32>> {
     let mut damaged = clean.to_vec();
-    c.apply(&mut damaged, rows, cols, &mut step_rng(seed, usize::MAX, 0))?;
+    c.apply(
+        &mut damaged,
+        rows,
+        cols,
+        &mut seed::rng(seed, Stream::Damage),
+    )?;
     Ok(damaged)
 }
 
@@ -146,7 +129,7 @@ pub struct EvalReport {
     pub rows: Vec<EvalRow>,
     /// The mean-image and PCA baselines on the same test images (`None` when they come from
     /// another dataset than the run's, whose training images the baselines would need).
-    pub baselines: Option<super::report::Baselines>,
+    pub baselines: Option<super::baselines::Baselines>,
 }
 
 /// Measures a run on clean test images and on each corruption.
@@ -188,7 +171,7 @@ pub fn eval_run(
         _ => {
             let (_, splits) =
                 super::load_data(&cfg, &opts.lookup, &mut crate::train::observe::Silent)?;
-            Some(super::report::baselines(
+            Some(super::baselines::baselines(
                 &splits.train,
                 set,
                 cfg.model.latent,
@@ -461,7 +444,7 @@ pub fn sweep_outputs(dir: &Path, stem: Option<&Path>, replace: bool) -> Result<(
     let (csv_path, png_path) = (stem.with_extension("csv"), stem.with_extension("png"));
     check_output(&png_path, replace)?;
     if csv_path.exists() && !replace {
-        return Err(Error::config(
+        return Err(Error::output(
             "output file",
             format!("{} exists; pass --force to replace it", csv_path.display()),
         ));
@@ -508,7 +491,7 @@ pub fn noise_sweep(
     for (f, m, i) in &rows {
         csv.push_str(&format!("{f},{m},{i}\n"));
     }
-    crate::train::checkpoint::write_atomic(&csv_path, csv.as_bytes())?;
+    crate::fs::write_atomic(&csv_path, csv.as_bytes())?;
     crate::viz::chart::LineChart::new(
         format!(
             "{} on {}: test loss against input noise ({} images)",

@@ -17,7 +17,7 @@ use super::eval::{class_name, image, open_run, test_images, TestImages};
 use super::{check_output, load_data, picture_path, RunOptions};
 use crate::data::mnist::{DatasetName, ImageSet};
 use crate::error::{Error, Result};
-use crate::train::fit::step_rng;
+use crate::seed::{self, Stream};
 use crate::train::observe::Silent;
 use crate::train::run_dir::load_run;
 use crate::train::RunConfig;
@@ -131,7 +131,7 @@ pub fn generate(
             (mean, std, how)
         }
     };
-    let mut rng = step_rng(seed, usize::MAX - 1, 0);
+    let mut rng = seed::rng(seed, Stream::Generate);
     let codes: Vec<f32> = (0..n)
         .flat_map(|_| {
             mean.iter()
@@ -241,7 +241,7 @@ pub fn centroids(
     let latent = model.latent();
     let (codes, _) = model.codes(&train.first_pixels(usize::MAX))?;
     let cents = class_centroids(&codes, &train.labels, latent);
-    let mut rng = step_rng(seed, usize::MAX - 2, 0);
+    let mut rng = seed::rng(seed, Stream::Centroids);
     let mut rows_codes = Vec::new();
     for &sigma in sigmas {
         let mut row = Vec::new();

@@ -1,9 +1,9 @@
 //! Looking inside a trained model: where its codes lie, and what its first layer looks for.
 //!
 //! * [`latent`]: the test images' codes drawn in the plane, coloured by class. A code has
-//!   more than two numbers, so it is first brought down to two: by [`crate::reduce::pca`]
+//!   more than two numbers, so it is first brought down to two: by [`crate::embed::pca`]
 //!   (the plane of largest spread; distances are faithful, but classes may overlap),
-//!   [`crate::reduce::tsne`] (each code's neighbours kept near it; clusters show, distances
+//!   [`crate::embed::tsne`] (each code's neighbours kept near it; clusters show, distances
 //!   between them mean little), or `raw` (the first two code numbers as they are).
 //! * [`weights`]: the first layer's weights as pictures. A convolution's filters are small
 //!   images; a linear layer on the pixels has, per hidden unit, one weight per pixel, which
@@ -11,11 +11,11 @@
 
 use super::eval::{class_name, open_run};
 use super::{picture_path, RunOptions};
+use crate::embed::pca::Pca;
+use crate::embed::tsne::{neighbour_purity, tsne, TsneSettings, MAX_POINTS};
 use crate::error::{Error, Result};
 use crate::names::Named;
 use crate::nn::state_dict;
-use crate::reduce::pca::Pca;
-use crate::reduce::tsne::{neighbour_purity, tsne, TsneSettings, MAX_POINTS};
 use crate::train::run_dir::load_run;
 use crate::viz::chart::Scatter;
 use crate::viz::{Cell, ImageGrid};

@@ -11,6 +11,7 @@
 //! (sweeps over one setting, random search over several) → [`bench`](mod@bench) (speed, as a share of
 //! the machine's peak) → [`trace`] (one step's tape, node by node).
 
+pub mod baselines;
 pub mod bench;
 pub mod classify;
 pub mod eval;
@@ -113,26 +114,6 @@ pub fn parse_sizes(text: &str, what: &'static str, example: &str) -> Result<Vec<
         .collect()
 }
 
-/// Refuses a folder that exists and holds anything: a command's outputs never land among
-/// another's. `advice` ends the message ("choose another --out").
-///
-/// # Errors
-/// [`Error::Config`] naming the folder; [`Error::Io`] if it cannot be read.
-pub fn check_unused_folder(dir: &Path, what: &'static str, advice: &str) -> Result<()> {
-    let occupied = dir.exists()
-        && std::fs::read_dir(dir)
-            .map_err(Error::io(dir))?
-            .next()
-            .is_some();
-    if occupied {
-        return Err(Error::config(
-            what,
-            format!("{} already exists; {advice}", dir.display()),
-        ));
-    }
-    Ok(())
-}
-
 /// Where a command writes its picture: `out` if given, else `<run>/<name>.png`; checked
 /// with [`check_output`] before any work is done.
 ///
@@ -148,27 +129,8 @@ pub fn picture_path(dir: &Path, name: &str, out: Option<&Path>, replace: bool) -
 /// no file there already unless `replace` says so.
 ///
 /// # Errors
-/// [`Error::Config`] naming the path and what to do.
+/// [`Error::Output`] naming the path and what to do.
 pub fn check_output(path: &Path, replace: bool) -> Result<()> {
     crate::viz::check_png_path(path)?;
-    if path.exists() && !replace {
-        return Err(Error::config(
-            "output file",
-            format!(
-                "{} exists; pass --force to replace it, or choose another --out",
-                path.display()
-            ),
-        ));
-    }
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(Error::config(
-            "output file",
-            format!("the folder {} does not exist", parent.display()),
-        ));
-    }
-    Ok(())
+    crate::fs::check_new_file(path, replace)
 }

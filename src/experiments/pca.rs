@@ -3,12 +3,13 @@
 //! than this has learned nothing a projection could not.
 
 use super::check_output;
-use super::eval::{image, one_per_class_first, pixel_loss};
+use super::eval::{image, one_per_class_first};
 use crate::data::batches::{split, SplitSpec};
 use crate::data::mnist::{Dataset, DatasetName, Lookup};
+use crate::embed::pca::Pca;
 use crate::error::{Error, Result};
 use crate::machine::human_count;
-use crate::reduce::pca::Pca;
+use crate::train::task::pixel_loss;
 use crate::train::LossName;
 use crate::viz::{Cell, ImageGrid};
 use std::path::{Path, PathBuf};

@@ -12,12 +12,13 @@
 //! Trials run one after another, each using every core inside (no oversubscription).
 
 use super::train::train_new;
-use super::{check_unused_folder, RunOptions};
+use super::RunOptions;
 use crate::error::{Error, Result};
+use crate::fs::check_unused_folder;
+use crate::fs::write_atomic;
 use crate::names::Named;
-use crate::train::checkpoint::write_atomic;
+use crate::seed::{self, Stream};
 use crate::train::config::OptimizerName;
-use crate::train::fit::step_rng;
 use crate::train::observe::{Observer, Silent};
 use crate::train::RunConfig;
 use crate::viz::chart::{LineChart, TRAIN, VALIDATION};
@@ -207,7 +208,7 @@ pub struct Trial {
 /// Trial `index`'s settings: `base` with each searched setting drawn from [`RANGES`] by a
 /// generator seeded from (`seed`, `index`) alone.
 pub fn trial_config(base: &RunConfig, seed: u64, index: usize) -> RunConfig {
-    let mut rng = step_rng(seed, index, 0x5EA);
+    let mut rng = seed::rng(seed, Stream::Trial(index));
     let mut cfg = base.clone();
     cfg.model.latent = LATENTS[rng.random_range(0..LATENTS.len())];
     cfg.train.batch_size = BATCHES[rng.random_range(0..BATCHES.len())];

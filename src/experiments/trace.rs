@@ -7,8 +7,8 @@ use super::RunOptions;
 use crate::autodiff::TraceRow;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
-use crate::train::checkpoint::write_atomic;
-use crate::train::fit::step_rng;
+use crate::fs::write_atomic;
+use crate::seed::{self, Stream};
 use crate::train::run_dir::new_trainer;
 use crate::train::RunConfig;
 use std::path::Path;
@@ -32,7 +32,7 @@ pub fn trace(cfg: &RunConfig, opts: &RunOptions) -> Result<Vec<TraceRow>> {
     }
     let mut trainer = new_trainer(cfg)?;
     trainer.enable_profile();
-    let mut rng = step_rng(cfg.train.seed, 0, 0);
+    let mut rng = seed::rng(cfg.train.seed, Stream::Step { epoch: 0, batch: 0 });
     let indices: Vec<usize> = (0..batch).collect();
     for _ in 0..2 {
         trainer.step(images, &indices, &mut rng)?;

@@ -4,12 +4,15 @@
 //! Everything a user can get wrong (the data, the architecture, the settings, the folder) is
 //! checked before the folder is created, so a refused run leaves nothing behind.
 
-use super::report::{baselines, write_run_page, Baselines, RunSummary};
-use super::{check_unused_folder, load_data, RunOptions};
+use super::baselines::{baselines, Baselines};
+use super::report::{write_run_page, RunSummary};
+use super::{load_data, RunOptions};
 use crate::data::Splits;
 use crate::error::{Error, Result};
+use crate::fs::check_unused_folder;
+use crate::fs::write_atomic;
 use crate::models::{Autoencoder, ModelPlan};
-use crate::train::checkpoint::{self, write_atomic, Tensors};
+use crate::train::checkpoint::{self, Tensors};
 use crate::train::fit::{evaluate, EpochMetrics, Evaluation, Outcome, Trainer};
 use crate::train::observe::Observer;
 use crate::train::run_dir::{new_trainer, resume_trainer, save_model, RunDir};
@@ -170,7 +173,7 @@ fn check_validation(cfg: &RunConfig, splits: &Splits) -> Result<()> {
 
 fn write_config(run: &RunDir, cfg: &RunConfig) -> Result<()> {
     let json =
-        serde_json::to_string_pretty(cfg).map_err(|e| Error::config("config", e.to_string()))?;
+        serde_json::to_string_pretty(cfg).map_err(|e| Error::format("config", e.to_string()))?;
     write_atomic(&run.config(), json.as_bytes())
 }
 

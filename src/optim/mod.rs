@@ -75,7 +75,7 @@ impl Slots {
     pub fn check_sizes(&self, len: impl Fn(&str) -> Option<usize>) -> Result<()> {
         for (name, vectors) in &self.by_param {
             let Some(n) = len(name) else {
-                return Err(Error::config(
+                return Err(Error::format(
                     "optimizer state",
                     format!("{name} is not a parameter of this model"),
                 ));
@@ -83,7 +83,7 @@ impl Slots {
             for (key, v) in self.keys.iter().zip(vectors) {
                 let want = if *key == "step" { 1 } else { n };
                 if v.len() != want {
-                    return Err(Error::config(
+                    return Err(Error::format(
                         "optimizer state",
                         format!(
                             "{name}.{key} holds {} numbers, the parameter needs {want}",
@@ -221,5 +221,5 @@ pub(crate) fn saved<'a>(
     entry
         .get(key)
         .map(Vec::as_slice)
-        .ok_or_else(|| Error::config("optimizer state", format!("{name} has no {key:?}")))
+        .ok_or_else(|| Error::format("optimizer state", format!("{name} has no {key:?}")))
 }

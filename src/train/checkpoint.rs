@@ -5,51 +5,24 @@
 //! `safetensors.torch.load_file`, and since parameter names follow PyTorch's `nn.Sequential`
 //! numbering, a `model.safetensors` written here loads into the same architecture there.
 //!
-//! Every write goes to a temporary file in the destination folder, is flushed to disk, and is
-//! renamed over the destination. A crash mid-write leaves the previous file intact; a rename
-//! within one folder is atomic, so a reader sees either the old file or the new, never half.
+//! Every write goes through [`write_atomic`]: a temporary file in the destination folder,
+//! flushed to disk and renamed over the destination, so a crash mid-write leaves the previous
+//! checkpoint intact.
 
 use crate::error::{Error, Result};
+use crate::fs::write_atomic;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Named tensors, sorted by name.
 pub type Tensors = BTreeMap<String, ArrayD<f32>>;
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-///
-/// # Errors
-/// [`Error::Io`] naming the file when the folder is missing or not writable.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-        file.write_all(bytes).map_err(Error::io(&tmp))?;
-        file.sync_all().map_err(Error::io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(Error::io(path))
-    })();
-    if result.is_err() {
-        // Best effort: the temporary file is useless once the write failed.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Serialises named f32 tensors (and string metadata) in the safetensors format.
 ///
 /// # Errors
-/// [`Error::Config`] if the format rejects a tensor (it cannot for f32 data of its own shape).
+/// [`Error::Format`] if the format rejects a tensor (it cannot for f32 data of its own shape).
 pub fn to_bytes(tensors: &Tensors, metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
     let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
@@ -66,7 +39,7 @@ pub fn to_bytes(tensors: &Tensors, metadata: &HashMap<String, String>) -> Result
         .map(|(name, shape, bytes)| {
             TensorView::new(Dtype::F32, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
-                .map_err(|e| Error::config("tensor", format!("{name}: {e}")))
+                .map_err(|e| Error::format("tensor", format!("{name}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
     let info = if metadata.is_empty() {
@@ -75,7 +48,7 @@ pub fn to_bytes(tensors: &Tensors, metadata: &HashMap<String, String>) -> Result
         Some(metadata.clone())
     };
     safetensors::tensor::serialize(views, &info)
-        .map_err(|e| Error::config("safetensors", e.to_string()))
+        .map_err(|e| Error::format("safetensors", e.to_string()))
 }
 
 /// The metadata entry `key` of the checkpoint at `path`, read from JSON.

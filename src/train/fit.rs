@@ -28,8 +28,8 @@ use crate::data::corrupt::Corruption;
 use crate::error::{Error, Result};
 use crate::nn::{load_state_dict, state_dict};
 use crate::optim::{AdaGrad, Adam, EarlyStopping, Optimizer, ReduceLrOnPlateau, Sgd, Verdict};
+use crate::seed::{self, Stream};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -182,20 +182,6 @@ fn build_optimizer(t: &TrainSpec) -> Result<Box<dyn Optimizer>> {
     })
 }
 
-/// The generator for everything random in one step (its corruption, a VAE's samples), derived
-/// from the run's seed, the epoch and the batch alone: what makes resuming exact.
-pub fn step_rng(seed: u64, epoch: usize, batch: usize) -> StdRng {
-    // SplitMix64's multipliers decorrelate neighbouring (epoch, batch) pairs.
-    let mix = (epoch as u64)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add((batch as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
-    StdRng::seed_from_u64(seed ^ mix)
-}
-
-/// The seed of evaluation passes: one fixed generator, so a model's validation and test
-/// losses (with corruption) are the same every time they are measured.
-const EVAL_SEED: u64 = 0xE7A1;
-
 /// A model's mean loss and terms over a set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
@@ -268,7 +254,7 @@ pub fn evaluate<M: Task>(
     let result = (|| {
         let mut g = Graph::new();
         g.set_recording(false);
-        let mut rng = StdRng::seed_from_u64(EVAL_SEED);
+        let mut rng = seed::evaluation();
         let (mut total, mut term_totals) = (0.0, vec![0.0; names]);
         let indices: Vec<usize> = (0..set.len()).collect();
         for chunk in indices.chunks(EVAL_BATCH) {
@@ -439,7 +425,7 @@ impl<M: Task> Trainer<M> {
                 .enumerate()
                 .skip(self.state.batch)
             {
-                let mut rng = step_rng(t.seed, epoch, b);
+                let mut rng = seed::rng(t.seed, Stream::Step { epoch, batch: b });
                 let (loss, terms) = self.step(train, chunk, &mut rng).map_err(|e| match e {
                     Error::NonFinite { what, origin, .. } => Error::NonFinite {
                         what,
@@ -625,5 +611,5 @@ pub const EVAL_BATCH: usize = 500;
 
 /// A value as JSON, for checkpoint metadata.
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::config("checkpoint metadata", e.to_string()))
+    serde_json::to_string(value).map_err(|e| Error::format("checkpoint metadata", e.to_string()))
 }

@@ -17,9 +17,10 @@
 
 use super::config::{LossName, TrainSpec};
 use crate::autodiff::{Graph, Reduction, Var};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::models::{Autoencoder, Classifier};
 use crate::nn::Module;
+use ndarray::ArrayViewD;
 use rand::rngs::StdRng;
 
 /// At most this many named numbers a batch reports besides the loss.
@@ -96,6 +97,27 @@ pub fn reconstruction_loss(
         LossName::Mse => g.mse(output, target, reduction),
         LossName::Bce => g.bce(output, target, reduction),
     }
+}
+
+/// The mean per-pixel loss between two arrays of images, computed by the same code as
+/// training's loss.
+///
+/// # Errors
+/// Shape errors if the arrays differ in length.
+pub fn pixel_loss(kind: LossName, output: &[f32], target: &[f32]) -> Result<f64> {
+    let mut g = Graph::new();
+    g.set_recording(false);
+    let (a, b) = (
+        g.constant_view(flat(output)?),
+        g.constant_view(flat(target)?),
+    );
+    let l = reconstruction_loss(&mut g, kind, a, b, Reduction::Mean)?;
+    Ok(g.scalar(l)? as f64)
+}
+
+/// A flat array as a 1-D view.
+fn flat(d: &[f32]) -> Result<ArrayViewD<'_, f32>> {
+    ArrayViewD::from_shape(vec![d.len()], d).map_err(|e| Error::shape("loss", e.to_string()))
 }
 
 impl Task for Autoencoder {

@@ -5,15 +5,17 @@
 //! resumed run still has them) and the progress picture is drawn from them, one labelled row
 //! per epoch.
 
-use super::checkpoint::{self, write_atomic, Tensors};
+use super::checkpoint::{self, Tensors};
 use super::config::RunConfig;
-use super::fit::{step_rng, BatchProgress, EpochMetrics, Hooks, Trainer};
+use super::fit::{BatchProgress, EpochMetrics, Hooks, Trainer};
 use super::observe::{Event, Observer};
 use super::run_dir::{checkpoint_bytes, model_metadata, save_model, RunDir};
 use crate::data::mnist::{DatasetName, ImageSet};
 use crate::error::Result;
+use crate::fs::write_atomic;
 use crate::models::Autoencoder;
 use crate::names::Named;
+use crate::seed::{self, Stream};
 use crate::viz::chart::{save_stacked, LineChart, TRAIN, VALIDATION};
 use crate::viz::{cells, ImageGrid};
 use std::path::Path;
@@ -73,7 +75,7 @@ impl<'a> RunWriter<'a> {
                     &mut damaged,
                     test.rows,
                     test.cols,
-                    &mut step_rng(cfg.train.seed, 0, 0),
+                    &mut seed::rng(cfg.train.seed, Stream::Snapshots),
                 )?;
                 Some(damaged)
             }

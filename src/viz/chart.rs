@@ -4,7 +4,7 @@
 
 use super::{plot_error, register_font, rgb_png, Anchor, Canvas, Rgb, CLASS_COLORS, INK, MUTED};
 use crate::error::Result;
-use crate::train::checkpoint::write_atomic;
+use crate::fs::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;

@@ -40,7 +40,7 @@ pub(crate) fn register_font() {
 
 /// A drawing error from plotters, as ours.
 pub(crate) fn plot_error(e: impl std::fmt::Display) -> Error {
-    Error::config("picture", e.to_string())
+    Error::format("picture", e.to_string())
 }
 
 /// A colour as red, green, blue.
@@ -209,7 +209,7 @@ impl Canvas {
     /// # Errors
     /// [`Error::Io`] naming the path if it cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::train::checkpoint::write_atomic(path, &self.to_png()?)
+        crate::fs::write_atomic(path, &self.to_png()?)
     }
 }
 
@@ -229,7 +229,7 @@ pub(crate) fn rgb_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
 /// `.jpg` name holding PNG bytes would mislead whatever opens it.
 ///
 /// # Errors
-/// [`Error::Config`] naming the path.
+/// [`Error::Output`] naming the path.
 pub fn check_png_path(path: &Path) -> Result<()> {
     if path
         .extension()
@@ -237,7 +237,7 @@ pub fn check_png_path(path: &Path) -> Result<()> {
     {
         Ok(())
     } else {
-        Err(Error::config(
+        Err(Error::output(
             "output file",
             format!(
                 "{} does not end in .png; pictures are written as PNG, so name the file …png",

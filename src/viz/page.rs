@@ -11,7 +11,7 @@
 //! the browser test reads it back, and a reader sees it too.
 
 use crate::error::{Error, Result};
-use crate::train::checkpoint::write_atomic;
+use crate::fs::write_atomic;
 use base64::Engine;
 use std::path::{Path, PathBuf};
 

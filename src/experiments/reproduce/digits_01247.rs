@@ -6,7 +6,7 @@
 use super::{classify_command, CommandLine, Reported, Reproduction};
 use crate::data::batches::{Amount, SplitSpec};
 use crate::error::Result;
-use crate::experiments::classify::{classify, ClassifySpec, Source};
+use crate::experiments::classify::{classify, Backbone, ClassifySpec};
 use crate::experiments::latent::weights;
 use crate::experiments::pca::pca_baseline;
 use crate::experiments::RunOptions;
@@ -116,11 +116,11 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
     r.picture(p.out, "PCA: test digits rebuilt from k principal components of the training digits, one row per k.");
 
     let epochs = if quick { 2 } else { 30 };
-    let mut features: Vec<(String, Source)> = Vec::new();
+    let mut features: Vec<(String, Backbone)> = Vec::new();
     for &k in &ks {
         features.push((
             format!("PCA-{k}"),
-            Source::Pca {
+            Backbone::Pca {
                 k,
                 dataset: dataset.into(),
                 split: split.clone(),
@@ -130,7 +130,7 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
             let name = format!("{preset}-{k}");
             let cfg = recipe(&name, &split, epochs, quick)?;
             let (run, _) = r.train(&name, &format!("{name} autoencoder"), cfg, opts, obs)?;
-            features.push((name, Source::Frozen(run.dir.clone())));
+            features.push((name, Backbone::Frozen(run.dir.clone())));
         }
     }
     let top = *ks.last().unwrap_or(&32);

@@ -5,14 +5,14 @@
 //! matrix.
 
 use super::{classify_command, recipe, CommandLine, Reported, Reproduction};
+use crate::embed::tsne::TsneSettings;
 use crate::error::Result;
-use crate::experiments::classify::{classify, ClassifySpec, Source};
+use crate::experiments::classify::{classify, Backbone, ClassifySpec};
 use crate::experiments::generate::generate;
 use crate::experiments::latent::{latent, Projection};
 use crate::experiments::search::search;
 use crate::experiments::RunOptions;
 use crate::names::Named;
-use crate::reduce::tsne::TsneSettings;
 use crate::train::observe::Observer;
 use crate::train::{Overrides, RunConfig};
 use kernels::elementwise::Activation;
@@ -159,7 +159,7 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
         early_stopping: None,
     };
     let out = r.out.join("classifier");
-    let source = Source::Frozen(main.dir.clone());
+    let source = Backbone::Frozen(main.dir.clone());
     let (c, step) = r.step(
         "classifier on the frozen codes",
         classify_command(&source, &spec, &out),
@@ -178,7 +178,7 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
     );
     // The report does not say whether its encoder was frozen: fine-tune it too.
     let out = r.out.join("classifier-finetuned");
-    let source = Source::Finetune(main.dir.clone());
+    let source = Backbone::Finetune(main.dir.clone());
     let (c, step) = r.step(
         "classifier with the encoder fine-tuned",
         classify_command(&source, &spec, &out),

@@ -23,14 +23,15 @@ pub mod fashion_conv_small;
 pub mod mlp4;
 mod write;
 
-use super::classify::{ClassifySpec, Source};
+use super::classify::{Backbone, ClassifySpec};
 use super::eval::denoise_run;
 use super::train::{train_new, RunReport};
-use super::{check_unused_folder, RunOptions};
+use super::RunOptions;
 use crate::data::batches::{Amount, SplitSpec};
 use crate::data::corrupt::Corruption;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
+use crate::fs::check_unused_folder;
 use crate::train::observe::Observer;
 use crate::train::RunConfig;
 use command::CommandLine;
@@ -287,10 +288,10 @@ impl Reproduction {
 /// `handgrad classify` as a protocol's classifier step runs it: on `source` (PCA features or
 /// a run's encoder), with the head `spec`, into `out`. A split the command cannot express (a
 /// validation share other than its own) is said in a comment.
-fn classify_command(source: &Source, spec: &ClassifySpec, out: &Path) -> CommandLine {
+fn classify_command(source: &Backbone, spec: &ClassifySpec, out: &Path) -> CommandLine {
     let command = CommandLine::new("classify");
     let command = match source {
-        Source::Pca { k, dataset, split } => {
+        Backbone::Pca { k, dataset, split } => {
             let own = SplitSpec::default().validation;
             let command = command
                 .opt("--features", format!("pca:{k}"))
@@ -307,9 +308,9 @@ fn classify_command(source: &Source, spec: &ClassifySpec, out: &Path) -> Command
                 ))
             }
         }
-        Source::Frozen(run) => command.opt("--run", run.display()).flag("--freeze"),
-        Source::Finetune(run) => command.opt("--run", run.display()).flag("--finetune"),
-        Source::Scratch(run) => command.opt("--run", run.display()).flag("--from-scratch"),
+        Backbone::Frozen(run) => command.opt("--run", run.display()).flag("--freeze"),
+        Backbone::Finetune(run) => command.opt("--run", run.display()).flag("--finetune"),
+        Backbone::Scratch(run) => command.opt("--run", run.display()).flag("--from-scratch"),
     };
     command
         .list("--hidden", &spec.hidden)

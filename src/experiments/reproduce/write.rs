@@ -108,7 +108,7 @@ pub(super) fn markdown(r: &Reproduction) -> Result<()> {
         let rel = path.strip_prefix(&r.out).unwrap_or(path);
         md += &format!("![{caption}]({})\n\n*{caption}*\n\n", rel.display());
     }
-    crate::train::checkpoint::write_atomic(&r.out.join("REPORT.md"), md.as_bytes())
+    crate::fs::write_atomic(&r.out.join("REPORT.md"), md.as_bytes())
 }
 
 /// The same as a page, pictures shown in place.

@@ -1,4 +1,4 @@
-//! Fewer dimensions: the classical tools an autoencoder is compared with and looked at through.
+//! Embeddings in fewer dimensions: the classical tools an autoencoder is compared with and looked at through.
 //!
 //! * [`eigen`]: eigenvalues of a symmetric matrix (Jacobi as the reference, Householder + QR
 //!   as the fast path).
