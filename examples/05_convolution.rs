@@ -4,9 +4,9 @@
 //!
 //! Run with `cargo run --release --example 05_convolution`.
 
+use kernels::conv2d::im2col::im2col;
 use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec};
 use kernels::gemm::{gemm, MatRef};
-use kernels::im2col::im2col;
 
 /// The definition: y[co][oh][ow] = b[co] + Σ_{ci,i,j} x[ci][oh·s − p + i][ow·s − p + j] · w[co][ci][i][j],
 /// with x read as 0 outside the image (the padding). One image.

@@ -24,11 +24,12 @@
 //!
 //! ## Reading order
 //! [`gemm`] (the one matrix product) → [`conv2d`] (geometry, then `naive`, `direct`,
-//! `im2col_gemm`, `batched_gemm`, `phase_planes`) → [`im2col`] → [`conv_transpose2d`] (the
-//! adjoint of conv2d) → [`pool`] → [`elementwise`] → [`reduce`] → [`batch_norm`].
+//! [`im2col`](conv2d::im2col), `im2col_gemm`, `batched_gemm`, `phase_planes`) →
+//! [`conv_transpose2d`] (the adjoint of conv2d) → [`pool`] → [`elementwise`] → [`reduce`] →
+//! [`batch_norm`].
 //!
 //! The machinery that makes these fast sits in its own files, each opening with why it exists:
-//! [`packed_gemm`] (the product's packing and micro-kernels), `thin_gemm` (products too thin
+//! [`gemm::packed`] (the product's packing and micro-kernels), `gemm::thin` (products too thin
 //! to pack), `simd` (choosing vector instructions at run time) and `scratch` (working memory
 //! kept between calls).
 
@@ -42,13 +43,10 @@ pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod elementwise;
 pub mod gemm;
-pub mod im2col;
-pub mod packed_gemm;
 pub mod peak;
 pub mod pool;
 pub mod reduce;
 mod scratch;
-mod thin_gemm;
 pub mod transpose;
 
 use std::fmt;
@@ -133,6 +131,16 @@ pub fn check_lens(kernel: &str, slices: &[(&str, usize, usize)]) {
         .map(|(name, got, want)| format!("{name} holds {got} values, the sizes need {want}"))
         .collect();
     assert!(wrong.is_empty(), "{kernel}: {}", wrong.join("; "));
+}
+
+/// Panics unless a bias, when given, holds one number per output channel: the check every
+/// convolution and transposed convolution makes on its epilogue's bias (see [`check_lens`] for
+/// why a mismatch is a panic, not an error).
+#[track_caller]
+pub(crate) fn check_bias(c_out: usize, b: Option<&[f32]>) {
+    if let Some(b) = b {
+        check_lens("bias", &[("b", b.len(), c_out)]);
+    }
 }
 
 /// Below this many elements a kernel runs on the calling thread: splitting work across threads

@@ -5,7 +5,7 @@
 //! times the arithmetic per instruction. [`widest!`] compiles a loop once per instruction set
 //! and picks the widest copy the processor supports, so plain, readable loops run with the
 //! machine's full vector width. The packed GEMM's micro-kernels, which need exact control of
-//! registers, use intrinsics instead ([`crate::packed_gemm`]).
+//! registers, use intrinsics instead ([`crate::gemm::packed`]).
 
 /// Runs a loop body compiled three times: for AVX-512 (16 lanes), for AVX2 + FMA (8 lanes),
 /// and for the baseline (SSE2, 4 lanes), choosing at run time the widest this processor has.

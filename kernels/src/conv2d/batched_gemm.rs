@@ -30,8 +30,8 @@
 //! shapes only, never on the thread count, so results are the same on any machine.
 
 use super::{Conv2dGeometry, Epilogue};
+use crate::conv2d::im2col::{tap_offsets, PADDING};
 use crate::gemm::{gemm_on_this_thread, MatRef};
-use crate::im2col::{tap_offsets, PADDING};
 use crate::scratch::{with_index_scratch, with_scratch};
 use crate::transpose::transpose;
 use rayon::prelude::*;

@@ -7,12 +7,12 @@
 //! with K = C_in·KH·KW. The weight tensor (C_out, C_in, KH, KW) is already the row-major
 //! C_out × K matrix, so it is used in place. Images run in parallel; the column buffer comes
 //! from per-thread scratch that survives between steps. The columns are gathered through a
-//! table of source offsets made once per call ([`crate::im2col`] explains it): the same
+//! table of source offsets made once per call ([`crate::conv2d::im2col`] explains it): the same
 //! numbers as `im2col`, without working out the padding again for every image.
 
 use super::Conv2dGeometry;
+use crate::conv2d::im2col::{gather_columns, scatter_columns, tap_offsets};
 use crate::gemm::{gemm, MatRef};
-use crate::im2col::{gather_columns, scatter_columns, tap_offsets};
 use crate::scratch::{with_index_scratch, with_scratch};
 use rayon::prelude::*;
 

@@ -10,17 +10,18 @@
 //! implementations, picked by [`Conv2dAlgo`], compute the same numbers:
 //! * [`naive`]: the equation above as seven nested loops, in f64. The spec, never fast.
 //! * [`direct`]: the same loops reordered so the innermost one walks a contiguous output row.
-//! * [`im2col_gemm`]: copy every receptive field into a column ([`crate::im2col`]), then one
+//! * [`im2col_gemm`]: copy every receptive field into a column ([`crate::conv2d::im2col`]), then one
 //!   matrix product per image. Usually the fastest, at the cost of a scratch buffer.
 //! * [`batched_gemm`]: the columns of a chunk of images side by side, one product per chunk:
 //!   for deeper layers, whose output per image is too small to fill a product (49 or 9 pixels).
 //! * [`phase_planes`]: no columns at all; each kernel tap is one shifted multiply-add over the
 //!   whole image: for one input channel, where the product's inner dimension would be 9.
 //!
-//! Next: [`crate::im2col`], then [`crate::conv_transpose2d`], which is this file run backwards.
+//! Next: [`crate::conv2d::im2col`], then [`crate::conv_transpose2d`], which is this file run backwards.
 
 pub mod batched_gemm;
 pub mod direct;
+pub mod im2col;
 pub mod im2col_gemm;
 pub mod naive;
 pub mod phase_planes;
@@ -426,7 +427,7 @@ pub fn forward_with(
     y: &mut [f32],
 ) {
     crate::conv2d::check_lens(geom, "conv2d::forward", x.len(), w.len(), y.len());
-    crate::conv_transpose2d::check_bias(geom.spec().c_out, epilogue.bias);
+    crate::check_bias(geom.spec().c_out, epilogue.bias);
     let b = epilogue.bias;
     match algo.resolve(geom) {
         Conv2dAlgo::Naive => naive::forward(geom, x, w, b, y),

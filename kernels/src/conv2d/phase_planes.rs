@@ -386,7 +386,7 @@ pub fn backward_weight(geom: &Conv2dGeometry, x: &[f32], d_y: &[f32], d_w: &mut 
                         for (d_w_co, wide_co) in per_co {
                             for (d, &start) in d_w_co.iter_mut().zip(starts) {
                                 let tap = &planes[start as usize..][..l.span];
-                                *d += crate::thin_gemm::dot(wide_co, tap);
+                                *d += crate::gemm::thin::dot(wide_co, tap);
                             }
                         }
                     });

@@ -166,7 +166,7 @@ pub fn forward_with(
     epilogue: Epilogue<'_>,
     y: &mut [f32],
 ) {
-    check_bias(adj.spec().c_in, epilogue.bias);
+    crate::check_bias(adj.spec().c_in, epilogue.bias);
     if algo.resolve(adj) == Conv2dAlgo::BatchedGemm {
         conv2d::batched_gemm::backward_input_with(adj, x, w, epilogue, y);
     } else {
@@ -244,14 +244,6 @@ pub fn backward_bias(adj: &Conv2dGeometry, d_y: &[f32], d_b: &mut [f32]) {
         ],
     );
     crate::reduce::sum_per_channel(d_y, n, c_out, h_out * w_out, d_b);
-}
-
-/// A bias, when given, holds one number per output channel.
-#[track_caller]
-pub(crate) fn check_bias(c_out: usize, b: Option<&[f32]>) {
-    if let Some(b) = b {
-        crate::check_lens("bias", &[("b", b.len(), c_out)]);
-    }
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub fn forward(s: &ConvTranspose2dSpec, x: &[f32], w: &[f32], b: Option<&[f32]>,
         w.len(),
         y.len(),
     );
-    super::check_bias(s.c_out, b);
+    crate::check_bias(s.c_out, b);
     let mut acc = vec![0.0f64; y.len()];
     for_each_pair(s, |ci, co, i, j, xi, yi| {
         acc[yi] += x[xi] as f64 * w[weight_index(s, ci, co, i, j)] as f64;

@@ -1,8 +1,8 @@
 //! The one matrix product: C ← α·A·B + β·C, computed block by block by our own packed
-//! product ([`crate::packed_gemm`]) or, as a second reference, `matrixmultiply::sgemm`.
+//! product ([`crate::gemm::packed`]) or, as a second reference, `matrixmultiply::sgemm`.
 //!
 //! Fully connected layers are a single GEMM, and convolutions become GEMMs after
-//! [`im2col`](crate::im2col). `matrixmultiply` packs A and B into cache-sized panels and runs
+//! [`im2col`](crate::conv2d::im2col). `matrixmultiply` packs A and B into cache-sized panels and runs
 //! an AVX/FMA micro-kernel chosen at run time; this file adds the two things it leaves to us:
 //! **bounds checking** (so callers never touch `unsafe`) and **parallelism** (the product is
 //! split into independent blocks of C, computed on rayon's threads).
@@ -10,6 +10,13 @@
 //! A [`MatRef`] is a read-only strided view: element (i, j) lives at
 //! `data[i·row_stride + j·col_stride]`. Transposing is free: swap the strides ([`MatRef::t`]).
 //! The `unsafe` here is the raw pointer to C's blocks, proven disjoint.
+//!
+//! Its rooms: this file (the entry, [`MatRef`], [`Epilogue`], the blocks across threads and
+//! [`naive`], the reference loop), [`packed`] (packing and the micro-kernels), and `thin`
+//! (products too thin to be worth packing).
+
+pub mod packed;
+pub(crate) mod thin;
 
 use crate::elementwise::Activation;
 
@@ -194,7 +201,7 @@ const BLOCKS_PER_THREAD: usize = 2;
 /// products (`matrixmultiply` allocates its packing buffers on every call).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GemmImpl {
-    /// Ours: [`crate::packed_gemm`], with AVX-512, AVX2 + FMA or portable micro-kernels, and
+    /// Ours: [`crate::gemm::packed`], with AVX-512, AVX2 + FMA or portable micro-kernels, and
     /// for products too thin to repay packing (inner dimension or output width ≤ 16) two
     /// unpacked kernels that read A and B in place.
     #[default]
@@ -499,13 +506,13 @@ fn gemm_block(
     }
     if imp == GemmImpl::Packed {
         // SAFETY: as below.
-        if unsafe { crate::thin_gemm::try_gemm(alpha, a, b, beta, c.ptr, c.row_stride) } {
+        if unsafe { crate::gemm::thin::try_gemm(alpha, a, b, beta, c.ptr, c.row_stride) } {
             c.apply(epi);
             return;
         }
         // SAFETY: C's block was carved from an exclusive slice of m×n (checked in
         // `gemm_using`), and blocks are disjoint.
-        unsafe { crate::packed_gemm::gemm(alpha, a, b, beta, epi, c.ptr, c.row_stride) };
+        unsafe { crate::gemm::packed::gemm(alpha, a, b, beta, epi, c.ptr, c.row_stride) };
         return;
     }
     // SAFETY: MatRef::strided proved every element of A and B is inside its slice; C's block

@@ -1,6 +1,6 @@
 //! Products too thin to repay packing.
 //!
-//! [`crate::packed_gemm`] copies A and B into panels before it multiplies, so that its
+//! [`crate::gemm::packed`] copies A and B into panels before it multiplies, so that its
 //! micro-kernel reads both with unit stride. The copy pays when every packed value is then used
 //! many times. Two shapes the models make are too thin for that:
 //!
@@ -38,7 +38,7 @@ const LANES: usize = 16;
 ///
 /// # Safety
 /// `c` must point to an m×n block with row stride `ldc` that this call may write and nobody
-/// else touches meanwhile (as for [`crate::packed_gemm`]).
+/// else touches meanwhile (as for [`crate::gemm::packed`]).
 pub(crate) unsafe fn try_gemm(
     alpha: f32,
     a: MatRef<'_>,
