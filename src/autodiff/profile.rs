@@ -1,10 +1,12 @@
 //! Where a step's time goes, op by op: what `handgrad train --profile` prints.
 //!
-//! When profiling is on, the tape notes the time between one recorded node and the next and
-//! books it to the op just recorded (an op computes its value, then records it: the gap is
-//! its forward time, plus whatever little the model did in between), and times each op's
-//! backward call. Off, it costs one branch per node.
+//! The profiler is a [`TapeObserver`]: told of every node the tape records, it books the time
+//! since the previous node to the op just recorded (an op computes its value, then records
+//! it: the gap is its forward time, plus whatever little the model did in between), and it
+//! times each op's backward call. Off, the tape pays one branch per node.
 
+use super::observe::TapeObserver;
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,31 @@ pub(crate) struct Profile {
     step_forward: Vec<Duration>,
     /// This step's backward time of each node that had one.
     step_backward: Vec<Option<Duration>>,
+    /// When the backward call under way started.
+    backward_from: Instant,
+}
+
+impl TapeObserver for Profile {
+    fn step_started(&mut self) {
+        self.new_step();
+    }
+
+    fn recorded(&mut self, _node: usize, kind: &'static str) {
+        self.forward(kind);
+    }
+
+    fn backward_started(&mut self, _node: usize, _kind: &'static str) {
+        self.backward_from = Instant::now();
+    }
+
+    fn backward_finished(&mut self, node: usize, kind: &'static str) {
+        let took = self.backward_from.elapsed();
+        self.backward(node, kind, took);
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 impl Profile {
@@ -28,6 +55,7 @@ impl Profile {
             backward: BTreeMap::new(),
             step_forward: Vec::new(),
             step_backward: Vec::new(),
+            backward_from: Instant::now(),
         }
     }
 

@@ -20,13 +20,28 @@
 //! ask for ∂L/∂θ afterwards. [`Graph::reset`] clears the list for the next step and keeps the
 //! buffers (see [`super::buffers`]).
 //!
+//! This file is the tape itself: [`Graph::record`] (the one door into it), [`Graph::backward`]
+//! (the walk) and `accumulate` (the one place gradients are summed). Its rooms, in
+//! `src/autodiff/graph/`: `leaves.rs` (how data, constants and parameters enter the tape),
+//! `backward.rs` (the [`Backward`] trait and what an op's backward may read) and `inspect.rs`
+//! ([`Graph::dump`], [`Graph::trace`], [`Graph::profile`], the non-finite search). Timing
+//! watches the tape from outside, through a [`TapeObserver`].
+//!
 //! Next: [`super::ops`], where each op's forward and backward stand side by side.
 
+mod backward;
+mod inspect;
+mod leaves;
+
+pub(crate) use backward::{as_slice, as_slice_mut};
+pub use backward::{Backward, BackwardCtx};
+pub use inspect::{Pass, Place};
+
 use super::buffers::BufferPool;
+use super::observe::TapeObserver;
 use crate::error::{Error, Result};
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::ArrayD;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A value on the tape: an index into the graph's node list, with the graph's identity and
@@ -58,138 +73,6 @@ impl ParamId {
     }
 }
 
-/// How one op turns the gradient of its output into gradients of its inputs.
-///
-/// Implementations are small structs holding whatever forward computed that backward needs
-/// beyond the input and output values (the tape keeps those): a convolution's geometry,
-/// max-pool's winners, batch norm's statistics. `Debug` names the op in [`Graph::dump`].
-pub trait Backward: fmt::Debug + Send + Sync {
-    /// Given ∂L/∂y in `ctx`, returns ∂L/∂(input i) for each input, in order. Return `None`
-    /// for inputs where [`BackwardCtx::needs`] is false (constants, data): skipping them saves
-    /// work, e.g. the first convolution never computes a gradient for the images.
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>>;
-
-    /// Multiply-adds of the op's forward pass, for traces: the products (linear layers,
-    /// convolutions) count theirs; element-wise ops and reshapes count 0.
-    fn macs(&self) -> u128 {
-        0
-    }
-}
-
-/// What an op's backward may read, plus the buffer pool for its results. It reads the
-/// inputs straight from the tape (no list is built per node).
-pub struct BackwardCtx<'a> {
-    nodes: &'a [Node],
-    inputs: &'a [Var],
-    output: &'a ArrayD<f32>,
-    d_y: &'a ArrayD<f32>,
-    pool: &'a mut BufferPool,
-}
-
-impl<'a> BackwardCtx<'a> {
-    /// The value of input `i`, as forward saw it.
-    pub fn input(&self, i: usize) -> &'a ArrayD<f32> {
-        &self.nodes[self.inputs[i].index].value
-    }
-    /// Input `i`'s values as a flat slice.
-    pub fn input_slice(&self, i: usize) -> &'a [f32] {
-        as_slice(self.input(i))
-    }
-    /// Whether input `i` wants a gradient.
-    pub fn needs(&self, i: usize) -> bool {
-        self.nodes[self.inputs[i].index].requires_grad
-    }
-    /// The op's output value.
-    pub fn output(&self) -> &'a ArrayD<f32> {
-        self.output
-    }
-    /// ∂L/∂y, the gradient arriving at the output (same shape as the output).
-    pub fn d_y(&self) -> &'a ArrayD<f32> {
-        self.d_y
-    }
-    /// ∂L/∂y as a flat slice.
-    pub fn d_y_slice(&self) -> &'a [f32] {
-        as_slice(self.d_y)
-    }
-    /// A buffer for a result, contents unspecified: the caller writes every element.
-    pub fn alloc(&mut self, shape: &[usize]) -> ArrayD<f32> {
-        self.pool.alloc(shape)
-    }
-    /// A zeroed buffer for a result that is accumulated.
-    pub fn zeros(&mut self, shape: &[usize]) -> ArrayD<f32> {
-        self.pool.zeros(shape)
-    }
-    /// How many inputs the op read.
-    pub fn inputs_len(&self) -> usize {
-        self.inputs.len()
-    }
-    /// ∂L/∂(input i), computed by `kernel` into a fresh buffer of `shape` — or `None`, without
-    /// running the kernel, when input `i` does not exist (an absent bias) or needs no gradient.
-    pub fn grad_for(
-        &mut self,
-        i: usize,
-        shape: &[usize],
-        kernel: impl FnOnce(&mut [f32]),
-    ) -> Option<ArrayD<f32>> {
-        if i >= self.inputs.len() || !self.needs(i) {
-            return None;
-        }
-        let mut d = self.pool.alloc(shape);
-        kernel(as_slice_mut(&mut d));
-        Some(d)
-    }
-    /// Returns a scratch tensor to the pool.
-    pub fn recycle(&mut self, a: ArrayD<f32>) {
-        self.pool.recycle(a);
-    }
-    /// ∂L/∂(input i) and ∂L/∂(input j), each shaped as given. When both are needed, `both`
-    /// computes them in one call (for a kernel that shares work between the two); otherwise
-    /// whichever is needed is computed alone, as by [`BackwardCtx::grad_for`].
-    pub fn grads_for_pair(
-        &mut self,
-        (i, shape_i): (usize, &[usize]),
-        (j, shape_j): (usize, &[usize]),
-        both: impl FnOnce(&mut [f32], &mut [f32]),
-        only_i: impl FnOnce(&mut [f32]),
-        only_j: impl FnOnce(&mut [f32]),
-    ) -> (Option<ArrayD<f32>>, Option<ArrayD<f32>>) {
-        let wanted = |ctx: &Self, k: usize| k < ctx.inputs.len() && ctx.needs(k);
-        if wanted(self, i) && wanted(self, j) {
-            let (mut d_i, mut d_j) = (self.pool.alloc(shape_i), self.pool.alloc(shape_j));
-            both(as_slice_mut(&mut d_i), as_slice_mut(&mut d_j));
-            return (Some(d_i), Some(d_j));
-        }
-        (
-            self.grad_for(i, shape_i, only_i),
-            self.grad_for(j, shape_j, only_j),
-        )
-    }
-    /// A buffer shaped like input `i` (the usual shape of its gradient).
-    pub fn alloc_like_input(&mut self, i: usize) -> ArrayD<f32> {
-        let shape = self.input(i).raw_dim();
-        self.pool.alloc(ndarray::Dimension::slice(&shape))
-    }
-}
-
-/// Whether every number of `a` is finite.
-fn all_finite(a: &ArrayD<f32>) -> bool {
-    a.iter().all(|v| v.is_finite())
-}
-
-/// The flat, row-major data of a tape value.
-pub(crate) fn as_slice(a: &ArrayD<f32>) -> &[f32] {
-    // Invariant: every value on the tape is created in standard layout (by the pool, or
-    // copied into it by `Graph::constant`), so it is one contiguous slice.
-    a.as_slice()
-        .unwrap_or_else(|| unreachable!("tape values are contiguous"))
-}
-
-/// Mutable flat data of a freshly allocated value (see [`as_slice`] for the invariant).
-pub(crate) fn as_slice_mut(a: &mut ArrayD<f32>) -> &mut [f32] {
-    a.as_slice_mut()
-        .unwrap_or_else(|| unreachable!("tape values are contiguous"))
-}
-
 /// One record on the tape.
 struct Node {
     value: ArrayD<f32>,
@@ -201,52 +84,6 @@ struct Node {
     scope: usize,
     /// The op's Rust type, for the profiler ("leaf" for data and parameters).
     kind: &'static str,
-}
-
-/// Which pass of a step a value belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pass {
-    /// The forward pass: an op's output.
-    Forward,
-    /// The backward pass: the gradient an op's backward returned for one of its inputs.
-    Backward,
-}
-
-/// Where on the tape something happened: which node, which op, which layer, which pass.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Place {
-    /// The node's position on the tape.
-    pub node: usize,
-    /// The op, as `Debug` prints it (`Linear { n: 64, d_in: 145, d_out: 98 }`), or `leaf`.
-    pub op: String,
-    /// The layer that recorded it (`encoder.7`), empty outside any layer.
-    pub scope: String,
-    /// Forward or backward.
-    pub pass: Pass,
-}
-
-impl fmt::Display for Place {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pass = match self.pass {
-            Pass::Forward => "forward pass",
-            Pass::Backward => "backward pass",
-        };
-        let op = self.op.split([' ', '{', '(']).next().unwrap_or("op");
-        match (op, self.scope.is_empty()) {
-            ("leaf", true) => write!(f, "the input data (tape node %{})", self.node),
-            ("leaf", false) => write!(
-                f,
-                "a parameter of layer {} (tape node %{}): the weights themselves already held it",
-                self.scope, self.node
-            ),
-            (_, true) => write!(f, "the {pass} of {op} (tape node %{})", self.node),
-            (_, false) => write!(
-                f,
-                "the {pass} of layer {} ({op}, tape node %{})",
-                self.scope, self.node
-            ),
-        }
-    }
 }
 
 /// The tape of one forward pass, and the gradients of one backward pass.
@@ -280,8 +117,8 @@ pub struct Graph {
     scopes: Vec<String>,
     /// The scope new nodes are recorded in.
     scope: usize,
-    /// Time per op type, when profiling ([`Graph::enable_profile`]).
-    profile: Option<Box<super::profile::Profile>>,
+    /// Watches the tape, when one is set ([`Graph::observe`]): the profiler, say.
+    observer: Option<Box<dyn TapeObserver>>,
     /// Input lists of the last step's nodes, emptied and kept for the next step's.
     spare_inputs: Vec<Vec<Var>>,
 }
@@ -307,52 +144,20 @@ impl Graph {
             conv_algo: kernels::conv2d::Conv2dAlgo::default(),
             scopes: vec![String::new()],
             scope: 0,
-            profile: None,
+            observer: None,
             spare_inputs: Vec::new(),
         }
     }
 
-    /// Starts timing every op, forward and backward, from the next node on.
-    pub fn enable_profile(&mut self) {
-        self.profile = Some(Box::new(super::profile::Profile::new()));
+    /// Lets `observer` watch every node recorded and every backward call from now on
+    /// (replacing any observer set before).
+    pub fn observe(&mut self, observer: Box<dyn TapeObserver>) {
+        self.observer = Some(observer);
     }
 
-    /// Time per op type since [`Graph::enable_profile`], the most expensive first (empty when
-    /// profiling is off).
-    pub fn profile(&self) -> Vec<super::profile::ProfileRow> {
-        self.profile.as_ref().map_or_else(Vec::new, |p| p.rows())
-    }
-
-    /// The tape as it stands (the last step, after a training step), one row per node: what
-    /// `handgrad trace` prints. Times are filled in when profiling is on.
-    pub fn trace(&self) -> Vec<super::profile::TraceRow> {
-        let times = self.profile.as_deref();
-        self.nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| super::profile::TraceRow {
-                index: i,
-                // An op's own description when it is short (`ActivationOp { act: Selu }`),
-                // else its type's name.
-                op: n
-                    .op
-                    .as_ref()
-                    .map(|op| format!("{op:?}"))
-                    .filter(|d| d.len() <= 30)
-                    .unwrap_or_else(|| super::profile::short_type_name(n.kind)),
-                scope: self.scopes.get(n.scope).cloned().unwrap_or_default(),
-                inputs: n.inputs.iter().map(|v| v.index).collect(),
-                input_shapes: n
-                    .inputs
-                    .iter()
-                    .map(|v| self.nodes[v.index].value.shape().to_vec())
-                    .collect(),
-                output: n.value.shape().to_vec(),
-                macs: n.op.as_ref().map_or(0, |op| op.macs()),
-                forward: times.and_then(|p| p.node_forward(i)),
-                backward: times.and_then(|p| p.node_backward(i)),
-            })
-            .collect()
+    /// The observer set with [`Graph::observe`], if it is a `T`.
+    pub fn observer<T: TapeObserver>(&self) -> Option<&T> {
+        self.observer.as_ref()?.as_any().downcast_ref()
     }
 
     /// Which convolution implementation ops use from now on.
@@ -400,8 +205,8 @@ impl Graph {
     /// far becomes stale: ops refuse it.
     pub fn reset(&mut self) {
         self.step = self.step.wrapping_add(1);
-        if let Some(p) = self.profile.as_mut() {
-            p.new_step();
+        if let Some(o) = self.observer.as_mut() {
+            o.step_started();
         }
         for node in self.nodes.drain(..) {
             self.pool.recycle(node.value);
@@ -431,64 +236,6 @@ impl Graph {
     /// Whether the tape is empty.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
-    }
-
-    /// A data tensor that never gets a gradient (inputs, targets, noise).
-    pub fn constant(&mut self, value: ArrayD<f32>) -> Var {
-        self.leaf(value, false)
-    }
-
-    /// A constant that takes `value` as it is, without copying: for buffers that came from
-    /// [`Graph::alloc`], so they return to the pool with the rest of the step's values.
-    pub fn constant_owned(&mut self, value: ArrayD<f32>) -> Var {
-        let value = if value.is_standard_layout() {
-            value
-        } else {
-            self.pool.copy_of(&value.view())
-        };
-        self.push_leaf(value, false)
-    }
-
-    /// A copy of borrowed data as a constant, in a recycled buffer.
-    pub fn constant_view(&mut self, value: ArrayViewD<'_, f32>) -> Var {
-        let value = self.pool.copy_of(&value);
-        self.push_leaf(value, false)
-    }
-
-    /// A leaf tensor; with `requires_grad` its gradient is kept after backward.
-    ///
-    /// The numbers are copied into a pooled buffer (and `value` is dropped): every buffer on
-    /// the tape then comes from the pool and returns to it, so repeated steps allocate nothing.
-    pub fn leaf(&mut self, value: ArrayD<f32>, requires_grad: bool) -> Var {
-        let value = self.pool.copy_of(&value.view());
-        self.push_leaf(value, requires_grad)
-    }
-
-    /// A parameter's current value as a leaf, remembered under its id. Asking twice in one
-    /// step returns the same `Var`, so a shared parameter's gradients add up in one place.
-    pub fn param(&mut self, id: ParamId, value: &ArrayD<f32>) -> Var {
-        if let Some(&var) = self.params.get(&id) {
-            return var;
-        }
-        let copy = self.pool.copy_of(&value.view());
-        let var = self.push_leaf(copy, self.recording);
-        self.params.insert(id, var);
-        var
-    }
-
-    fn push_leaf(&mut self, value: ArrayD<f32>, requires_grad: bool) -> Var {
-        if let Some(p) = self.profile.as_mut() {
-            p.forward("leaf");
-        }
-        self.nodes.push(Node {
-            value,
-            inputs: Vec::new(),
-            op: None,
-            requires_grad: requires_grad && self.recording,
-            scope: self.scope,
-            kind: "leaf",
-        });
-        self.var(self.nodes.len() - 1)
     }
 
     /// A handle to node `index` of this step.
@@ -558,8 +305,8 @@ impl Graph {
         );
         let requires_grad = self.recording && inputs.iter().any(|&v| self.node(v).requires_grad);
         let kind = std::any::type_name_of_val(&op);
-        if let Some(p) = self.profile.as_mut() {
-            p.forward(kind);
+        if let Some(o) = self.observer.as_mut() {
+            o.recorded(self.nodes.len(), kind);
         }
         let (op, inputs): (Option<Box<dyn Backward>>, Vec<Var>) = if requires_grad {
             let mut list = self.spare_inputs.pop().unwrap_or_default();
@@ -651,10 +398,17 @@ impl Graph {
                 ),
             });
         }
+        let seed = self.unit_seed(loss)?;
+        self.backward_from(loss, seed)
+    }
+
+    /// ∂loss/∂loss = 1, shaped like `loss`, in a pooled buffer.
+    fn unit_seed(&mut self, loss: Var) -> Result<ArrayD<f32>> {
+        self.live(&[loss])?;
         let shape = self.node(loss).value.raw_dim();
         let mut seed = self.pool.alloc(ndarray::Dimension::slice(&shape));
         seed.fill(1.0);
-        self.backward_from(loss, seed)
+        Ok(seed)
     }
 
     /// Backpropagates with an explicit seed ∂L/∂y for `y` (any shape): the gradient of
@@ -663,12 +417,19 @@ impl Graph {
     /// # Errors
     /// As [`Graph::backward`], and [`Error::Shape`] if the seed's shape differs from `y`'s.
     pub fn backward_from(&mut self, y: Var, seed: ArrayD<f32>) -> Result<()> {
-        self.backward_pass(y, seed, false).map(|_| ())
+        self.backward_walk(y, seed, |_, _| false).map(|_| ())
     }
 
-    /// Backward from `y` as [`Graph::backward_from`], but checking every gradient an op
-    /// returns; stops at the first op that turns finite gradients into NaN or infinity.
-    fn backward_pass(&mut self, y: Var, seed: ArrayD<f32>, check: bool) -> Result<Option<Place>> {
+    /// The walk: from `y`, seeded with ∂L/∂y, every node in reverse creation order hands the
+    /// gradient at its output to its op's backward and adds what comes back into its inputs'
+    /// gradients. `stop_after(d_y, input_grads)` may end the walk after a node (the non-finite
+    /// search does); the node's index is returned then.
+    fn backward_walk(
+        &mut self,
+        y: Var,
+        seed: ArrayD<f32>,
+        mut stop_after: impl FnMut(&ArrayD<f32>, &[Option<ArrayD<f32>>]) -> bool,
+    ) -> Result<Option<usize>> {
         self.live(&[y])?;
         if seed.shape() != self.shape(y) {
             return Err(Error::shape(
@@ -708,16 +469,15 @@ impl Graph {
                 d_y: &d_y,
                 pool: &mut self.pool,
             };
-            let started = self.profile.is_some().then(std::time::Instant::now);
-            let input_grads = op.backward(&mut ctx)?;
-            if let (Some(p), Some(t)) = (self.profile.as_mut(), started) {
-                p.backward(i, node.kind, t.elapsed());
+            if let Some(o) = self.observer.as_mut() {
+                o.backward_started(i, node.kind);
             }
-            if check && all_finite(&d_y) {
-                let bad = input_grads.iter().flatten().any(|g| !all_finite(g));
-                if bad {
-                    return Ok(Some(self.place(i, Pass::Backward)));
-                }
+            let input_grads = op.backward(&mut ctx)?;
+            if let Some(o) = self.observer.as_mut() {
+                o.backward_finished(i, node.kind);
+            }
+            if stop_after(&d_y, &input_grads) {
+                return Ok(Some(i));
             }
             for (k, grad) in input_grads.into_iter().enumerate() {
                 if let Some(grad) = grad {
@@ -729,40 +489,6 @@ impl Graph {
             self.pool.recycle(d_y);
         }
         Ok(None)
-    }
-
-    fn place(&self, node: usize, pass: Pass) -> Place {
-        let n = &self.nodes[node];
-        Place {
-            node,
-            op: n
-                .op
-                .as_ref()
-                .map_or_else(|| "leaf".to_string(), |op| format!("{op:?}")),
-            scope: self.scopes[n.scope].clone(),
-            pass,
-        }
-    }
-
-    /// The first value on the tape, in creation order, that holds a NaN or an infinity: where
-    /// a diverging forward pass went wrong. `None` if every value is finite.
-    pub fn first_non_finite_value(&self) -> Option<Place> {
-        let i = self.nodes.iter().position(|n| !all_finite(&n.value))?;
-        Some(self.place(i, Pass::Forward))
-    }
-
-    /// Runs backward from the scalar `loss` again, checking every gradient as it is made, and
-    /// names the first op whose backward turned finite gradients into NaN or infinity. For
-    /// diagnosing a step whose parameter gradients came out non-finite; costs one backward.
-    ///
-    /// # Errors
-    /// As [`Graph::backward`].
-    pub fn first_non_finite_gradient(&mut self, loss: Var) -> Result<Option<Place>> {
-        self.live(&[loss])?;
-        let shape = self.node(loss).value.raw_dim();
-        let mut seed = self.pool.alloc(ndarray::Dimension::slice(&shape));
-        seed.fill(1.0);
-        self.backward_pass(loss, seed, true)
     }
 
     /// grads[input] += grad: the one place where gradients are summed.
@@ -805,29 +531,5 @@ impl Graph {
     /// ∂L/∂θ for the parameter with this id, if it was used in this step.
     pub fn param_grad(&self, id: ParamId) -> Option<&ArrayD<f32>> {
         self.params.get(&id).and_then(|&v| self.grad(v))
-    }
-
-    /// One line per node: index, op (with its settings), inputs and shape. The computation as
-    /// the tape saw it, for debugging and for learning.
-    pub fn dump(&self) -> String {
-        let mut out = String::new();
-        for (i, node) in self.nodes.iter().enumerate() {
-            let what = match &node.op {
-                Some(op) => format!("{op:?}"),
-                None if node.requires_grad => "leaf (requires grad)".to_string(),
-                None => "leaf".to_string(),
-            };
-            let inputs: Vec<String> = node
-                .inputs
-                .iter()
-                .map(|v| format!("%{}", v.index))
-                .collect();
-            out.push_str(&format!(
-                "%{i} = {what}({}) : {:?}\n",
-                inputs.join(", "),
-                node.value.shape()
-            ));
-        }
-        out
     }
 }

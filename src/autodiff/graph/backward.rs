@@ -1,0 +1,140 @@
+//! What an op's backward is given, and what it gives back.
+//!
+//! Every op on the tape carries a small struct implementing [`Backward`]: given ∂L/∂y, the
+//! gradient arriving at the op's output, it returns ∂L/∂x for each input. It reads what the
+//! forward pass left on the tape through a [`BackwardCtx`] (the inputs, the output) and takes
+//! buffers for its results from the tape's pool, so a training step allocates nothing new.
+
+use super::Node;
+use super::Var;
+use crate::autodiff::buffers::BufferPool;
+use crate::error::Result;
+use ndarray::ArrayD;
+use std::fmt;
+
+/// How one op turns the gradient of its output into gradients of its inputs.
+///
+/// Implementations are small structs holding whatever forward computed that backward needs
+/// beyond the input and output values (the tape keeps those): a convolution's geometry,
+/// max-pool's winners, batch norm's statistics. `Debug` names the op in [`Graph::dump`](super::Graph::dump).
+pub trait Backward: fmt::Debug + Send + Sync {
+    /// Given ∂L/∂y in `ctx`, returns ∂L/∂(input i) for each input, in order. Return `None`
+    /// for inputs where [`BackwardCtx::needs`] is false (constants, data): skipping them saves
+    /// work, e.g. the first convolution never computes a gradient for the images.
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>>;
+
+    /// Multiply-adds of the op's forward pass, for traces: the products (linear layers,
+    /// convolutions) count theirs; element-wise ops and reshapes count 0.
+    fn macs(&self) -> u128 {
+        0
+    }
+}
+
+/// What an op's backward may read, plus the buffer pool for its results. It reads the
+/// inputs straight from the tape (no list is built per node).
+pub struct BackwardCtx<'a> {
+    pub(super) nodes: &'a [Node],
+    pub(super) inputs: &'a [Var],
+    pub(super) output: &'a ArrayD<f32>,
+    pub(super) d_y: &'a ArrayD<f32>,
+    pub(super) pool: &'a mut BufferPool,
+}
+
+impl<'a> BackwardCtx<'a> {
+    /// The value of input `i`, as forward saw it.
+    pub fn input(&self, i: usize) -> &'a ArrayD<f32> {
+        &self.nodes[self.inputs[i].index].value
+    }
+    /// Input `i`'s values as a flat slice.
+    pub fn input_slice(&self, i: usize) -> &'a [f32] {
+        as_slice(self.input(i))
+    }
+    /// Whether input `i` wants a gradient.
+    pub fn needs(&self, i: usize) -> bool {
+        self.nodes[self.inputs[i].index].requires_grad
+    }
+    /// The op's output value.
+    pub fn output(&self) -> &'a ArrayD<f32> {
+        self.output
+    }
+    /// ∂L/∂y, the gradient arriving at the output (same shape as the output).
+    pub fn d_y(&self) -> &'a ArrayD<f32> {
+        self.d_y
+    }
+    /// ∂L/∂y as a flat slice.
+    pub fn d_y_slice(&self) -> &'a [f32] {
+        as_slice(self.d_y)
+    }
+    /// A buffer for a result, contents unspecified: the caller writes every element.
+    pub fn alloc(&mut self, shape: &[usize]) -> ArrayD<f32> {
+        self.pool.alloc(shape)
+    }
+    /// A zeroed buffer for a result that is accumulated.
+    pub fn zeros(&mut self, shape: &[usize]) -> ArrayD<f32> {
+        self.pool.zeros(shape)
+    }
+    /// How many inputs the op read.
+    pub fn inputs_len(&self) -> usize {
+        self.inputs.len()
+    }
+    /// ∂L/∂(input i), computed by `kernel` into a fresh buffer of `shape` — or `None`, without
+    /// running the kernel, when input `i` does not exist (an absent bias) or needs no gradient.
+    pub fn grad_for(
+        &mut self,
+        i: usize,
+        shape: &[usize],
+        kernel: impl FnOnce(&mut [f32]),
+    ) -> Option<ArrayD<f32>> {
+        if i >= self.inputs.len() || !self.needs(i) {
+            return None;
+        }
+        let mut d = self.pool.alloc(shape);
+        kernel(as_slice_mut(&mut d));
+        Some(d)
+    }
+    /// Returns a scratch tensor to the pool.
+    pub fn recycle(&mut self, a: ArrayD<f32>) {
+        self.pool.recycle(a);
+    }
+    /// ∂L/∂(input i) and ∂L/∂(input j), each shaped as given. When both are needed, `both`
+    /// computes them in one call (for a kernel that shares work between the two); otherwise
+    /// whichever is needed is computed alone, as by [`BackwardCtx::grad_for`].
+    pub fn grads_for_pair(
+        &mut self,
+        (i, shape_i): (usize, &[usize]),
+        (j, shape_j): (usize, &[usize]),
+        both: impl FnOnce(&mut [f32], &mut [f32]),
+        only_i: impl FnOnce(&mut [f32]),
+        only_j: impl FnOnce(&mut [f32]),
+    ) -> (Option<ArrayD<f32>>, Option<ArrayD<f32>>) {
+        let wanted = |ctx: &Self, k: usize| k < ctx.inputs.len() && ctx.needs(k);
+        if wanted(self, i) && wanted(self, j) {
+            let (mut d_i, mut d_j) = (self.pool.alloc(shape_i), self.pool.alloc(shape_j));
+            both(as_slice_mut(&mut d_i), as_slice_mut(&mut d_j));
+            return (Some(d_i), Some(d_j));
+        }
+        (
+            self.grad_for(i, shape_i, only_i),
+            self.grad_for(j, shape_j, only_j),
+        )
+    }
+    /// A buffer shaped like input `i` (the usual shape of its gradient).
+    pub fn alloc_like_input(&mut self, i: usize) -> ArrayD<f32> {
+        let shape = self.input(i).raw_dim();
+        self.pool.alloc(ndarray::Dimension::slice(&shape))
+    }
+}
+
+/// The flat, row-major data of a tape value.
+pub(crate) fn as_slice(a: &ArrayD<f32>) -> &[f32] {
+    // Invariant: every value on the tape is created in standard layout (by the pool, or
+    // copied into it by `Graph::constant`), so it is one contiguous slice.
+    a.as_slice()
+        .unwrap_or_else(|| unreachable!("tape values are contiguous"))
+}
+
+/// Mutable flat data of a freshly allocated value (see [`as_slice`] for the invariant).
+pub(crate) fn as_slice_mut(a: &mut ArrayD<f32>) -> &mut [f32] {
+    a.as_slice_mut()
+        .unwrap_or_else(|| unreachable!("tape values are contiguous"))
+}
