@@ -1,6 +1,6 @@
-//! The README describes the program that exists: its lists of names are the lists the code
-//! parses, every command has a section, and every example command line uses options the
-//! command really has.
+//! The README and the command reference (`docs/commands.md`) describe the program that
+//! exists: their lists of names are the lists the code parses, every command has a section,
+//! and every example command line uses options the command really has.
 
 use handgrad::names::{list, Named};
 use handgrad::nn::init::Init;
@@ -11,6 +11,12 @@ use std::process::Command;
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
+/// The command reference, where the README's tour links.
+fn commands_doc() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/commands.md"))
+        .expect("docs/commands.md")
 }
 
 fn help(args: &[&str]) -> String {
@@ -25,23 +31,25 @@ fn lists_all<T: Named>(readme: &str, option: &str) {
     let names = list::<T>();
     assert!(
         readme.contains(&format!("{option}: {names};")) || readme.contains(&format!("({names})")),
-        "the README's list for {option} is not {names}"
+        "docs/commands.md's list for {option} is not {names}"
     );
 }
 
 #[test]
-fn the_readme_lists_the_names_the_code_knows() {
-    let readme = readme();
+fn the_command_reference_lists_the_names_the_code_knows() {
+    let readme = commands_doc();
     lists_all::<Activation>(&readme, "--activation");
     lists_all::<LossName>(&readme, "`--loss`");
     lists_all::<OptimizerName>(&readme, "`--optimizer`");
     lists_all::<Init>(&readme, "`--init`");
     for preset in PRESETS {
-        assert!(
-            readme.contains(&format!("`{}`", preset.name)),
-            "preset {} is missing from the README",
-            preset.name
-        );
+        for (doc, text) in [("docs/commands.md", &readme), ("README.md", &self::readme())] {
+            assert!(
+                text.contains(&format!("`{}`", preset.name)),
+                "preset {} is missing from {doc}",
+                preset.name
+            );
+        }
     }
 }
 
@@ -59,26 +67,33 @@ fn commands() -> Vec<String> {
 }
 
 #[test]
-fn every_command_has_a_section() {
-    let readme = readme();
-    let headings: Vec<&str> = readme.lines().filter(|l| l.starts_with("### ")).collect();
+fn every_command_has_a_section_and_a_row_in_the_tour() {
+    let (doc, readme) = (commands_doc(), readme());
+    let headings: Vec<&str> = doc.lines().filter(|l| l.starts_with("## ")).collect();
+    let tour: Vec<&str> = readme.lines().filter(|l| l.starts_with("| [`")).collect();
     let commands = commands();
     assert!(commands.len() >= 8, "{commands:?}");
     for c in &commands {
         assert!(
             headings.iter().any(|h| h.contains(&format!("`{c}`"))),
-            "no README section for `{c}`: {headings:?}"
+            "no section for `{c}` in docs/commands.md: {headings:?}"
+        );
+        assert!(
+            tour.iter().any(|row| row.starts_with(&format!("| [`{c}`]"))),
+            "no row for `{c}` in the README's tour"
         );
     }
 }
 
 #[test]
 fn every_example_uses_options_its_command_has() {
-    let readme = readme();
+    let text = readme() + &commands_doc();
     let commands = commands();
     let mut checked = 0;
-    for line in readme.lines() {
-        let Some(rest) = line.trim().strip_prefix("cargo run --release -- ") else {
+    for line in text.lines() {
+        // A code line, or a table cell of the README's tour.
+        let code = line.rsplit("| `").next().unwrap_or(line).trim_end_matches(['`', '|', ' ']);
+        let Some(rest) = code.trim().strip_prefix("cargo run --release -- ") else {
             continue;
         };
         let args: Vec<&str> = rest
