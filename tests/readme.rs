@@ -43,7 +43,10 @@ fn the_command_reference_lists_the_names_the_code_knows() {
     lists_all::<OptimizerName>(&readme, "`--optimizer`");
     lists_all::<Init>(&readme, "`--init`");
     for preset in PRESETS {
-        for (doc, text) in [("docs/commands.md", &readme), ("README.md", &self::readme())] {
+        for (doc, text) in [
+            ("docs/commands.md", &readme),
+            ("README.md", &self::readme()),
+        ] {
             assert!(
                 text.contains(&format!("`{}`", preset.name)),
                 "preset {} is missing from {doc}",
@@ -79,7 +82,8 @@ fn every_command_has_a_section_and_a_row_in_the_tour() {
             "no section for `{c}` in docs/commands.md: {headings:?}"
         );
         assert!(
-            tour.iter().any(|row| row.starts_with(&format!("| [`{c}`]"))),
+            tour.iter()
+                .any(|row| row.starts_with(&format!("| [`{c}`]"))),
             "no row for `{c}` in the README's tour"
         );
     }
@@ -92,7 +96,11 @@ fn every_example_uses_options_its_command_has() {
     let mut checked = 0;
     for line in text.lines() {
         // A code line, or a table cell of the README's tour.
-        let code = line.rsplit("| `").next().unwrap_or(line).trim_end_matches(['`', '|', ' ']);
+        let code = line
+            .rsplit("| `")
+            .next()
+            .unwrap_or(line)
+            .trim_end_matches(['`', '|', ' ']);
         let Some(rest) = code.trim().strip_prefix("cargo run --release -- ") else {
             continue;
         };
