@@ -3,10 +3,10 @@
 //! at 20 % and 40 %; classifiers 512-256-256, 512-512-512 and 512-256-128-64 on every feature
 //! set; the weight tiles of the 256-unit autoencoder.
 
-use super::{classify_command, CommandLine, Reported, Reproduction};
+use super::{CommandLine, Reported, Reproduction};
 use crate::data::batches::{Amount, SplitSpec};
 use crate::error::Result;
-use crate::experiments::classify::{classify, Backbone, ClassifySpec};
+use crate::experiments::classify::{Backbone, ClassifySpec};
 use crate::experiments::latent::weights;
 use crate::experiments::pca::pca_baseline;
 use crate::experiments::RunOptions;
@@ -183,11 +183,8 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
                 early_stopping: (!quick).then_some(5),
             };
             let out = r.out.join(format!("classify-{feature}-{head}"));
-            let (c, step) = r.step(
-                format!("classifier {head} on {feature}"),
-                classify_command(source, &spec, &out),
-                || classify(source, &spec, &out, opts, obs),
-            )?;
+            let what = format!("classifier {head} on {feature}");
+            let (c, step) = r.classifier(what, source, &spec, &out, (opts, obs))?;
             let accuracy = 100.0 * c.test_accuracy;
             let report =
                 (feature == "mlp1-256" && head == "512-256-256").then_some(BEST_CLASSIFIER.value);

@@ -4,10 +4,10 @@
 //! Linear(20,128) ReLU Linear(128,10) classifier on the codes for 20 epochs and its confusion
 //! matrix.
 
-use super::{classify_command, recipe, CommandLine, Reported, Reproduction};
+use super::{recipe, CommandLine, Reported, Reproduction};
 use crate::embed::tsne::TsneSettings;
 use crate::error::Result;
-use crate::experiments::classify::{classify, Backbone, ClassifySpec};
+use crate::experiments::classify::{Backbone, ClassifySpec};
 use crate::experiments::generate::generate;
 use crate::experiments::latent::{latent, Projection};
 use crate::experiments::search::search;
@@ -160,10 +160,12 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
     };
     let out = r.out.join("classifier");
     let source = Backbone::Frozen(main.dir.clone());
-    let (c, step) = r.step(
+    let (c, step) = r.classifier(
         "classifier on the frozen codes",
-        classify_command(&source, &spec, &out),
-        || classify(&source, &spec, &out, opts, obs),
+        &source,
+        &spec,
+        &out,
+        (opts, obs),
     )?;
     r.figure(
         "transfer: test accuracy of Linear(20,128) ReLU Linear(128,10) on the frozen codes (%)",
@@ -179,10 +181,12 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
     // The report does not say whether its encoder was frozen: fine-tune it too.
     let out = r.out.join("classifier-finetuned");
     let source = Backbone::Finetune(main.dir.clone());
-    let (c, step) = r.step(
+    let (c, step) = r.classifier(
         "classifier with the encoder fine-tuned",
-        classify_command(&source, &spec, &out),
-        || classify(&source, &spec, &out, opts, obs),
+        &source,
+        &spec,
+        &out,
+        (opts, obs),
     )?;
     r.figure(
         "transfer: test accuracy, the same head with the encoder fine-tuned (%)",

@@ -23,7 +23,7 @@ pub mod fashion_conv_small;
 pub mod mlp4;
 mod write;
 
-use super::classify::{Backbone, ClassifySpec};
+use super::classify::{classify, Backbone, ClassifyReport, ClassifySpec};
 use super::eval::denoise_run;
 use super::train::{train_new, RunReport};
 use super::RunOptions;
@@ -255,6 +255,20 @@ impl Reproduction {
         );
         self.picture(d.out, caption);
         Ok(())
+    }
+
+    /// Trains a classifier head on `backbone` into `out` as a step (its command built by
+    /// [`classify_command`]); returns what it reached and the step index.
+    fn classifier(
+        &mut self,
+        what: impl Into<String>,
+        backbone: &Backbone,
+        spec: &ClassifySpec,
+        out: &Path,
+        (opts, obs): (&RunOptions, &mut dyn Observer),
+    ) -> Result<(ClassifyReport, usize)> {
+        let command = classify_command(backbone, spec, out);
+        self.step(what, command, || classify(backbone, spec, out, opts, obs))
     }
 
     /// Records one number: ours, beside the report's when it gives one.
