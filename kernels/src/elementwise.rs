@@ -390,9 +390,8 @@ pub fn zip3_map(
 /// `step(p, m, v, g)` for every element of a parameter p, its two running moments m and v,
 /// and its gradient g, the first three updated in place: an optimiser's update (Adam's). In
 /// parallel for long slices, with the widest vectors (Adam's square root and division are one
-/// instruction on a whole vector). The update is under 1 % of a training step of the models
-/// here (`perf record` on `handgrad bench`), and whole mlp4 steps measured the same with the
-/// plain loop it replaced (four alternating rounds).
+/// instruction on a whole vector). The update is a small part of a training step of the
+/// models here, so this is for tidiness more than speed (figures: docs/performance.md, "Measurements behind the code").
 pub fn update_with_moments(
     param: &mut [f32],
     m: &mut [f32],

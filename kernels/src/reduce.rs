@@ -57,9 +57,8 @@ pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) 
     partials.iter().sum()
 }
 
-/// Σ f(aᵢ, bᵢ) in f64 as `LANES` (8) running sums, for the reason [`sum_in_lanes`] gives.
-/// (With one running sum, MSE's forward over mlp4's batch of 2048 × 784 pixels took about
-/// 0.7 ms a step, most of it waiting on the previous addition.)
+/// Σ f(aᵢ, bᵢ) in f64 as `LANES` (8) running sums, for the reason [`sum_in_lanes`] gives: with
+/// one running sum, each addition waits on the one before.
 #[inline(always)]
 fn sum_zip_in_lanes(a: &[f32], b: &[f32], f: &impl Fn(f32, f32) -> f64) -> f64 {
     let mut lanes = [0.0f64; LANES];
@@ -87,9 +86,8 @@ const IMAGES_PER_GROUP: usize = 32;
 /// value of an image (C·inner of them) and adds every image to it in one contiguous loop,
 /// which vectorises whatever the plane size; the positions of each channel are added up at
 /// the end, and the groups' sums in order. (Channel by channel, each channel's short runs
-/// were read from every image in turn — 9 floats in 2.6 KiB at conv-selu's 3×3 layer. Timed
-/// alone on 2 threads at batch 512, this way against that: 49 against 117 µs for 72×3×3,
-/// 92 against 169 µs for 39×7×7, 59 against 78 µs for 1×28×28.)
+/// were read from every image in turn — 9 floats in 2.6 KiB at conv-selu's 3×3 layer — which
+/// was slower at every layer (figures: docs/performance.md, "Measurements behind the code").)
 ///
 /// # Shapes
 /// x (N, C, inner) → out (C).

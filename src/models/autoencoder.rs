@@ -259,8 +259,7 @@ thread_local! {
     /// The graph [`infer`] runs on, kept between calls: its buffer pool then holds every
     /// activation buffer from the first call on. A new graph per call would allocate them all
     /// again, and the operating system would hand out (and zero) fresh pages for the large
-    /// ones. Measured with `handgrad bench --preset conv-small --mode infer --steps 300`
-    /// (four rounds of alternating builds): 83,270 against 68,470 images/s on average.
+    /// ones (figures: docs/performance.md, "Measurements behind the code").
     static INFER_GRAPH: std::cell::Cell<Option<Graph>> = const { std::cell::Cell::new(None) };
 }
 

@@ -19,10 +19,8 @@
 //! receptive field then copies runs of B floats — `x_t[pixel·B ..][..B]` — instead of
 //! gathering one float per table lookup, and col2im adds runs of B. The price is a transpose
 //! of each chunk's input and output at the edges ([`crate::transpose`], 8×8 tiles in
-//! registers). Measured on whole conv-selu training steps (`handgrad bench`, five rounds of
-//! alternating builds, 2 threads): 15,550 against 13,950 images/s, faster in every round;
-//! with an element-by-element transpose it had been slower (13,750 against 14,260): the
-//! transposes took 17 % of the step.
+//! registers), which the copies repay; with an element-by-element transpose they did not
+//! (figures: docs/performance.md, "Measurements behind the code").
 //!
 //! A chunk holds as many images as fit in `CHUNK_COLUMNS` (512) columns, so its matrices
 //! (under a MiB) stay in the core's own cache between being written and being multiplied, and
@@ -38,12 +36,8 @@ use rayon::prelude::*;
 
 /// Columns per chunk: sixteen 32-wide AVX-512 tiles, a product large enough to repay packing
 /// its operands, with a column matrix that still fits a core's L2 cache (conv-selu's 39→72
-/// layer: 351 rows × 512 columns, 720 KiB). Measured on whole training steps (`handgrad bench`,
-/// 2 threads, alternating builds, a few pairs each): 512 against 256 ran from as fast to 11 %
-/// faster on conv-selu and conv-small; 1024 against 512 was slower on conv-selu in two pairs of
-/// three and faster on conv-small (batch 128) in both pairs: 512 is the middle. Checked again
-/// with batch-last chunks (conv-selu, one thread, four rounds of the three builds): 9,510
-/// images/s at 512 columns, 9,250 at 1024, 8,950 at 256.
+/// layer: 351 rows × 512 columns, 720 KiB). Of 256, 512 and 1024, measured on whole training
+/// steps, 512 was the middle that suited both convolutional presets (figures: docs/performance.md, "Measurements behind the code").
 pub(crate) const CHUNK_COLUMNS: usize = 512;
 
 /// Images per chunk for `geom`: as many chunks as it takes for each to fit its columns in
@@ -54,10 +48,7 @@ pub(crate) const CHUNK_COLUMNS: usize = 512;
 /// Rounding down, not up: at 3×3 outputs 57 images would make 513 columns, that is 17 tiles
 /// of 32 columns with one column in the last, and a weight gradient whose inner dimension
 /// 513 is two blocks of 256 and a block of 1, each packed and stored on its own. 56 images
-/// make 504. Measured on whole conv-selu training steps (`handgrad bench`, six rounds of
-/// alternating builds): 11,760 against 10,780 images/s on average, faster in five rounds of
-/// six; conv-small (whose 7×7 layers went from 11 to 10 images) was the same within the
-/// noise.
+/// make 504 (figures: docs/performance.md, "Measurements behind the code").
 fn chunk_images(geom: &Conv2dGeometry) -> usize {
     let p = geom.h_out() * geom.w_out();
     let n = geom.spec().n.max(1);
@@ -94,9 +85,8 @@ impl Dims {
 /// zeros where the tap falls in the padding.
 ///
 /// (Gathering element by element from the images as they are (NCHW) costs a table lookup,
-/// a test and a load per entry: 120 µs for 56 images of 39×7×7 on one core, against about
-/// 16 µs to transpose them in tiles plus 22 µs for these copies. A gather instruction
-/// (AVX-512) measured no faster than the scalar loads on an AMD EPYC.)
+/// a test and a load per entry, several times what transposing in tiles and these copies
+/// take together (figures: docs/performance.md, "Measurements behind the code").)
 fn im2col_chunk(d: Dims, b: usize, taps: &[u32], x_t: &[f32], cols: &mut [f32]) {
     for (row, taps) in cols.chunks_exact_mut(d.p * b).zip(taps.chunks_exact(d.p)) {
         for (run, &t) in row.chunks_exact_mut(b).zip(taps) {

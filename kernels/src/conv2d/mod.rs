@@ -227,11 +227,8 @@ pub(crate) fn check_lens(
 /// Groups are whole calls of the kernel (a chunk of images for the batched product), and one
 /// call per group while there are at most 32 calls: rayon then shares the calls out one by
 /// one. With at most 8 groups, conv-selu's third layer (ten chunks) made five groups of two
-/// chunks, three for one thread and two for the other, and its weight gradient ran 1.75×
-/// faster on two threads than on one (`cargo bench --bench conv`, `RAYON_NUM_THREADS=1`
-/// against 2); with a group per chunk (and chunks of equal size, `batched_gemm`), 1.70 against
-/// 1.80 ms on two threads, and whole conv-selu training steps 18,890 against 17,890 images/s
-/// (`handgrad bench`, three alternating rounds).
+/// chunks, three for one thread and two for the other: a group per chunk (and chunks of equal
+/// size, `batched_gemm`) balances the two threads (figures: docs/performance.md, "Measurements behind the code").
 const WEIGHT_GRAD_GROUPS: usize = 32;
 
 /// d_w ← Σ over the images of `add_images(x_imgs, d_y_imgs, out_imgs, partial)`, where
@@ -354,18 +351,12 @@ impl Conv2dAlgo {
     /// is on; otherwise what [`Conv2dAlgo::Auto`] stands for in this layer, or the algorithm
     /// itself.
     ///
-    /// Measured on conv-selu's layers (2 cores, batch 512, each pass timed alone, `cargo bench
-    /// --bench conv`, with chunks of 256 columns then): chunks of images beat one GEMM per
-    /// image wherever an image's output is smaller than a chunk: at 7×7 (6→39 channels)
-    /// forward 1.44 against 1.62 ms, backward input 1.53 against 1.89, weight gradient 2.5
-    /// against 2.3 (a tie within the noise); at 3×3 (39→72) 3.3 against 8.5 ms forward and 2.4
-    /// against 7.7 backward input. Whole steps (`handgrad bench`, alternating builds) ran 5–27 %
-    /// faster on conv-selu and 18–25 % on conv-small than with one GEMM per image at 7×7. An image whose output fills a chunk on
-    /// its own would make chunks of one image: that is [`Conv2dAlgo::Im2colGemm`], which can
-    /// also split its product across threads when the batch is small.
-    /// With one input channel (conv-selu's first layer, and its last through the adjoint) the
-    /// phase planes beat im2col + GEMM: 11.6 against 9.2 GMAC/s forward, 11.7 against 9.6 for
-    /// the weight gradient, 1→6 channels at 28×28, batch 512 (`cargo bench --bench conv`).
+    /// Chunks of images measured faster than one GEMM per image wherever an image's output is
+    /// smaller than a chunk. An image whose output fills a chunk on its own would make chunks
+    /// of one image: that is [`Conv2dAlgo::Im2colGemm`], which can also split its product
+    /// across threads when the batch is small. With one input channel (conv-selu's first
+    /// layer, and its last through the adjoint) the phase planes measured faster than
+    /// im2col + GEMM (figures: docs/performance.md, "Measurements behind the code").
     pub fn resolve(self, geom: &Conv2dGeometry) -> Conv2dAlgo {
         if crate::reference_loops() {
             return Conv2dAlgo::Naive;

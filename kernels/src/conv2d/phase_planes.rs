@@ -132,9 +132,7 @@ impl Layout {
             if let (2, Some((last, head))) = (stride, dst.split_last_mut()) {
                 // Stride 2, the common case, written so the compiler sees pairs: it then
                 // moves whole vectors and shuffles them, instead of a load and a store per
-                // value (which were a third of the forward's time). conv-selu's first layer,
-                // batch 512, 2 threads (`cargo bench --bench conv`): forward 305 against
-                // 339 µs, weight gradient 347 against 401 µs.
+                // value (which were a third of the forward's time) (figures: docs/performance.md, "Measurements behind the code").
                 for (d, pair) in head.iter_mut().zip(src.chunks_exact(2)) {
                     *d = pair[0];
                 }
@@ -251,11 +249,9 @@ pub fn forward(geom: &Conv2dGeometry, x: &[f32], w: &[f32], b: Option<&[f32]>, y
 /// waits for the one before, 4 cycles on current cores), so with one channel the FMA units
 /// sit idle most of the time; three channels make three times as many independent chains,
 /// and each chunk of a plane is loaded once for all three. Three because 3 × 32 sums fill 6 of
-/// AVX-512's 32 registers and 12 of AVX2's 16. Measured on conv-selu's first layer at batch
-/// 512 (`cargo bench --bench conv -- 'enc0 1x28x28->6/forward/phase_planes'`, 2 threads):
-/// 363 against 418 µs a channel at a time. The inner loops of [`TapSums::channels`] are
+/// AVX-512's 32 registers and 12 of AVX2's 16. The inner loops of [`TapSums::channels`] are
 /// plain index loops with the weights taken out first: written with iterators over the
-/// channels' sums, the compiler did not keep the sums in registers and the kernel took 1.2 ms.
+/// channels' sums, the compiler did not keep the sums in registers (figures: docs/performance.md, "Measurements behind the code").
 const CO_BLOCK: usize = 3;
 
 /// The phase planes of one image and where each tap starts in them.

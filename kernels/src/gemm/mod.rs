@@ -208,10 +208,9 @@ pub enum GemmImpl {
     Packed,
     /// The `matrixmultiply` crate, kept as a second reference and for benchmarks.
     MatrixMultiply,
-    /// Ours for products below 2²¹ multiply-adds (a convolution's per-image products,
-    /// where it measured 10–50 % faster: 27.6 against 18.1 GFLOP/s for 6×9×196, 52 against 47
-    /// for 39×54×49, one thread), `matrixmultiply` for larger ones, whose cache blocking is
-    /// better than ours (2048×784×392 on two threads: 203 against 191 GFLOP/s).
+    /// Ours for products below 2²¹ multiply-adds (a convolution's per-image products, where
+    /// it measured faster), `matrixmultiply` for larger ones, whose cache blocking measured
+    /// better than ours (figures: docs/performance.md, "Measurements behind the code").
     Auto,
 }
 

@@ -218,9 +218,7 @@ fn pack_a<const MR: usize>(a: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32])
 /// register tiles, a partial one is read a column at a time and written with stride `NR`.
 ///
 /// (Element by element, the transposing path was two thirds of this function's time in
-/// conv-selu training. With the tiles, alternating builds over four rounds: conv-selu
-/// training 16,290 against 14,830 images/s, mlp4 45,360 against 43,300, faster in every
-/// round but one.)
+/// conv-selu training (figures: docs/performance.md, "Measurements behind the code").)
 fn pack_b<const NR: usize>(b: MatRef<'_>, p0: usize, kc: usize, out: &mut [f32]) {
     let n = b.cols();
     let column_major = b.strides().0 == 1 && b.strides().1 != 1;
@@ -333,8 +331,7 @@ enum TileOut<'a> {
 /// The tile Σ_kk a[kk]ᵀ ⊗ b[kk] over the packed panels, left where `out` says. A whole tile
 /// of C is written from the vector registers directly: through the scratch tile it would be
 /// stored, loaded back and stored again, which mattered where k is short or cut into blocks
-/// (`store_tile` was 7 % of an mlp4 training step; single-thread `bench`, four alternating
-/// rounds: mlp4 training 22,140 against 20,790 images/s, conv-selu 9,420 against 8,380).
+/// (`store_tile` was 7 % of an mlp4 training step) (figures: docs/performance.md, "Measurements behind the code").
 ///
 /// `TileOut::C` needs a vector kernel and a tile of C that the caller may write whole.
 /// `cols` is how many of the tile's columns exist: when they fit in half the tile (the last

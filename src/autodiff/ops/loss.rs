@@ -105,9 +105,8 @@ impl PairLoss {
 
 /// `$body` with `$k` a constant equal to `$kind`: one copy of the body per loss. Inside
 /// each copy the per-element functions fold to that loss's formula, so the loops over the
-/// batch vectorise; with `kind` matched inside them, element by element, they did not (MSE's
-/// forward and backward over mlp4's 2048 × 784 outputs, `train --profile`, two alternating
-/// runs each: 26 and 30 ms against 44 and 44 ms over 27 steps).
+/// batch vectorise; with `kind` matched inside them, element by element, they did not
+/// (figures: docs/performance.md, "Measurements behind the code").
 macro_rules! for_each_loss {
     ($kind:expr, $k:ident => $body:expr) => {
         match $kind {
