@@ -5,7 +5,8 @@
 //! underneath. It is meant to be read.
 //!
 //! ## Reading order
-//! 1. [`autodiff::graph`]: the tape. How recording a computation lets us run it backwards.
+//! 1. [`autodiff::graph`]: the tape. How recording a computation lets us run it backwards
+//!    (`record`, the backward walk and `accumulate`, one screen each).
 //! 2. [`autodiff::ops`]: every operation, forward and backward side by side. The arithmetic
 //!    itself lives in the `handgrad-kernels` crate (GEMM, convolutions, activations).
 //! 3. [`autodiff::grad_check`](mod@autodiff::grad_check): how we know the backward passes are right.
@@ -16,7 +17,8 @@
 //!    the corruptions a denoising autoencoder learns to undo.
 //! 7. [`models`]: an autoencoder described as data, planned layer by layer with every shape
 //!    checked, then built — plain, convolutional or variational.
-//! 8. [`train`]: what a model minimises, the training loop, checkpoints, and the run folder.
+//! 8. [`train`]: a run's configuration (presets, and the options given on top of them), what
+//!    a model minimises, the training loop, evaluation, checkpoints, and the run folder.
 //! 9. [`embed`]: PCA (with its own eigen-solver) and t-SNE, to compare codes with the
 //!    best linear code and to look at them in 2-D.
 //! 10. [`viz`]: the pictures — labelled image grids, loss curves, scatter plots.
@@ -24,10 +26,16 @@
 //!     [`experiments::train`] (a run from start to finish), [`experiments::eval`] (test
 //!     losses clean and corrupted beside the identity, reconstructions, denoising, noise
 //!     sweeps) and [`experiments::generate`] (the decoder as a generator: random codes, class
-//!     centroids, the 2-D manifold, interpolation).
+//!     centroids, the 2-D manifold, interpolation); [`experiments::reproduce`] reruns a course
+//!     report's protocol, one file per report.
 //!
-//! Helpers used throughout: [`names`] (the one list of every named choice), [`machine`]
-//! (memory and processor facts), [`error`].
+//! Helpers used throughout: [`names`] (the one list of every named choice), [`seed`] (one
+//! named random stream per use), [`fs`] (atomic writes, and where outputs may go),
+//! [`machine`] (memory and processor facts), [`error`].
+//!
+//! Each module uses only the modules of its own layer or below, and no two use each other:
+//! `error`, `machine`, `seed` → `names`, `fs` → `autodiff`, `data`, `embed`, `viz` → `nn` →
+//! `optim`, `models` → `train` → `experiments` → the command line (`tests/layers.rs` holds it).
 //!
 //! The `handgrad` binary is a thin command line over [`experiments`]: `src/main.rs` holds
 //! `main`, and `src/cli/` one file per command, each turning its options into a library call

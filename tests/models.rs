@@ -223,14 +223,14 @@ fn presets_and_config_files_are_validated() {
 }
 
 #[test]
-fn the_readme_config_example_builds_a_model() -> Result<()> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .map_err(Error::io("README.md"))?;
-    let block = readme
+fn the_documented_config_example_builds_a_model() -> Result<()> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/commands.md"))
+        .map_err(Error::io("docs/commands.md"))?;
+    let block = doc
         .split("```toml\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("README has a toml example");
+        .expect("docs/commands.md has a toml example");
     let path = std::env::temp_dir().join(format!("handgrad-readme-{}.toml", std::process::id()));
     std::fs::write(&path, block).map_err(Error::io(&path))?;
     let cfg = RunConfig::from_file(&path, "conv-selu")?;

@@ -11,7 +11,7 @@ use crate::machine::human_count;
 use crate::models::Autoencoder;
 use crate::names::Named;
 use crate::seed::{self, Stream};
-use crate::train::fit::evaluate;
+use crate::train::evaluate::evaluate;
 use crate::train::run_dir::load_run;
 use crate::train::task::pixel_loss;
 use crate::train::RunConfig;
