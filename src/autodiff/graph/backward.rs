@@ -96,28 +96,6 @@ impl<'a> BackwardCtx<'a> {
     pub fn recycle(&mut self, a: ArrayD<f32>) {
         self.pool.recycle(a);
     }
-    /// ∂L/∂(input i) and ∂L/∂(input j), each shaped as given. When both are needed, `both`
-    /// computes them in one call (for a kernel that shares work between the two); otherwise
-    /// whichever is needed is computed alone, as by [`BackwardCtx::grad_for`].
-    pub fn grads_for_pair(
-        &mut self,
-        (i, shape_i): (usize, &[usize]),
-        (j, shape_j): (usize, &[usize]),
-        both: impl FnOnce(&mut [f32], &mut [f32]),
-        only_i: impl FnOnce(&mut [f32]),
-        only_j: impl FnOnce(&mut [f32]),
-    ) -> (Option<ArrayD<f32>>, Option<ArrayD<f32>>) {
-        let wanted = |ctx: &Self, k: usize| k < ctx.inputs.len() && ctx.needs(k);
-        if wanted(self, i) && wanted(self, j) {
-            let (mut d_i, mut d_j) = (self.pool.alloc(shape_i), self.pool.alloc(shape_j));
-            both(as_slice_mut(&mut d_i), as_slice_mut(&mut d_j));
-            return (Some(d_i), Some(d_j));
-        }
-        (
-            self.grad_for(i, shape_i, only_i),
-            self.grad_for(j, shape_j, only_j),
-        )
-    }
     /// A buffer shaped like input `i` (the usual shape of its gradient).
     pub fn alloc_like_input(&mut self, i: usize) -> ArrayD<f32> {
         let shape = self.input(i).raw_dim();

@@ -4,14 +4,45 @@
 //! convolution run backwards); this file checks shapes, records the node, and routes
 //! gradients to x, w and b. Both nodes hold one [`Conv2dGeometry`]: a transposed convolution
 //! keeps the geometry of the convolution it is the adjoint of.
+//!
+//! A model runs each convolution with the activation after it as one op
+//! ([`super::fused`]); the ops here are the plain ones, each gradient from its own kernel.
 
-use super::{before_activation, rank, B, W, X};
-use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use super::{rank, B, W, X};
+use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec, Epilogue};
 use kernels::conv_transpose2d::{self, ConvTranspose2dSpec};
-use kernels::elementwise::Activation;
 use ndarray::ArrayD;
+
+impl Graph {
+    /// 2-D convolution with square stride and padding.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x or w is not 4-D, their channel counts differ, the bias is not
+    /// (C_out), or the kernel does not fit the padded input.
+    pub fn conv2d(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Var> {
+        let geom = self.conv2d_geometry(x, w, stride, pad)?;
+        let algo = self.conv_algo();
+        let node = Conv2d { geom, algo };
+        self.record_conv(
+            "conv2d",
+            node,
+            geom.output_shape(),
+            (x, w, b),
+            |x, w, bias, y| {
+                conv2d::forward_with(&geom, algo, x, w, Epilogue { bias, act: None }, y)
+            },
+        )
+    }
+}
 
 /// A conv2d node.
 ///
@@ -24,15 +55,11 @@ use ndarray::ArrayD;
 /// * ∂L/∂w = Σ over the batch of the input correlated with ∂L/∂y
 /// * ∂L/∂b = ∂L/∂y summed over N, OH and OW
 ///
-/// Backward needs only x and w, which the tape already holds as this node's inputs — and,
-/// when an activation was fused in ([`Graph::conv2d_then`]), the output y = act(…), from
-/// which it first turns ∂L/∂y into ∂L/∂(the convolution's own output) = ∂L/∂y ⊙ f′.
+/// Backward needs only x and w, which the tape already holds as this node's inputs.
 #[derive(Debug)]
 pub struct Conv2d {
     geom: Conv2dGeometry,
     algo: Conv2dAlgo,
-    /// An activation fused into the output ([`Graph::conv2d_then`]).
-    act: Option<Activation>,
 }
 
 impl Backward for Conv2d {
@@ -42,18 +69,41 @@ impl Backward for Conv2d {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (g, algo) = (&self.geom, self.algo);
-        let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
-        // Both gradients read d_y: when both are wanted, one call gathers it once for the two.
-        let shapes = [g.input_shape(), g.weight_shape()];
-        Ok(conv_backward(
-            ctx,
-            self.act,
-            (&shapes[0], &shapes[1], &g.bias_shape()),
-            |d_y, d_x, d_w| conv2d::backward_input_and_weight(g, algo, x, d_y, w, d_x, d_w),
-            |d_y, d_x| conv2d::backward_input(g, algo, d_y, w, d_x),
-            |d_y, d_w| conv2d::backward_weight(g, algo, x, d_y, d_w),
-            |d_y, d_b| conv2d::backward_bias(g, d_y, d_b),
-        ))
+        let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
+        Ok(vec![
+            ctx.grad_for(X, &g.input_shape(), |d_x| {
+                conv2d::backward_input(g, algo, d_y, w, d_x)
+            }),
+            ctx.grad_for(W, &g.weight_shape(), |d_w| {
+                conv2d::backward_weight(g, algo, x, d_y, d_w)
+            }),
+            ctx.grad_for(B, &g.bias_shape(), |d_b| conv2d::backward_bias(g, d_y, d_b)),
+        ])
+    }
+}
+
+impl Graph {
+    /// 2-D transposed convolution, PyTorch's `conv_transpose2d`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x or w is not 4-D, x's channels differ from w's first axis, the
+    /// bias is not (C_out), or `output_padding` is not smaller than the stride.
+    pub fn conv_transpose2d(
+        &mut self,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+        stride: usize,
+        pad: usize,
+        output_padding: usize,
+    ) -> Result<Var> {
+        let adj = self.conv_transpose2d_adjoint(x, w, stride, pad, output_padding)?;
+        let algo = self.conv_algo();
+        let node = ConvTranspose2d { adj, algo };
+        let op = "conv_transpose2d";
+        self.record_conv(op, node, adj.input_shape(), (x, w, b), |x, w, bias, y| {
+            conv_transpose2d::forward_with(&adj, algo, x, w, Epilogue { bias, act: None }, y)
+        })
     }
 }
 
@@ -72,8 +122,6 @@ impl Backward for Conv2d {
 pub struct ConvTranspose2d {
     adj: Conv2dGeometry,
     algo: Conv2dAlgo,
-    /// An activation fused into the output ([`Graph::conv_transpose2d_then`]).
-    act: Option<Activation>,
 }
 
 impl Backward for ConvTranspose2d {
@@ -83,57 +131,72 @@ impl Backward for ConvTranspose2d {
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (adj, algo) = (&self.adj, self.algo);
-        let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
-        // Both gradients unroll d_y into columns: when both are wanted, one call makes the
-        // columns once for the two of them.
-        let shapes = [adj.output_shape(), adj.weight_shape()];
-        Ok(conv_backward(
-            ctx,
-            self.act,
-            (&shapes[0], &shapes[1], &[adj.spec().c_in]),
-            |d_y, d_x, d_w| {
-                conv_transpose2d::backward_input_and_weight(adj, algo, x, d_y, w, d_x, d_w)
-            },
-            |d_y, d_x| conv_transpose2d::backward_input(adj, algo, d_y, w, d_x),
-            |d_y, d_w| conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w),
-            |d_y, d_b| conv_transpose2d::backward_bias(adj, d_y, d_b),
-        ))
+        let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
+        Ok(vec![
+            ctx.grad_for(X, &adj.output_shape(), |d_x| {
+                conv_transpose2d::backward_input(adj, algo, d_y, w, d_x)
+            }),
+            ctx.grad_for(W, &adj.weight_shape(), |d_w| {
+                conv_transpose2d::backward_weight(adj, algo, x, d_y, d_w)
+            }),
+            ctx.grad_for(B, &[adj.spec().c_in], |d_b| {
+                conv_transpose2d::backward_bias(adj, d_y, d_b)
+            }),
+        ])
     }
 }
 
-/// The backward both convolution nodes share: ∂L/∂y is first taken back through a fused
-/// activation ([`before_activation`]), then gives ∂L/∂x and ∂L/∂w (by `both` in one call when
-/// both are wanted, else by `only_x` or `only_w`) and ∂L/∂b, for inputs of the given shapes.
-/// Every kernel receives that ∂L/∂y first.
-#[allow(clippy::too_many_arguments)]
-fn conv_backward(
-    ctx: &mut BackwardCtx<'_>,
-    act: Option<Activation>,
-    (x_shape, w_shape, b_shape): (&[usize], &[usize], &[usize]),
-    both: impl FnOnce(&[f32], &mut [f32], &mut [f32]),
-    only_x: impl FnOnce(&[f32], &mut [f32]),
-    only_w: impl FnOnce(&[f32], &mut [f32]),
-    bias: impl FnOnce(&[f32], &mut [f32]),
-) -> Vec<Option<ArrayD<f32>>> {
-    let before_act = before_activation(ctx, act);
-    let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
-    let (d_x, d_w) = ctx.grads_for_pair(
-        (X, x_shape),
-        (W, w_shape),
-        |d_x, d_w| both(d_y, d_x, d_w),
-        |d_x| only_x(d_y, d_x),
-        |d_w| only_w(d_y, d_w),
-    );
-    let d_b = ctx.grad_for(B, b_shape, |d_b| bias(d_y, d_b));
-    if let Some(buffer) = before_act {
-        ctx.recycle(buffer);
-    }
-    vec![d_x, d_w, d_b]
-}
-
+/// What both convolution ops, plain and fused, check and record alike.
 impl Graph {
+    /// The geometry of conv2d(x, w) with this stride and padding, every size checked.
+    pub(super) fn conv2d_geometry(
+        &self,
+        x: Var,
+        w: Var,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Conv2dGeometry> {
+        let ([n, c_in, h_in, w_in], [c_out, _, kh, kw]) = self.conv_operands("conv2d", x, w, 1)?;
+        Ok(Conv2dGeometry::new(Conv2dSpec {
+            n,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            kh,
+            kw,
+            stride,
+            pad,
+        })?)
+    }
+
+    /// The geometry of the convolution that conv_transpose2d(x, w) is the adjoint of.
+    pub(super) fn conv_transpose2d_adjoint(
+        &self,
+        x: Var,
+        w: Var,
+        stride: usize,
+        pad: usize,
+        output_padding: usize,
+    ) -> Result<Conv2dGeometry> {
+        let ([n, c_in, h_in, w_in], [_, c_out, kh, kw]) =
+            self.conv_operands("conv_transpose2d", x, w, 0)?;
+        Ok(conv_transpose2d::adjoint(ConvTranspose2dSpec {
+            n,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            kh,
+            kw,
+            stride,
+            pad,
+            output_padding,
+        })?)
+    }
+
     /// Checks x and w are 4-D and that x's channels match w's axis `w_axis`; returns both shapes.
-    fn conv_operands(
+    pub(super) fn conv_operands(
         &self,
         op: &'static str,
         x: Var,
@@ -158,7 +221,7 @@ impl Graph {
 
     /// Checks the bias against C_out, runs `forward(x, w, b, y)` into a fresh (N, C_out, OH, OW)
     /// output and records `node`.
-    fn record_conv(
+    pub(super) fn record_conv(
         &mut self,
         op: &'static str,
         node: impl Backward + 'static,
@@ -186,122 +249,5 @@ impl Graph {
         // The inputs in the order X, W, B that the backward passes read them by.
         let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
         Ok(self.record(node, &inputs, y))
-    }
-
-    /// 2-D convolution with square stride and padding.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] when x or w is not 4-D, their channel counts differ, the bias is not
-    /// (C_out), or the kernel does not fit the padded input.
-    pub fn conv2d(
-        &mut self,
-        x: Var,
-        w: Var,
-        b: Option<Var>,
-        stride: usize,
-        pad: usize,
-    ) -> Result<Var> {
-        self.conv2d_then(x, w, b, stride, pad, None)
-    }
-
-    /// act(conv2d(x, w, b)) as one op: the activation is applied to each block of the output
-    /// while the convolution still has it in cache, and the tape keeps only the activated
-    /// output (the backward reads f′ off it). An activation whose output does not decide its
-    /// derivative (a leaky ReLU with a negative slope) runs as a separate op instead.
-    ///
-    /// # Errors
-    /// As [`Graph::conv2d`].
-    pub fn conv2d_then(
-        &mut self,
-        x: Var,
-        w: Var,
-        b: Option<Var>,
-        stride: usize,
-        pad: usize,
-        act: Option<Activation>,
-    ) -> Result<Var> {
-        if let Some(act) = act.filter(|a| !a.output_decides_derivative()) {
-            let y = self.conv2d(x, w, b, stride, pad)?;
-            return self.activation(y, act);
-        }
-        let ([n, c_in, h_in, w_in], [c_out, _, kh, kw]) = self.conv_operands("conv2d", x, w, 1)?;
-        let geom = Conv2dGeometry::new(Conv2dSpec {
-            n,
-            c_in,
-            h_in,
-            w_in,
-            c_out,
-            kh,
-            kw,
-            stride,
-            pad,
-        })?;
-        let algo = self.conv_algo();
-        let node = Conv2d { geom, algo, act };
-        self.record_conv(
-            "conv2d",
-            node,
-            geom.output_shape(),
-            (x, w, b),
-            |x, w, bias, y| conv2d::forward_with(&geom, algo, x, w, Epilogue { bias, act }, y),
-        )
-    }
-
-    /// 2-D transposed convolution, PyTorch's `conv_transpose2d`.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] when x or w is not 4-D, x's channels differ from w's first axis, the
-    /// bias is not (C_out), or `output_padding` is not smaller than the stride.
-    pub fn conv_transpose2d(
-        &mut self,
-        x: Var,
-        w: Var,
-        b: Option<Var>,
-        stride: usize,
-        pad: usize,
-        output_padding: usize,
-    ) -> Result<Var> {
-        self.conv_transpose2d_then(x, w, b, stride, pad, output_padding, None)
-    }
-
-    /// act(conv_transpose2d(x, w, b)) as one op, as [`Graph::conv2d_then`] is for conv2d.
-    ///
-    /// # Errors
-    /// As [`Graph::conv_transpose2d`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn conv_transpose2d_then(
-        &mut self,
-        x: Var,
-        w: Var,
-        b: Option<Var>,
-        stride: usize,
-        pad: usize,
-        output_padding: usize,
-        act: Option<Activation>,
-    ) -> Result<Var> {
-        if let Some(act) = act.filter(|a| !a.output_decides_derivative()) {
-            let y = self.conv_transpose2d(x, w, b, stride, pad, output_padding)?;
-            return self.activation(y, act);
-        }
-        let ([n, c_in, h_in, w_in], [_, c_out, kh, kw]) =
-            self.conv_operands("conv_transpose2d", x, w, 0)?;
-        let spec = ConvTranspose2dSpec {
-            n,
-            c_in,
-            h_in,
-            w_in,
-            c_out,
-            kh,
-            kw,
-            stride,
-            pad,
-            output_padding,
-        };
-        let adj = conv_transpose2d::adjoint(spec)?;
-        let (algo, op) = (self.conv_algo(), "conv_transpose2d");
-        let node = ConvTranspose2d { adj, algo, act };
-        self.record_conv(op, node, adj.input_shape(), (x, w, b), |x, w, bias, y| {
-            conv_transpose2d::forward_with(&adj, algo, x, w, Epilogue { bias, act }, y)
-        })
     }
 }

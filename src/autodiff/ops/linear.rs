@@ -4,13 +4,30 @@
 //! An MLP autoencoder is nothing but these and activations: 784 → 392 → 8 → 392 → 784.
 //!
 //! The weight is stored PyTorch's way, (out, in), so checkpoints move between the two.
+//!
+//! A model runs a linear layer with the activation after it (and the reshapes around it) as
+//! one op ([`super::fused`]); the op here is the plain one.
 
-use super::{before_activation, rank, B, LEFT, RIGHT, W, X};
-use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use super::{rank, B, LEFT, RIGHT, W, X};
+use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::elementwise::Activation;
 use kernels::gemm::{gemm, gemm_then, Epilogue, MatRef};
 use ndarray::ArrayD;
+
+impl Graph {
+    /// x·wᵀ + b (`b` optional).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x is not (N, in), w not (out, in), or b not (out).
+    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        self.live(&[x])?;
+        rank("linear", "the input x", self.shape(x), 2)?;
+        let (y, dims) = self.linear_value(x, w, b, None, None)?;
+        let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
+        Ok(self.record(Linear { dims }, &inputs, y))
+    }
+}
 
 /// y = x·wᵀ + b on the tape.
 ///
@@ -21,69 +38,72 @@ use ndarray::ArrayD;
 /// * ∂L/∂x = ∂L/∂y · w        (N × out · out × in)
 /// * ∂L/∂w = (∂L/∂y)ᵀ · x     (out × N · N × in): each weight sums over the batch
 /// * ∂L/∂b = ∂L/∂y summed over the batch
-///
-/// With an activation fused in (y = f(x·wᵀ + b)), ∂L/∂y is first turned into ∂L/∂(x·wᵀ + b)
-/// = ∂L/∂y ⊙ f′, with f′ read off y. Recorded by [`Graph::linear_flat`], x may be any
-/// (N, …) and y any (N, …) with the same numbers in the same places as (N, in) and (N, out).
 #[derive(Debug)]
 pub struct Linear {
-    n: usize,
-    d_in: usize,
-    d_out: usize,
-    act: Option<Activation>,
+    dims: LinearDims,
+}
+
+impl Backward for Linear {
+    fn macs(&self) -> u128 {
+        self.dims.macs()
+    }
+
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let d_y = ctx.d_y_slice();
+        Ok(linear_grads(ctx, d_y, self.dims))
+    }
+}
+
+/// The sizes of one linear layer's product: N samples, `d_in` features in, `d_out` out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct LinearDims {
+    pub(super) n: usize,
+    pub(super) d_in: usize,
+    pub(super) d_out: usize,
+}
+
+impl LinearDims {
+    /// Multiply-adds of the forward product.
+    pub(super) fn macs(self) -> u128 {
+        (self.n * self.d_in * self.d_out) as u128
+    }
+}
+
+/// ∂L/∂x, ∂L/∂w and ∂L/∂b of x·wᵀ + b from ∂L/∂(x·wᵀ + b) = `d_y` (the node's own ∂L/∂y, or
+/// with an activation fused in, ∂L/∂y ⊙ f′).
+pub(super) fn linear_grads(
+    ctx: &mut BackwardCtx<'_>,
+    d_y: &[f32],
+    LinearDims { n, d_in, d_out }: LinearDims,
+) -> Vec<Option<ArrayD<f32>>> {
+    let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
+    let d_y_mat = MatRef::row_major(d_y, n, d_out);
+    vec![
+        // In x's own shape: (N, in), or (N, …) for a flattened input.
+        ctx.grad_for(X, ctx.input(X).shape(), |d_x| {
+            gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)
+        }),
+        ctx.grad_for(W, &[d_out, d_in], |d_w| {
+            gemm(1.0, d_y_mat.t(), MatRef::row_major(x, n, d_in), 0.0, d_w)
+        }),
+        ctx.grad_for(B, &[d_out], |d_b| {
+            kernels::reduce::sum_axis(d_y, 1, n, d_out, d_b)
+        }),
+    ]
 }
 
 impl Graph {
-    /// x·wᵀ + b (`b` optional).
-    ///
-    /// # Errors
-    /// [`Error::Shape`] when x is not (N, in), w not (out, in), or b not (out).
-    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
-        self.linear_then(x, w, b, None)
-    }
-
-    /// act(x·wᵀ + b) as one op: the product adds the bias as it stores each tile and applies
-    /// the activation to each block of rows while it is in cache ([`gemm_then`]); the tape
-    /// keeps only the activated output. As for the convolutions, an activation whose output
-    /// does not decide its derivative (a leaky ReLU with a negative slope) runs as a separate
-    /// op instead.
-    ///
-    /// # Errors
-    /// As [`Graph::linear`].
-    pub fn linear_then(
-        &mut self,
-        x: Var,
-        w: Var,
-        b: Option<Var>,
-        act: Option<Activation>,
-    ) -> Result<Var> {
-        self.live(&[x])?;
-        rank("linear", "the input x", self.shape(x), 2)?;
-        self.linear_flat(x, w, b, act, None)
-    }
-
-    /// [`Graph::linear_then`] of x flattened, with its output in the shape (N, `tail`…):
-    /// Flatten → Linear → activation → Unflatten as one op. A reshape keeps every number in
-    /// its place, so x (N, …) already *is* the matrix of N rows of its other axes' product,
-    /// and the output's rows already are the unflattened samples: the op reads and writes
-    /// them where they are, where two reshapes would each copy the batch forward and back.
-    /// `tail` `None` gives (N, out).
-    ///
-    /// # Errors
-    /// [`Error::Shape`] when x has no axis past the batch, its per-sample size is not w's
-    /// input size, b is not (out), or `tail` does not hold out values.
-    pub fn linear_flat(
+    /// Checks x (N, …), w (out, in) and b (out) against each other and computes
+    /// act(x·wᵀ + b) into a buffer of shape (N, out), or (N, `tail`…) when given: what the
+    /// plain op and the fused ones ([`super::fused`]) record alike.
+    pub(super) fn linear_value(
         &mut self,
         x: Var,
         w: Var,
         b: Option<Var>,
         act: Option<Activation>,
         tail: Option<&[usize]>,
-    ) -> Result<Var> {
-        if let Some(act) = act.filter(|a| !a.output_decides_derivative()) {
-            let y = self.linear_flat(x, w, b, None, tail)?;
-            return self.activation(y, act);
-        }
+    ) -> Result<(ArrayD<f32>, LinearDims)> {
         self.live(&[x, w])?;
         if let Some(b) = b {
             self.live(&[b])?;
@@ -141,49 +161,7 @@ impl Graph {
             },
             as_slice_mut(&mut y),
         );
-        let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
-        let node = Linear {
-            n,
-            d_in,
-            d_out,
-            act,
-        };
-        Ok(self.record(node, &inputs, y))
-    }
-}
-
-impl Backward for Linear {
-    fn macs(&self) -> u128 {
-        (self.n * self.d_in * self.d_out) as u128
-    }
-
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let Linear {
-            n,
-            d_in,
-            d_out,
-            act,
-        } = *self;
-        let before_act = before_activation(ctx, act);
-        let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
-        let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
-        let d_y_mat = MatRef::row_major(d_y, n, d_out);
-        let grads = vec![
-            // In x's own shape: (N, in), or (N, …) for a flattened input.
-            ctx.grad_for(X, ctx.input(X).shape(), |d_x| {
-                gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)
-            }),
-            ctx.grad_for(W, &[d_out, d_in], |d_w| {
-                gemm(1.0, d_y_mat.t(), MatRef::row_major(x, n, d_in), 0.0, d_w)
-            }),
-            ctx.grad_for(B, &[d_out], |d_b| {
-                kernels::reduce::sum_axis(d_y, 1, n, d_out, d_b)
-            }),
-        ];
-        if let Some(buffer) = before_act {
-            ctx.recycle(buffer);
-        }
-        Ok(grads)
+        Ok((y, LinearDims { n, d_in, d_out }))
     }
 }
 

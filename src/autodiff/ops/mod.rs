@@ -6,11 +6,13 @@
 //! [`Backward`](super::Backward). Reading order:
 //! [`arith`] (broadcasting +, −, ×, ÷ and unary maths) → [`reduce`] → [`shape`] →
 //! [`linear`] → [`conv`] → [`pool`] → [`activation`] → [`norm`] (batch norm, dropout) →
-//! [`loss`] → [`sample`] (the VAE's reparameterisation).
+//! [`loss`] → [`sample`] (the VAE's reparameterisation) → [`fused`] (a layer and its
+//! activation as one op, what models run for speed).
 
 pub mod activation;
 pub mod arith;
 pub mod conv;
+pub mod fused;
 pub mod linear;
 pub mod loss;
 pub mod norm;
@@ -19,9 +21,8 @@ pub mod reduce;
 pub mod sample;
 pub mod shape;
 
-use crate::autodiff::graph::{as_slice, as_slice_mut, BackwardCtx};
+use crate::autodiff::graph::BackwardCtx;
 use crate::error::{Error, Result};
-use kernels::elementwise::Activation;
 use ndarray::{ArrayD, Axis};
 
 // A node keeps its inputs in the order the op recorded them, and a backward pass reads them by
@@ -109,17 +110,4 @@ pub(crate) fn sum_to_shape(
     let mut out = ctx.alloc(target);
     out.assign(&r);
     out
-}
-
-/// ∂L/∂(the output before `act`), for a layer that fused `act` into its output: ∂L/∂y ⊙ f′,
-/// with f′ read off the output y (which is all the tape keeps). `None` without an activation.
-pub(crate) fn before_activation(
-    ctx: &mut BackwardCtx<'_>,
-    act: Option<Activation>,
-) -> Option<ArrayD<f32>> {
-    let act = act?;
-    let (y, d_y) = (as_slice(ctx.output()), ctx.d_y_slice());
-    let mut d_pre = ctx.alloc(ctx.output().shape());
-    kernels::elementwise::backward_from_output(act, y, d_y, as_slice_mut(&mut d_pre));
-    Some(d_pre)
 }
