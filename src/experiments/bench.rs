@@ -13,7 +13,7 @@ use crate::machine::{cpu_model, peak_rss};
 use crate::models::ModelPlan;
 use crate::seed::{self, Stream};
 use crate::train::run_dir::new_trainer;
-use crate::train::RunConfig;
+use crate::train::{Overrides, RunConfig};
 use kernels::peak::fma_peak_gflops;
 use std::time::Instant;
 
@@ -161,9 +161,11 @@ pub fn bench(spec: &BenchSpec, opts: &RunOptions) -> Result<BenchReport> {
         ));
     }
     let mut cfg = RunConfig::preset(&spec.preset)?;
-    if let Some(b) = spec.batch {
-        cfg.train.batch_size = b;
+    Overrides {
+        batch_size: spec.batch,
+        ..Overrides::default()
     }
+    .apply(&mut cfg)?;
     cfg.validate()?;
     let batch = cfg.train.batch_size;
     let (set, data) = bench_images(batch, opts)?;
