@@ -306,6 +306,25 @@ mod tests {
     }
 
     #[test]
+    fn the_settings_given_are_the_ones_used() {
+        // The map is the descent on the affinities at exactly the perplexity asked for: a
+        // perplexity halved (or replaced) on the way would give another map, even where the
+        // clusters come out just as pure.
+        let (pts, _) = clusters(3, 12, 4, 5);
+        let s = TsneSettings {
+            perplexity: 8.0,
+            steps: 60,
+            seed: 2,
+        };
+        let map = tsne(&pts, 4, &s).unwrap();
+        assert_eq!(map, descend(&affinities(&pts, 36, 4, 8.0), 36, &s));
+        assert_ne!(map, descend(&affinities(&pts, 36, 4, 4.0), 36, &s));
+        // And the number of steps is the one given.
+        let fewer = tsne(&pts, 4, &TsneSettings { steps: 59, ..s }).unwrap();
+        assert_ne!(map, fewer);
+    }
+
+    #[test]
     fn bad_settings_are_refused() {
         let (pts, _) = clusters(2, 5, 3, 3);
         let s = TsneSettings::default();

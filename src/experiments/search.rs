@@ -444,3 +444,72 @@ pub fn write_results(out: &Path, trials: &[Trial], dirs: &[PathBuf]) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(index: usize, best_val: f64) -> Trial {
+        Trial {
+            index,
+            latent: 2 + index,
+            batch_size: 32,
+            lr: 1e-3,
+            optimizer: OptimizerName::Adam,
+            weight_decay: 0.0,
+            best_val,
+            test: best_val * 1.1,
+        }
+    }
+
+    /// A shard's folder as `search` leaves it: its `trials.csv`, and each trial's folder with
+    /// a `config.json` (here a marker naming the trial, which is all the ranking copies).
+    fn shard(dir: &Path, trials: &[Trial]) {
+        let mut csv = format!("{TRIALS_HEADER}\n");
+        for t in trials {
+            csv.push_str(&trial_line(t));
+            let own = dir.join(format!("trial-{:03}", t.index));
+            std::fs::create_dir_all(&own).unwrap();
+            std::fs::write(own.join("config.json"), format!("trial {}", t.index)).unwrap();
+        }
+        std::fs::write(dir.join("trials.csv"), csv).unwrap();
+    }
+
+    #[test]
+    fn collected_trials_are_ranked_lowest_loss_first_and_diverged_last() {
+        let root = std::env::temp_dir().join(format!("handgrad-rank-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // Losses known by construction, spread over two shards, one trial diverged.
+        shard(&root.join("a"), &[trial(0, 0.05), trial(2, f64::NAN)]);
+        shard(&root.join("b"), &[trial(1, 0.02), trial(3, 0.08)]);
+        let out = root.join("merged");
+        collect(&[root.join("a"), root.join("b")], &out).unwrap();
+
+        let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+        let order: Vec<(&str, &str)> = csv
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0], f[1])
+            })
+            .collect();
+        // (rank, trial): 0.02, 0.05, 0.08, then the NaN.
+        assert_eq!(order, [("1", "1"), ("2", "0"), ("3", "3"), ("4", "2")]);
+        let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).skip(1).collect();
+        assert!(rows[0].starts_with("| 1 | 1 |") && rows[0].contains("0.020000"));
+        assert!(rows[3].starts_with("| 4 | 2 |") && rows[3].contains("diverged"));
+        let best = std::fs::read_to_string(out.join("best-config.json")).unwrap();
+        assert_eq!(
+            best, "trial 1",
+            "the lowest validation loss's configuration"
+        );
+
+        // Nothing to recommend when every trial diverged.
+        shard(&root.join("c"), &[trial(4, f64::NAN)]);
+        collect(&[root.join("c")], &root.join("none")).unwrap();
+        assert!(!root.join("none").join("best-config.json").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
