@@ -6,6 +6,7 @@ use super::console::Console;
 use super::{DataArgs, PictureArgs};
 use clap::Args;
 use handgrad::data::batches::{Amount, SplitSpec};
+use handgrad::data::mnist::DatasetName;
 use handgrad::embed::tsne::TsneSettings;
 use handgrad::experiments::classify::{classify, Backbone, ClassifySpec};
 use handgrad::experiments::latent::{latent, weights, Projection};
@@ -185,9 +186,9 @@ pub struct ClassifyArgs {
     /// Instead of --run: pca:K (the images' first K principal components) or run:FOLDER (a frozen run).
     #[arg(long)]
     features: Option<String>,
-    /// With --features pca:K: mnist, fashion-mnist, or a folder with IDX files.
-    #[arg(long, default_value = "mnist")]
-    dataset: String,
+    /// With --features pca:K: mnist, fashion-mnist, or a folder with IDX files [default: mnist].
+    #[arg(long)]
+    dataset: Option<String>,
     /// With --features pca:K: keep only these classes, e.g. 0,1,2,4,7 (relabelled 0…k−1 inside) [default: all].
     #[arg(long, value_delimiter = ',')]
     classes: Option<Vec<u8>>,
@@ -226,13 +227,19 @@ pub struct ClassifyArgs {
 }
 
 impl ClassifyArgs {
-    /// Trains the classifier and prints its test accuracy.
-    pub fn run(&self) -> Result<ExitCode> {
+    /// What to train: the backbone, how, and where to write. `--dataset`, `--classes` and
+    /// `--max-samples` choose the images PCA features are taken from; a run brings its own
+    /// images and split, so with a run they are refused rather than ignored.
+    fn plan(&self) -> Result<(Backbone, ClassifySpec, PathBuf)> {
         let split = SplitSpec {
             classes: self.classes.clone().unwrap_or_default(),
             max_samples: self.max_samples,
             ..SplitSpec::default()
         };
+        let dataset = self
+            .dataset
+            .as_deref()
+            .unwrap_or(DatasetName::Mnist.as_str());
         let (source, default_out) = match (&self.run, &self.features) {
             (Some(run), None) => {
                 let (source, mode) = if self.finetune {
@@ -245,7 +252,7 @@ impl ClassifyArgs {
                 (source, run.join(format!("classify-{mode}")))
             }
             (None, Some(f)) => {
-                let source = Backbone::parse_features(f, &self.dataset, split)?;
+                let source = Backbone::parse_features(f, dataset, split)?;
                 let out = match &source {
                     Backbone::Frozen(run) => run.join("classify-frozen"),
                     Backbone::Pca { k, dataset, .. } => {
@@ -265,6 +272,19 @@ impl ClassifyArgs {
                 ))
             }
         };
+        let images_given = [
+            (self.dataset.is_some(), "--dataset"),
+            (self.classes.is_some(), "--classes"),
+            (self.max_samples.is_some(), "--max-samples"),
+        ];
+        if !matches!(source, Backbone::Pca { .. }) {
+            if let Some((_, flag)) = images_given.iter().find(|(given, _)| *given) {
+                return Err(Error::config(
+                    "classify",
+                    format!("{flag} chooses the images for --features pca:K; a run's classifier uses the run's own images and split"),
+                ));
+            }
+        }
         let hidden = if self.hidden.trim() == "none" {
             Vec::new()
         } else {
@@ -279,7 +299,12 @@ impl ClassifyArgs {
             seed: self.seed,
             early_stopping: self.early_stopping,
         };
-        let out = self.out.clone().unwrap_or(default_out);
+        Ok((source, spec, self.out.clone().unwrap_or(default_out)))
+    }
+
+    /// Trains the classifier and prints its test accuracy.
+    pub fn run(&self) -> Result<ExitCode> {
+        let (source, spec, out) = self.plan()?;
         let opts = self.data.options(Arc::default());
         let r = classify(&source, &spec, &out, &opts, &mut Console::new(self.quiet))?;
         println!(
@@ -292,5 +317,128 @@ impl ClassifyArgs {
             r.out.display()
         );
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every option of `classify` reaches what it names: each given a value unlike its default
+    //! must change the plan (backbone, training settings, folder) in that one place.
+
+    use super::super::{Cli, Command};
+    use super::*;
+    use clap::Parser;
+    use kernels::elementwise::Activation;
+
+    type Plan = (Backbone, ClassifySpec, PathBuf);
+
+    fn plan_of(args: &[&str]) -> Result<Plan> {
+        let line = ["handgrad", "classify"]
+            .into_iter()
+            .chain(args.iter().copied());
+        match Cli::try_parse_from(line)
+            .expect("a valid command line")
+            .command
+        {
+            Command::Classify(c) => c.plan(),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    type Change = fn(&mut Plan);
+
+    const PCA_OPTIONS: &[(&str, &str, Change)] = &[
+        ("--dataset", "fashion-mnist", |p| {
+            if let Backbone::Pca { dataset, .. } = &mut p.0 {
+                *dataset = "fashion-mnist".into();
+            }
+            p.2 = "runs/classify-pca8-fashion-mnist".into();
+        }),
+        ("--classes", "0,3", |p| {
+            if let Backbone::Pca { split, .. } = &mut p.0 {
+                split.classes = vec![0, 3];
+            }
+        }),
+        ("--max-samples", "900", |p| {
+            if let Backbone::Pca { split, .. } = &mut p.0 {
+                split.max_samples = Some(900);
+            }
+        }),
+        ("--hidden", "64,32", |p| p.1.hidden = vec![64, 32]),
+        ("--activation", "tanh", |p| {
+            p.1.activation = Activation::Tanh
+        }),
+        ("--epochs", "3", |p| p.1.epochs = 3),
+        ("--batch-size", "40", |p| p.1.batch_size = 40),
+        ("--lr", "0.01", |p| p.1.lr = 0.01),
+        ("--seed", "4", |p| p.1.seed = 4),
+        ("--early-stopping", "2", |p| p.1.early_stopping = Some(2)),
+        ("--out", "elsewhere", |p| p.2 = "elsewhere".into()),
+    ];
+
+    #[test]
+    fn every_option_changes_its_part_of_the_plan_and_nothing_else() -> Result<()> {
+        let base = plan_of(&["--features", "pca:8"])?;
+        for (flag, value, change) in PCA_OPTIONS {
+            let mut want = base.clone();
+            change(&mut want);
+            assert_ne!(want, base, "{flag} {value} is the default");
+            assert_eq!(plan_of(&["--features", "pca:8", flag, value])?, want);
+        }
+        assert!(plan_of(&["--features", "pca:8", "--hidden", "none"])?
+            .1
+            .hidden
+            .is_empty());
+        // The backbones, and the folders they write to by default.
+        for (args, backbone, folder) in [
+            (
+                &["--run", "r"][..],
+                Backbone::Frozen("r".into()),
+                "r/classify-frozen",
+            ),
+            (
+                &["--run", "r", "--freeze"],
+                Backbone::Frozen("r".into()),
+                "r/classify-frozen",
+            ),
+            (
+                &["--run", "r", "--finetune"],
+                Backbone::Finetune("r".into()),
+                "r/classify-finetune",
+            ),
+            (
+                &["--run", "r", "--from-scratch"],
+                Backbone::Scratch("r".into()),
+                "r/classify-from-scratch",
+            ),
+            (
+                &["--features", "run:r"],
+                Backbone::Frozen("r".into()),
+                "r/classify-frozen",
+            ),
+        ] {
+            let (b, spec, out) = plan_of(args)?;
+            assert_eq!(
+                (b, spec, out),
+                (backbone, base.1.clone(), folder.into()),
+                "{args:?}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn options_for_pca_images_are_refused_with_a_run_rather_than_ignored() {
+        for flag in [
+            &["--dataset", "mnist"][..],
+            &["--classes", "1,2"],
+            &["--max-samples", "50"],
+        ] {
+            for source in [&["--run", "r"][..], &["--features", "run:r"]] {
+                let args: Vec<&str> = source.iter().chain(flag).copied().collect();
+                let err = plan_of(&args).expect_err("refused");
+                assert!(err.to_string().contains(flag[0]), "{args:?}: {err}");
+            }
+        }
     }
 }

@@ -288,3 +288,184 @@ fn report(r: &RunReport) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every option of `train` reaches the setting it names, and only that one: each is given
+    //! a value unlike the preset's, and the whole configuration must equal the preset's with
+    //! that one field changed. An option dropped on its way (or written into a neighbour's
+    //! field) fails here, not silently in a training run.
+
+    use super::super::{Cli, Command};
+    use super::*;
+    use clap::{CommandFactory, Parser};
+    use handgrad::data::batches::Amount;
+    use handgrad::data::corrupt::Corruption;
+    use handgrad::models::ConvLayer;
+    use handgrad::train::config::PlateauSpec;
+    use kernels::elementwise::Activation;
+
+    /// The configuration `handgrad train <args>` would train.
+    fn config_of(args: &[&str]) -> RunConfig {
+        let line = ["handgrad", "train"]
+            .into_iter()
+            .chain(args.iter().copied());
+        match Cli::try_parse_from(line)
+            .expect("a valid command line")
+            .command
+        {
+            Command::Train(t) => t.config().expect("a valid configuration"),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    type Change = fn(&mut RunConfig);
+
+    /// Each setting option, a value unlike conv-selu's, and what it must change.
+    const SETTINGS: &[(&str, &str, Change)] = &[
+        ("--dataset", "fashion-mnist", |c| {
+            c.dataset = "fashion-mnist".into()
+        }),
+        ("--epochs", "3", |c| c.train.epochs = 3),
+        ("--batch-size", "17", |c| c.train.batch_size = 17),
+        ("--lr", "0.25", |c| c.train.lr = 0.25),
+        ("--latent", "3", |c| c.model.latent = 3),
+        ("--conv", "8:3:2:1", |c| {
+            c.model.conv = vec![ConvLayer::parse("8:3:2:1").expect("a layer")]
+        }),
+        ("--hidden", "40,20", |c| c.model.hidden = vec![40, 20]),
+        ("--activation", "relu", |c| {
+            c.model.activation = Activation::Relu
+        }),
+        ("--output-activation", "none", |c| {
+            c.model.output_activation = None
+        }),
+        ("--code-activation", "sigmoid", |c| {
+            c.model.code_activation = Some(Activation::Sigmoid)
+        }),
+        ("--beta", "0.5", |c| c.train.beta = 0.5),
+        ("--corrupt", "gaussian:0.3", |c| {
+            c.train.corrupt = Some("gaussian:0.3".parse::<Corruption>().expect("a corruption"))
+        }),
+        ("--loss", "bce", |c| c.train.loss = LossName::Bce),
+        ("--optimizer", "sgd", |c| {
+            c.train.optimizer = OptimizerName::Sgd
+        }),
+        ("--momentum", "0.9", |c| c.train.momentum = 0.9),
+        ("--weight-decay", "0.001", |c| c.train.weight_decay = 0.001),
+        ("--init", "xavier_normal", |c| {
+            c.model.init = Init::XavierNormal
+        }),
+        ("--seed", "9", |c| {
+            c.train.seed = 9;
+            c.split.seed = 9;
+        }),
+        ("--validation", "500", |c| {
+            c.split.validation = Amount::Count(500)
+        }),
+        ("--test", "0.3", |c| {
+            c.split.test = Some(Amount::Fraction(0.3))
+        }),
+        ("--classes", "1,7", |c| c.split.classes = vec![1, 7]),
+        ("--max-samples", "400", |c| c.split.max_samples = Some(400)),
+        ("--early-stopping", "2", |c| {
+            c.train.early_stopping = Some(2)
+        }),
+        ("--plateau-patience", "4", |c| {
+            c.train.plateau = Some(PlateauSpec {
+                factor: 0.5,
+                patience: 4,
+            })
+        }),
+        ("--snapshot-epochs", "2,4", |c| {
+            c.train.snapshot_epochs = vec![2, 4]
+        }),
+    ];
+
+    /// Switches, which take no value.
+    const SWITCHES: &[(&str, Change)] = &[
+        ("--batch-norm", |c| c.model.batch_norm = true),
+        ("--variational", |c| c.model.variational = true),
+    ];
+
+    /// Options that choose where and how a run happens rather than what it trains, each
+    /// checked where it acts (tests/options.rs, tests/training.rs, the golden transcript).
+    const NOT_SETTINGS: &[&str] = &[
+        "preset",
+        "config",
+        "data_dir",
+        "out",
+        "resume",
+        "quiet",
+        "profile",
+        "plateau_factor",
+    ];
+
+    #[test]
+    fn every_setting_option_changes_its_field_and_nothing_else() {
+        let preset = config_of(&[]);
+        assert_eq!(
+            preset,
+            RunConfig::preset(DEFAULT_PRESET).expect("the preset")
+        );
+        for (flag, value, change) in SETTINGS {
+            let mut want = preset.clone();
+            change(&mut want);
+            assert_ne!(want, preset, "{flag} {value} is the preset's own value");
+            assert_eq!(config_of(&[flag, value]), want, "{flag} {value}");
+        }
+        for (flag, change) in SWITCHES {
+            let mut want = preset.clone();
+            change(&mut want);
+            assert_ne!(want, preset, "{flag} is already on in the preset");
+            assert_eq!(config_of(&[flag]), want, "{flag}");
+        }
+        // The factor acts with a patience (or on a preset that has a schedule).
+        let mut want = preset.clone();
+        want.train.plateau = Some(PlateauSpec {
+            factor: 0.2,
+            patience: 4,
+        });
+        let given = config_of(&["--plateau-patience", "4", "--plateau-factor", "0.2"]);
+        assert_eq!(given, want);
+        let mlp4 = config_of(&["--preset", "mlp4", "--plateau-factor", "0.2"]);
+        assert_eq!(mlp4.train.plateau.map(|p| p.factor), Some(0.2));
+        assert_eq!(mlp4.preset, "mlp4");
+    }
+
+    #[test]
+    fn no_option_is_left_out_of_the_table() {
+        let cli = Cli::command();
+        let train = cli.find_subcommand("train").expect("train");
+        let tabled: Vec<String> = SETTINGS
+            .iter()
+            .map(|s| s.0)
+            .chain(SWITCHES.iter().map(|s| s.0))
+            .map(|f| f.trim_start_matches("--").replace('-', "_"))
+            .collect();
+        for arg in train.get_arguments() {
+            let id = arg.get_id().as_str();
+            let global = ["naive", "threads", "help", "version"].contains(&id);
+            assert!(
+                global || NOT_SETTINGS.contains(&id) || tabled.iter().any(|t| t == id),
+                "train's --{id} has no row saying what it changes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_configuration_file_starts_from_its_preset_and_options_override_it() {
+        let dir = std::env::temp_dir().join(format!("handgrad-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("run.toml");
+        std::fs::write(&file, "preset = \"mlp4\"\n[model]\nlatent = 5\n").expect("written");
+        let path = file.to_str().expect("a UTF-8 path");
+        let from_file = config_of(&["--config", path]);
+        let mut want = RunConfig::preset("mlp4").expect("mlp4");
+        want.model.latent = 5;
+        assert_eq!(from_file, want);
+        want.model.latent = 7;
+        assert_eq!(config_of(&["--config", path, "--latent", "7"]), want);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

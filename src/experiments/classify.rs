@@ -105,7 +105,7 @@ impl Backbone {
 }
 
 /// How the classifier is trained.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClassifySpec {
     /// Hidden layer sizes of the head.
     pub hidden: Vec<usize>,
