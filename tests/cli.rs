@@ -2,6 +2,9 @@
 //! and for every bad input a user might give, one sentence (`error: …`, exit status 1, no
 //! panic, nothing half-written).
 
+mod common;
+
+use common::tiny_dataset;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -47,36 +50,6 @@ fn refused(dir: &Path, args: &[&str], expect: &str) -> String {
     );
     assert!(!all.contains("panicked"), "{args:?}: {all}");
     all
-}
-
-/// A tiny dataset folder with its own train and test files (`n_train` and `n_test` images
-/// cut from the shipped MNIST test set).
-fn tiny_dataset(dir: &Path, n_train: usize, n_test: usize) -> PathBuf {
-    use handgrad::data::idx::{encode, read_images_and_labels};
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-t10k");
-    let (images, labels) = read_images_and_labels(
-        &shipped.join("t10k-images-idx3-ubyte.gz"),
-        &shipped.join("t10k-labels-idx1-ubyte.gz"),
-    )
-    .expect("the shipped MNIST test set");
-    let out = dir.join("tiny");
-    std::fs::create_dir_all(&out).expect("dir");
-    let px = 28 * 28;
-    for (prefix, range) in [("train", 0..n_train), ("t10k", n_train..n_train + n_test)] {
-        let n = range.len();
-        let pixels = &images.data[range.start * px..range.end * px];
-        std::fs::write(
-            out.join(format!("{prefix}-images-idx3-ubyte")),
-            encode(&[n, 28, 28], pixels),
-        )
-        .expect("write");
-        std::fs::write(
-            out.join(format!("{prefix}-labels-idx1-ubyte")),
-            encode(&[n], &labels[range]),
-        )
-        .expect("write");
-    }
-    out
 }
 
 fn train_quick(dir: &Path, out: &str, extra: &[&str]) -> Output {

@@ -1,6 +1,9 @@
 //! Data files: IDX parsing and its errors, dataset folders, splits, and the downloader
 //! against a local HTTP server on 127.0.0.1.
 
+mod common;
+
+use common::serve;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use handgrad::data::batches::{epoch_order, split, Amount, SplitSpec};
@@ -8,8 +11,7 @@ use handgrad::data::download::{download, md5_of_file, Fetched, Remote, RemoteFil
 use handgrad::data::idx;
 use handgrad::data::mnist::{Dataset, DatasetName, Lookup};
 use handgrad::Error;
-use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -243,48 +245,6 @@ fn splits_are_seeded_disjoint_and_respect_classes() {
     );
     assert_eq!(Amount::parse("300").expect("count"), Amount::Count(300));
     assert!(Amount::parse("1.5").is_err());
-}
-
-/// A minimal HTTP/1.1 server on 127.0.0.1 serving `files` by name (404 otherwise), for as many
-/// requests as `requests`. Returns its base URL.
-fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let base = format!("http://{}/", listener.local_addr().expect("address"));
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(requests) {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let text = String::from_utf8_lossy(&request);
-            let path = text
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .trim_start_matches('/')
-                .to_string();
-            let response = match files.iter().find(|(name, _)| *name == path) {
-                Some((_, body)) => [
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    )
-                    .into_bytes(),
-                    body.clone(),
-                ]
-                .concat(),
-                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_vec(),
-            };
-            let _ = stream.write_all(&response);
-        }
-    });
-    base
 }
 
 fn md5_hex(bytes: &[u8]) -> String {

@@ -102,8 +102,8 @@ pub struct SearchArgs {
 }
 
 impl SweepArgs {
-    /// Trains one run per value and prints the table.
-    pub fn run(&self) -> Result<ExitCode> {
+    /// The one setting given to sweep, and its values.
+    fn swept(&self) -> Result<(SweepField, &[f64])> {
         let given: Vec<(SweepField, &Vec<f64>)> = [
             (SweepField::Latent, &self.latent),
             (SweepField::Lr, &self.lr),
@@ -113,7 +113,7 @@ impl SweepArgs {
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
         .collect();
-        let [(field, values)] = given.as_slice() else {
+        let &[(field, values)] = given.as_slice() else {
             return Err(Error::config(
                 "sweep",
                 format!(
@@ -122,6 +122,12 @@ impl SweepArgs {
                 ),
             ));
         };
+        Ok((field, values))
+    }
+
+    /// Trains one run per value and prints the table.
+    pub fn run(&self) -> Result<ExitCode> {
+        let (field, values) = self.swept()?;
         let base = self.base.config()?;
         let out = self.out.clone().unwrap_or_else(|| {
             fresh_run_dir(
@@ -132,7 +138,7 @@ impl SweepArgs {
         let opts = self.base.data.options(Arc::default());
         let rows = sweep(
             &base,
-            *field,
+            field,
             values,
             &out,
             &opts,
@@ -203,5 +209,83 @@ impl SearchArgs {
             out.display()
         );
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The options of `sweep` and `search` reach what they name: the setting swept and its
+    //! values, and the starting configuration both commands share.
+
+    use super::super::{Cli, Command};
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(["handgrad"].iter().chain(args))
+            .expect("a valid command line")
+            .command
+    }
+
+    fn sweep_args(args: &[&str]) -> SweepArgs {
+        let line: Vec<&str> = ["sweep"].iter().chain(args).copied().collect();
+        match parse(&line) {
+            Command::Sweep(s) => *s,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_sweep_option_sweeps_its_setting_over_its_values() -> Result<()> {
+        for (flag, field) in [
+            ("--latent", SweepField::Latent),
+            ("--lr", SweepField::Lr),
+            ("--batch-size", SweepField::BatchSize),
+            ("--weight-decay", SweepField::WeightDecay),
+        ] {
+            let args = sweep_args(&[flag, "2,3,5"]);
+            let (swept, values) = args.swept()?;
+            assert_eq!((swept, values), (field, &[2.0, 3.0, 5.0][..]), "{flag}");
+        }
+        assert!(sweep_args(&[]).swept().is_err());
+        assert!(sweep_args(&["--lr", "1", "--latent", "2"]).swept().is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn the_starting_configuration_takes_every_option_given() -> Result<()> {
+        for command in ["sweep", "search"] {
+            let base = |args: &[&str]| -> Result<RunConfig> {
+                let line: Vec<&str> = [command].iter().chain(args).copied().collect();
+                match parse(&line) {
+                    Command::Sweep(s) => s.base.config(),
+                    Command::Search(s) => s.base.config(),
+                    other => panic!("parsed as {other:?}"),
+                }
+            };
+            let mut want = RunConfig::preset(DEFAULT_PRESET)?;
+            want.train.snapshot_epochs.clear();
+            assert_eq!(base(&[])?, want, "{command}");
+            let given = base(&[
+                "--preset",
+                "mlp4",
+                "--dataset",
+                "fashion-mnist",
+                "--epochs",
+                "3",
+                "--max-samples",
+                "500",
+                "--early-stopping",
+                "2",
+            ])?;
+            let mut want = RunConfig::preset("mlp4")?;
+            want.dataset = "fashion-mnist".into();
+            want.train.epochs = 3;
+            want.split.max_samples = Some(500);
+            want.train.early_stopping = Some(2);
+            want.train.snapshot_epochs.clear();
+            assert_eq!(given, want, "{command}");
+        }
+        Ok(())
     }
 }

@@ -299,6 +299,9 @@ impl BenchArgs {
             100.0 * r.gflops / r.peak_gflops
         );
         println!("peak memory (RSS): {:.0} MiB", r.peak_rss_mb);
+        if r.reference_loops {
+            println!("every product and convolution ran on its naive reference loop (--naive)");
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

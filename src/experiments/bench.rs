@@ -101,6 +101,10 @@ pub struct BenchReport {
     pub data: String,
     /// Peak resident memory of the process, MiB.
     pub peak_rss_mb: f64,
+    /// Steps taken, warm-up included, as counted while stepping.
+    pub steps_taken: usize,
+    /// Whether every product and convolution ran on its naive reference loop (`--naive`).
+    pub reference_loops: bool,
 }
 
 impl BenchReport {
@@ -121,6 +125,8 @@ impl BenchReport {
             "cpu": self.cpu,
             "data": self.data,
             "peak_rss_mb": self.peak_rss_mb,
+            "steps_taken": self.steps_taken,
+            "reference_loops": self.reference_loops,
         })
         .to_string()
     }
@@ -182,6 +188,7 @@ pub fn bench(spec: &BenchSpec, opts: &RunOptions) -> Result<BenchReport> {
             BenchMode::Infer => plan.macs(),
         } as f64;
     let batches = set.len() / batch;
+    let mut steps_taken = 0;
     let runs = pool.install(|| -> Result<Vec<f64>> {
         let mut trainer = new_trainer(&cfg)?;
         let mut rng = seed::rng(cfg.train.seed, Stream::Step { epoch: 0, batch: 0 });
@@ -194,6 +201,7 @@ pub fn bench(spec: &BenchSpec, opts: &RunOptions) -> Result<BenchReport> {
         let batch_len = pixels.len() / batches.max(1);
         let mut output = Vec::new();
         let mut step = |k: usize| -> Result<()> {
+            steps_taken += 1;
             match spec.mode {
                 BenchMode::Train => {
                     let indices: Vec<usize> =
@@ -239,5 +247,7 @@ pub fn bench(spec: &BenchSpec, opts: &RunOptions) -> Result<BenchReport> {
         cpu: cpu_model(),
         data,
         peak_rss_mb: peak_rss().map_or(f64::NAN, |b| b as f64 / (1u64 << 20) as f64),
+        steps_taken,
+        reference_loops: kernels::reference_loops(),
     })
 }

@@ -476,6 +476,29 @@ mod tests {
     }
 
     #[test]
+    fn each_swept_setting_changes_its_own_field() {
+        let base = RunConfig::preset("mlp4").unwrap();
+        let changed = |field: SweepField, value: f64| {
+            let mut cfg = base.clone();
+            field.apply(&mut cfg, value).unwrap();
+            cfg
+        };
+        let mut want = base.clone();
+        want.model.latent = 3;
+        assert_eq!(changed(SweepField::Latent, 3.0), want);
+        let mut want = base.clone();
+        want.train.batch_size = 40;
+        assert_eq!(changed(SweepField::BatchSize, 40.0), want);
+        let mut want = base.clone();
+        want.train.lr = 0.25;
+        assert_eq!(changed(SweepField::Lr, 0.25), want);
+        let mut want = base.clone();
+        want.train.weight_decay = 0.125;
+        assert_eq!(changed(SweepField::WeightDecay, 0.125), want);
+        assert!(SweepField::Latent.apply(&mut base.clone(), 2.5).is_err());
+    }
+
+    #[test]
     fn collected_trials_are_ranked_lowest_loss_first_and_diverged_last() {
         let root = std::env::temp_dir().join(format!("handgrad-rank-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);

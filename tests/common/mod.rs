@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unused_imports)]
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 
 pub use handgrad::autodiff::catalog::{away_from_zero, uniform};
 
@@ -52,4 +54,76 @@ pub fn fashion_mnist() -> bool {
         "HANDGRAD_REQUIRE_FASHION_MNIST",
         present,
     )
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 serving `files` by name (404 otherwise), for as many
+/// requests as `requests`. Returns its base URL.
+pub fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let base = format!("http://{}/", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&request);
+            let path = text
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            let response = match files.iter().find(|(name, _)| *name == path) {
+                Some((_, body)) => [
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes(),
+                    body.clone(),
+                ]
+                .concat(),
+                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
+            };
+            let _ = stream.write_all(&response);
+        }
+    });
+    base
+}
+
+/// A tiny dataset folder with its own train and test files (`n_train` and `n_test` images
+/// cut from the shipped MNIST test set).
+pub fn tiny_dataset(dir: &Path, n_train: usize, n_test: usize) -> PathBuf {
+    use handgrad::data::idx::{encode, read_images_and_labels};
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-t10k");
+    let (images, labels) = read_images_and_labels(
+        &shipped.join("t10k-images-idx3-ubyte.gz"),
+        &shipped.join("t10k-labels-idx1-ubyte.gz"),
+    )
+    .expect("the shipped MNIST test set");
+    let out = dir.join("tiny");
+    std::fs::create_dir_all(&out).expect("dir");
+    let px = 28 * 28;
+    for (prefix, range) in [("train", 0..n_train), ("t10k", n_train..n_train + n_test)] {
+        let n = range.len();
+        let pixels = &images.data[range.start * px..range.end * px];
+        std::fs::write(
+            out.join(format!("{prefix}-images-idx3-ubyte")),
+            encode(&[n, 28, 28], pixels),
+        )
+        .expect("write");
+        std::fs::write(
+            out.join(format!("{prefix}-labels-idx1-ubyte")),
+            encode(&[n], &labels[range]),
+        )
+        .expect("write");
+    }
+    out
 }
