@@ -669,7 +669,16 @@ fn a_sweep_writes_one_row_per_value() -> Result<()> {
         .all(|r| r.test.is_finite() && r.best_val.is_finite() && r.epochs == 1));
     let csv = std::fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv");
     assert_eq!(csv.lines().count(), 4, "{csv}");
-    assert!(out.join("sweep.png").exists() && out.join("latent-5/config.json").exists());
+    assert!(out.join("sweep.png").exists());
+    // Each run trained the value of its row: its own code size, and its own losses.
+    for v in [2, 5, 9] {
+        let cfg = RunConfig::load(
+            "mlp3-32",
+            Some(&out.join(format!("latent-{v}/config.json"))),
+        )?;
+        assert_eq!(cfg.model.latent, v);
+    }
+    assert!(rows.windows(2).all(|w| w[0].test != w[1].test), "{rows:?}");
     // A value the setting cannot take is refused before anything trains.
     let err = sweep(
         &tiny_base(),

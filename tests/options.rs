@@ -7,8 +7,9 @@
 
 mod common;
 
-use handgrad::data::batches::Amount;
+use handgrad::data::batches::{Amount, SplitSpec};
 use handgrad::data::corrupt::Corruption;
+use handgrad::experiments::classify::{classify, Backbone, ClassifyReport, ClassifySpec};
 use handgrad::experiments::train::{train_new, RunReport};
 use handgrad::experiments::RunOptions;
 use handgrad::models::ConvLayer;
@@ -261,6 +262,74 @@ fn a_run_that_stops_improving_lowers_its_rate_and_stops_when_told() {
     );
     let r = train(still, &root);
     assert!(matches!(r.outcome, Outcome::Completed) && r.history.len() == 4);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// What a classifier run did, without wall times.
+fn classifier_fingerprint(r: &ClassifyReport) -> String {
+    let epochs: Vec<String> = r
+        .history
+        .iter()
+        .map(|e| format!("{} {} {:?}", e.train_loss, e.val_loss, e.val_terms))
+        .collect();
+    format!("{epochs:?} accuracy {} {:?}", r.test_accuracy, r.confusion)
+}
+
+#[test]
+fn every_classifier_setting_changes_its_training() {
+    let root = temp_dir("classifier");
+    let features = Backbone::Pca {
+        k: 8,
+        dataset: "mnist".into(),
+        split: SplitSpec {
+            max_samples: Some(400),
+            ..SplitSpec::default()
+        },
+    };
+    let base = ClassifySpec {
+        hidden: vec![16],
+        activation: Activation::Relu,
+        epochs: 2,
+        batch_size: 40,
+        lr: 1e-3,
+        seed: 0,
+        early_stopping: None,
+    };
+    let mut runs = 0;
+    let mut run = |spec: &ClassifySpec| {
+        runs += 1;
+        let out = root.join(format!("c{runs}"));
+        classify(&features, spec, &out, &RunOptions::default(), &mut Silent).expect("trains")
+    };
+    let baseline = classifier_fingerprint(&run(&base));
+    type Change = fn(&mut ClassifySpec);
+    let changes: [(&str, Change); 6] = [
+        ("hidden sizes", |s| s.hidden = vec![24]),
+        ("activation", |s| s.activation = Activation::Tanh),
+        ("epochs", |s| s.epochs = 3),
+        ("batch size", |s| s.batch_size = 25),
+        ("learning rate", |s| s.lr = 4e-3),
+        ("seed", |s| s.seed = 5),
+    ];
+    for (what, change) in changes {
+        let mut spec = base.clone();
+        change(&mut spec);
+        let r = run(&spec);
+        assert_ne!(
+            classifier_fingerprint(&r),
+            baseline,
+            "{what} changed nothing"
+        );
+        assert_eq!(r.history.len(), spec.epochs, "{what}");
+    }
+    // At a rate of 1e-12 nothing improves, and early stopping ends the run.
+    let still = ClassifySpec {
+        lr: 1e-12,
+        epochs: 4,
+        early_stopping: Some(1),
+        ..base.clone()
+    };
+    assert!(run(&still).history.len() < 4);
     let _ = std::fs::remove_dir_all(&root);
 }
 
