@@ -374,8 +374,24 @@ fn resume_extends_a_finished_run_and_refuses_what_it_would_ignore() {
             - 1
     };
     assert_eq!(rows(), 1);
-    // A finished run and no more epochs asked for: nothing to do, said so.
-    refused(&dir, &["train", "--resume", "run"], "--epochs");
+    // A finished run and no more epochs asked for (a batch system running a finished job's
+    // command again): nothing to do, said so, exit status 0, nothing touched.
+    let before = std::fs::read(run_dir.join("checkpoint.safetensors")).expect("checkpoint");
+    for again in [
+        &["train", "--resume", "run"][..],
+        &["train", "--resume", "run", "--epochs", "1"],
+    ] {
+        let out = run(handgrad().current_dir(&dir).args(again));
+        let said = text(&out);
+        assert!(out.status.success(), "{said}");
+        assert!(
+            said.contains("nothing to do: run has finished 1 of 1 epochs"),
+            "{said}"
+        );
+    }
+    assert_eq!(rows(), 1);
+    let after = std::fs::read(run_dir.join("checkpoint.safetensors")).expect("checkpoint");
+    assert!(before == after, "the checkpoint was rewritten");
     // Settings the run was started with cannot be changed on resume; the flag is named.
     refused(
         &dir,

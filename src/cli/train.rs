@@ -6,7 +6,7 @@ use super::{preset_default, preset_help, DataArgs};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 use handgrad::data::mnist::DatasetName;
-use handgrad::experiments::train::{train_new, train_resume, RunReport};
+use handgrad::experiments::train::{train_new, train_resume, Resumed, RunReport};
 use handgrad::experiments::RunOptions;
 use handgrad::names;
 use handgrad::nn::Init;
@@ -197,7 +197,29 @@ impl TrainArgs {
                         ),
                     ));
                 }
-                train_resume(dir, self.epochs, &opts, &mut console)
+                match train_resume(dir, self.epochs, &opts, &mut console) {
+                    Ok(Resumed::Trained(r)) => Ok(*r),
+                    Ok(Resumed::NothingToDo {
+                        done,
+                        of,
+                        stopped_early,
+                    }) => {
+                        console.finish();
+                        if stopped_early {
+                            println!(
+                                "nothing to do: early stopping ended {} after epoch {done}",
+                                dir.display()
+                            );
+                        } else {
+                            println!(
+                                "nothing to do: {} has finished {done} of {of} epochs; to train it longer, give --epochs with a larger number",
+                                dir.display()
+                            );
+                        }
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Err(e) => Err(e),
+                }
             }
             None => {
                 let cfg = self.config()?;

@@ -94,23 +94,49 @@ pub fn train_new(
     run_trainer(trainer, &cfg, &splits, &run, &Tensors::new(), opts, obs)
 }
 
+/// What resuming a run did.
+#[derive(Debug)]
+pub enum Resumed {
+    /// It trained on, to the end or until stopped.
+    Trained(Box<RunReport>),
+    /// The run had already done everything asked (all its epochs, or early stopping ended
+    /// it): nothing was trained and nothing written. A batch system that runs a finished job's
+    /// command again gets a success, not a failure.
+    NothingToDo {
+        /// Epochs done.
+        done: usize,
+        /// Epochs the run asks for.
+        of: usize,
+        /// Whether early stopping ended it.
+        stopped_early: bool,
+    },
+}
+
 /// Continues the run in `dir` from its checkpoint; with `epochs`, extends (or shortens, not
 /// below what is done) its number of epochs.
 ///
 /// # Errors
 /// [`Error::Io`] if there is no checkpoint; [`Error::Config`] when `epochs` is below the
-/// epochs already done, the run already finished and no more epochs are asked for, or early
-/// stopping ended it; otherwise as [`train_new`].
+/// epochs already done, or asks for more of a run early stopping ended; otherwise as
+/// [`train_new`].
 pub fn train_resume(
     dir: &Path,
     epochs: Option<usize>,
     opts: &RunOptions,
     obs: &mut dyn Observer,
-) -> Result<RunReport> {
+) -> Result<Resumed> {
     let run = RunDir(dir.to_path_buf());
     run.read_config()?;
     let (mut cfg, mut trainer, tensors) = resume_trainer(&run.checkpoint())?;
     let done = trainer.state.epoch;
+    let finished = trainer.state.stopped_early || done >= cfg.train.epochs;
+    if finished && epochs.is_none_or(|n| n == done) {
+        return Ok(Resumed::NothingToDo {
+            done,
+            of: cfg.train.epochs,
+            stopped_early: trainer.state.stopped_early,
+        });
+    }
     match epochs {
         Some(n) if n < done => {
             return Err(Error::config(
@@ -131,15 +157,6 @@ pub fn train_resume(
             cfg.train.epochs = n;
             trainer.spec.epochs = n;
         }
-        None if done >= cfg.train.epochs || trainer.state.stopped_early => {
-            return Err(Error::config(
-                "resume",
-                format!(
-                    "the run has finished ({done} of {} epochs); to train it longer, give --epochs with a larger number",
-                    cfg.train.epochs
-                ),
-            ))
-        }
         None => {}
     }
     if run.best().is_file() {
@@ -158,6 +175,7 @@ pub fn train_resume(
     let (_, splits) = load_data(&cfg, &opts.lookup, obs)?;
     write_config(&run, &cfg)?;
     run_trainer(trainer, &cfg, &splits, &run, &tensors, opts, obs)
+        .map(|r| Resumed::Trained(Box::new(r)))
 }
 
 /// Early stopping and the plateau schedule watch the validation loss: they need one.
