@@ -655,6 +655,31 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
             vec!["eval", "--run", "ae", "--noise-sweep", "0:1:0"],
             "START:END:STEP",
         ),
+        // An endless sweep is refused, not run as an empty one.
+        (
+            vec![
+                "eval",
+                "--run",
+                "ae",
+                "--noise-sweep",
+                "0:inf:0.1",
+                "--out",
+                "inf",
+            ],
+            "every number must be finite",
+        ),
+        (
+            vec![
+                "eval",
+                "--run",
+                "ae",
+                "--noise-sweep",
+                "0:1e30:1e-30",
+                "--out",
+                "huge",
+            ],
+            "more than 101 levels",
+        ),
         (
             vec!["latent", "--run", "ae", "--method", "umap"],
             "unknown \"umap\"",
@@ -740,7 +765,9 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
     ] {
         refused(&dir, &args, expect);
     }
-    for never in ["d.png", "g.png", "i.png", "l.png", "w.png", "q.png", "c"] {
+    for never in [
+        "d.png", "g.png", "i.png", "l.png", "w.png", "q.png", "c", "inf.csv", "huge.csv",
+    ] {
         assert!(
             !dir.join(never).exists(),
             "{never} was written by a refused command"

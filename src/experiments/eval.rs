@@ -421,14 +421,18 @@ pub fn parse_sweep(text: &str) -> Result<Vec<f32>> {
     let [start, end, step] = parts[..] else {
         return Err(bad("not three numbers"));
     };
+    if !(start.is_finite() && end.is_finite() && step.is_finite()) {
+        return Err(bad("every number must be finite"));
+    }
     if !(start >= 0.0 && end >= start && step > 0.0) {
         return Err(bad("needs 0 ≤ START ≤ END and STEP > 0"));
     }
-    let n = ((end - start) / step + 1e-4).floor() as usize + 1;
-    if n > 101 {
+    // Counted in f64 before any conversion to an integer, so a huge span is refused, not wrapped.
+    let n = ((f64::from(end) - f64::from(start)) / f64::from(step) + 1e-4).floor() + 1.0;
+    if n > 101.0 {
         return Err(bad("more than 101 levels"));
     }
-    Ok((0..n).map(|k| start + k as f32 * step).collect())
+    Ok((0..n as usize).map(|k| start + k as f32 * step).collect())
 }
 
 /// One row of a noise sweep: the Gaussian noise factor, the model's loss, the identity's.
