@@ -10,6 +10,12 @@ pub fn available_memory() -> Option<u64> {
     meminfo_kib("MemAvailable:").map(|kib| kib * 1024)
 }
 
+/// The memory a model or buffer may take, in bytes: [`available_memory`], or 64 GiB where the
+/// system does not say (a bound that still refuses absurd sizes).
+pub fn usable_memory() -> u128 {
+    available_memory().map_or(64u128 << 30, u128::from)
+}
+
 /// Total physical memory in bytes (`MemTotal`).
 pub fn total_memory() -> Option<u64> {
     meminfo_kib("MemTotal:").map(|kib| kib * 1024)

@@ -655,6 +655,42 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
             vec!["eval", "--run", "ae", "--noise-sweep", "0:1:0"],
             "START:END:STEP",
         ),
+        // Sizes from the command line are checked before anything is allocated.
+        (
+            vec!["gradcheck", "relu", "--shape", "1000000,1000000"],
+            "a finite-difference check runs two forward passes per element",
+        ),
+        (
+            vec![
+                "classify",
+                "--features",
+                "pca:8",
+                "--hidden",
+                "100000000",
+                "--max-samples",
+                "300",
+                "--out",
+                "q2",
+            ],
+            "the classifier's head (1,900,000,010 parameters) needs about",
+        ),
+        // Options that choose PCA features' images are refused with a run, not dropped.
+        (
+            vec!["classify", "--run", "ae", "--classes", "3,5", "--out", "q3"],
+            "--classes chooses the images for --features pca:K",
+        ),
+        (
+            vec![
+                "classify",
+                "--run",
+                "ae",
+                "--dataset",
+                "/missing",
+                "--out",
+                "q4",
+            ],
+            "--dataset chooses the images for --features pca:K",
+        ),
         // An endless sweep is refused, not run as an empty one.
         (
             vec![
@@ -766,7 +802,8 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
         refused(&dir, &args, expect);
     }
     for never in [
-        "d.png", "g.png", "i.png", "l.png", "w.png", "q.png", "c", "inf.csv", "huge.csv",
+        "d.png", "g.png", "i.png", "l.png", "w.png", "q.png", "c", "inf.csv", "huge.csv", "q2",
+        "q3", "q4",
     ] {
         assert!(
             !dir.join(never).exists(),

@@ -7,6 +7,7 @@ use super::graph::{Backward, BackwardCtx, Graph, Var};
 use super::ops::loss::Reduction;
 use super::Activation;
 use crate::error::{Error, Result};
+use crate::machine::{human_bytes, human_count};
 use ndarray::{ArrayD, IxDyn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -26,6 +27,49 @@ pub struct CaseOptions {
     pub channels: (usize, usize),
     /// Convolutions and pooling: input height and width.
     pub size: usize,
+}
+
+/// The most elements one input of a check may have: finite differences run two forward
+/// passes per element, so a check of 100,000 elements already takes a while.
+pub const MAX_CHECKED_ELEMENTS: u128 = 100_000;
+
+impl CaseOptions {
+    /// Refuses sizes no check could get through before anything is allocated: each input
+    /// (the main shape, the convolutions' images and weights) holds at most
+    /// [`MAX_CHECKED_ELEMENTS`]; the message names the size and the memory it would take.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn check(&self) -> Result<()> {
+        let elements = |dims: &[usize]| {
+            dims.iter()
+                .try_fold(1u128, |n, &d| n.checked_mul(d as u128))
+                .unwrap_or(u128::MAX)
+        };
+        let (c_in, c_out) = self.channels;
+        let (k, size) = (self.kernel, self.size);
+        for (what, dims) in [
+            ("shape", self.shape.clone()),
+            ("size", vec![2, c_in, size, size]),
+            ("channels", vec![c_out, c_in, k, k]),
+        ] {
+            let n = elements(&dims);
+            if n > MAX_CHECKED_ELEMENTS {
+                let shown: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+                return Err(Error::config(
+                    what,
+                    format!(
+                        "an input of {} has {} elements ({} as f32); a finite-difference check runs two forward passes per element, so it takes at most {}",
+                        shown.join("×"),
+                        human_count(n),
+                        human_bytes(n.saturating_mul(4)),
+                        human_count(MAX_CHECKED_ELEMENTS)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for CaseOptions {
@@ -121,6 +165,7 @@ pub fn away_from_zero(shape: &[usize], lo: f32, hi: f32, seed: u64) -> ArrayD<f3
 /// # Errors
 /// [`Error::Config`] for an unknown op (listing the known ones) or sizes that do not fit it.
 pub fn case(name: &str, o: &CaseOptions) -> Result<OpCase> {
+    o.check()?;
     let x = uniform(&o.shape, -1.0, 1.0, 1);
     let y = uniform(&o.shape, -1.0, 1.0, 2);
     let pos = uniform(&o.shape, 0.5, 2.0, 3);

@@ -21,7 +21,7 @@ use crate::embed::pca::Pca;
 use crate::error::{Error, Result};
 use crate::fs::check_unused_folder;
 use crate::fs::write_atomic;
-use crate::machine::human_count;
+use crate::machine::{human_bytes, human_count, usable_memory};
 use crate::models::{infer, Autoencoder, Classifier};
 use crate::train::config::{OptimizerName, TrainSpec};
 use crate::train::fit::{EpochMetrics, Hooks, Trainer};
@@ -245,6 +245,38 @@ impl Hooks<Classifier> for EpochLines<'_> {
     }
 }
 
+/// Refuses a head too large for memory before it is allocated: its weights four times over
+/// (values, gradients and Adam's two moments) and each layer's outputs for a batch, forward
+/// and backward.
+fn check_head_fits(inputs: usize, hidden: &[usize], classes: usize, batch: usize) -> Result<()> {
+    let widths: Vec<u128> = std::iter::once(inputs)
+        .chain(hidden.iter().copied())
+        .chain([classes])
+        .map(|w| w as u128)
+        .collect();
+    let parameters: u128 = widths
+        .windows(2)
+        .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
+        .fold(0, u128::saturating_add);
+    let outputs = widths.iter().fold(0u128, |n, w| n.saturating_add(*w));
+    let need = parameters
+        .saturating_mul(4 * 4)
+        .saturating_add(outputs.saturating_mul(batch as u128).saturating_mul(4 * 2));
+    let have = usable_memory();
+    if need <= have {
+        return Ok(());
+    }
+    Err(Error::config(
+        "hidden",
+        format!(
+            "the classifier's head ({} parameters) needs about {} to train at batch size {batch}, and this machine has {} available",
+            human_count(parameters),
+            human_bytes(need),
+            human_bytes(have)
+        ),
+    ))
+}
+
 /// Trains a classifier on `source` and writes into `out` (which must not exist or be empty):
 /// `metrics.csv`, `curves.png` (loss and accuracy per epoch) and `confusion.png` (the test
 /// set's confusion matrix).
@@ -336,6 +368,7 @@ pub fn classify(
         }
         _ => unreachable!("a run source always comes with its run"),
     };
+    check_head_fits(inputs, &spec.hidden, classes.len(), spec.batch_size)?;
     let model = Classifier::new(
         encoder,
         inputs,

@@ -470,7 +470,7 @@ impl ModelPlan {
     /// [`Error::Config`] naming the largest layer, its parameter count and both sizes.
     pub fn check_fits(&self, batch: usize) -> Result<()> {
         let need = self.training_bytes(batch);
-        let have = crate::machine::available_memory().map_or(64u128 << 30, u128::from);
+        let have = crate::machine::usable_memory();
         if need <= have {
             return Ok(());
         }
