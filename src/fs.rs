@@ -36,50 +36,90 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-/// Refuses a folder that exists and holds anything: a command's outputs never land among
-/// another's. `advice` ends the message ("choose another --out").
-///
-/// # Errors
-/// [`Error::Output`] naming the folder; [`Error::Io`] if it cannot be read.
-pub fn check_unused_folder(dir: &Path, what: &'static str, advice: &str) -> Result<()> {
-    let occupied = dir.exists()
-        && std::fs::read_dir(dir)
-            .map_err(Error::io(dir))?
-            .next()
-            .is_some();
-    if occupied {
-        return Err(Error::output(
-            what,
-            format!("{} already exists; {advice}", dir.display()),
-        ));
-    }
-    Ok(())
+/// What a command is about to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// One file, replaced with `--force` where the command offers it.
+    File,
+    /// A folder of outputs (a run, a search, a report): written only where nothing is yet.
+    Folder,
 }
 
-/// Checks that a file can be written to `path`: no file there already unless `replace` says
-/// so, and a folder that exists.
+/// May what exists be replaced? Commands that write files offer `--force`; commands that
+/// fill a folder never overwrite one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replace<'a> {
+    /// The user passed `--force`.
+    Forced,
+    /// The command offers `--force` and it was not given.
+    Ask,
+    /// Nothing that exists is replaced; `advice` ends the refusal ("choose another --out").
+    Never(&'a str),
+}
+
+impl Replace<'_> {
+    /// [`Replace::Forced`] when `--force` was given, else [`Replace::Ask`].
+    pub fn asked(force: bool) -> Self {
+        if force {
+            Replace::Forced
+        } else {
+            Replace::Ask
+        }
+    }
+}
+
+/// Claims `path` for a command's output before it does any work: the one rule every command
+/// follows, so nothing that exists is overwritten unless the user asked for it.
+///
+/// * A file may be written where nothing is, or over a file with [`Replace::Forced`]; its
+///   folder must exist; a folder in its place is refused.
+/// * A folder may be written where nothing is or into an empty folder (a file in its place
+///   is refused); an occupied one only with [`Replace::Forced`].
+///
+/// `what` names the output in the refusal ("output file", "run folder").
 ///
 /// # Errors
-/// [`Error::Output`] naming the path and what to do.
-pub fn check_new_file(path: &Path, replace: bool) -> Result<()> {
-    if path.exists() && !replace {
-        return Err(Error::output(
-            "output file",
-            format!(
-                "{} exists; pass --force to replace it, or choose another --out",
-                path.display()
-            ),
-        ));
-    }
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(Error::output(
-            "output file",
-            format!("the folder {} does not exist", parent.display()),
-        ));
+/// [`Error::Output`] naming the path and what to do instead; [`Error::Io`] if a folder
+/// cannot be read.
+pub fn claim(path: &Path, target: Target, what: &'static str, replace: Replace<'_>) -> Result<()> {
+    let refuse = |why: String| Err(Error::output(what, format!("{} {why}", path.display())));
+    let advice = match replace {
+        Replace::Forced => None,
+        Replace::Ask => Some("pass --force to replace it, or choose another --out"),
+        Replace::Never(advice) => Some(advice),
+    };
+    match target {
+        Target::File => {
+            if path.is_dir() {
+                return refuse("is a folder; name a file".into());
+            }
+            if let (true, Some(advice)) = (path.exists(), advice) {
+                return refuse(format!("exists; {advice}"));
+            }
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                return Err(Error::output(
+                    what,
+                    format!("the folder {} does not exist", parent.display()),
+                ));
+            }
+        }
+        Target::Folder => {
+            if path.exists() && !path.is_dir() {
+                return refuse("is a file; name a folder".into());
+            }
+            let occupied = path.is_dir()
+                && std::fs::read_dir(path)
+                    .map_err(Error::io(path))?
+                    .next()
+                    .is_some();
+            if let (true, Some(advice)) = (occupied, advice) {
+                return refuse(format!("already exists; {advice}"));
+            }
+        }
     }
     Ok(())
 }

@@ -1049,3 +1049,138 @@ fn naive_runs_the_reference_loops_and_gets_the_same_numbers() {
         );
     }
 }
+
+/// Commands that write nothing a user names (or, for `download`, that check what is in their
+/// folder and keep every good file: resuming a download is its purpose).
+const WRITE_NOTHING: &[&str] = &["explain", "gradcheck", "bench", "download", "help"];
+
+#[test]
+fn no_command_overwrites_what_exists() {
+    let dir = temp_dir("claims");
+    for (run, extra) in [
+        ("ae", &[][..]),
+        ("ae2", &["--latent", "2", "--preset", "mlp3-32"]),
+    ] {
+        let out = train_quick(&dir, run, extra);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // Each command, pointed at a file or a folder that exists: (command line, the target).
+    let cases: &[(&[&str], &str)] = &[
+        (&["train", "--epochs", "1", "--out", "t"], "t"),
+        (
+            &[
+                "eval",
+                "--run",
+                "ae",
+                "--noise-sweep",
+                "0:1:0.5",
+                "--out",
+                "s",
+            ],
+            "s.png",
+        ),
+        (
+            &[
+                "eval",
+                "--run",
+                "ae",
+                "--noise-sweep",
+                "0:1:0.5",
+                "--out",
+                "c",
+            ],
+            "c.csv",
+        ),
+        (&["reconstruct", "--run", "ae", "--out", "f.png"], "f.png"),
+        (
+            &[
+                "denoise",
+                "--run",
+                "ae",
+                "--corrupt",
+                "gaussian:0.3",
+                "--out",
+                "f.png",
+            ],
+            "f.png",
+        ),
+        (&["generate", "--run", "ae", "--out", "f.png"], "f.png"),
+        (
+            &["generate", "--run", "ae", "--centroids", "--out", "f.png"],
+            "f.png",
+        ),
+        (&["manifold", "--run", "ae2", "--out", "f.png"], "f.png"),
+        (
+            &["manifold", "--run", "ae2", "--out", "m.png"],
+            "m-codes.png",
+        ),
+        (
+            &[
+                "interpolate",
+                "--run",
+                "ae",
+                "--from",
+                "0",
+                "--to",
+                "1",
+                "--out",
+                "f.png",
+            ],
+            "f.png",
+        ),
+        (&["latent", "--run", "ae", "--out", "f.png"], "f.png"),
+        (&["weights", "--run", "ae", "--out", "f.png"], "f.png"),
+        (&["pca", "--out", "f.png"], "f.png"),
+        (&["classify", "--run", "ae", "--out", "t"], "t"),
+        (&["sweep", "--latent", "2", "--out", "t"], "t"),
+        (&["search", "--trials", "1", "--out", "t"], "t"),
+        (&["search", "--collect", "ae", "--out", "t"], "t"),
+        (&["search", "--collect", "t", "--out", "t"], "t"),
+        (&["trace", "--preset", "mlp4", "--dot", "f.dot"], "f.dot"),
+        (&["reproduce", "digits-01247", "--quick", "--out", "t"], "t"),
+    ];
+    for (args, target) in cases {
+        let path = dir.join(target);
+        let folder = !target.contains('.');
+        let sentinel = if folder {
+            path.join("mine.txt")
+        } else {
+            path.clone()
+        };
+        std::fs::create_dir_all(sentinel.parent().expect("a parent")).expect("dir");
+        std::fs::write(&sentinel, b"written by the user").expect("sentinel");
+        let said = refused(&dir, args, "exists");
+        assert!(
+            said.contains(target),
+            "{args:?} did not name {target}: {said}"
+        );
+        assert_eq!(
+            std::fs::read(&sentinel).expect("still there"),
+            b"written by the user",
+            "{args:?} changed {target}"
+        );
+        if folder {
+            let held: Vec<_> = std::fs::read_dir(&path).expect("folder").collect();
+            assert_eq!(held.len(), 1, "{args:?} wrote into {target}");
+        }
+        if folder {
+            std::fs::remove_dir_all(&path).expect("cleaned");
+        } else {
+            std::fs::remove_file(&path).expect("cleaned");
+        }
+    }
+    // Every command is either above or writes nothing a user names.
+    let help = text(&run(handgrad().arg("--help")));
+    let commands = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next());
+    for command in commands {
+        assert!(
+            WRITE_NOTHING.contains(&command) || cases.iter().any(|(a, _)| a[0] == command),
+            "{command} writes something and has no case here"
+        );
+    }
+}

@@ -9,6 +9,7 @@ use handgrad::autodiff::{check_catalog, Tolerance};
 use handgrad::experiments::bench::{bench, BenchMode, BenchSpec};
 use handgrad::experiments::explain::{explain, shape};
 use handgrad::experiments::trace::{input_shapes, output_shape, trace, write_dot};
+use handgrad::fs::{claim, Replace, Target};
 use handgrad::machine::{human_bytes, human_count};
 use handgrad::train::config::DEFAULT_PRESET;
 use handgrad::train::{Overrides, RunConfig, RunDir};
@@ -86,6 +87,9 @@ pub struct TraceArgs {
     /// Also write the tape as a Graphviz graph to this file (render with `dot -Tsvg F.dot`).
     #[arg(long)]
     dot: Option<PathBuf>,
+    /// Replace the --dot file if it exists.
+    #[arg(long, requires = "dot")]
+    force: bool,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -99,6 +103,14 @@ impl TraceArgs {
             ..Overrides::default()
         }
         .apply(&mut cfg)?;
+        if let Some(path) = &self.dot {
+            claim(
+                path,
+                Target::File,
+                "output file",
+                Replace::asked(self.force),
+            )?;
+        }
         let rows = trace(&cfg, &self.data.options(Arc::default()))?;
         let ms = |d: Option<std::time::Duration>| {
             d.map_or("—".to_string(), |d| {

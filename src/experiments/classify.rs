@@ -19,8 +19,8 @@ use crate::data::batches::{split, Features, Samples, SplitSpec};
 use crate::data::mnist::{Dataset, DatasetName, ImageSet};
 use crate::embed::pca::Pca;
 use crate::error::{Error, Result};
-use crate::fs::check_unused_folder;
 use crate::fs::write_atomic;
+use crate::fs::{claim, Replace, Target};
 use crate::machine::{human_bytes, human_count, usable_memory};
 use crate::models::{infer, Autoencoder, Classifier};
 use crate::train::config::{OptimizerName, TrainSpec};
@@ -291,7 +291,12 @@ pub fn classify(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> Result<ClassifyReport> {
-    check_unused_folder(out, "output folder", "choose another --out")?;
+    claim(
+        out,
+        Target::Folder,
+        "output folder",
+        Replace::Never("choose another --out"),
+    )?;
     if spec.epochs == 0 || spec.batch_size == 0 || spec.lr.is_nan() || spec.lr <= 0.0 {
         return Err(Error::config(
             "training",

@@ -7,6 +7,7 @@ use crate::data::batches::split;
 use crate::data::corrupt::Corruption;
 use crate::data::mnist::{Dataset, DatasetName, ImageSet};
 use crate::error::{Error, Result};
+use crate::fs::{claim, Replace, Target};
 use crate::machine::human_count;
 use crate::models::Autoencoder;
 use crate::names::Named;
@@ -447,12 +448,12 @@ pub fn sweep_outputs(dir: &Path, stem: Option<&Path>, replace: bool) -> Result<(
     let stem = stem.map_or_else(|| dir.join("noise-sweep"), Path::to_path_buf);
     let (csv_path, png_path) = (stem.with_extension("csv"), stem.with_extension("png"));
     check_output(&png_path, replace)?;
-    if csv_path.exists() && !replace {
-        return Err(Error::output(
-            "output file",
-            format!("{} exists; pass --force to replace it", csv_path.display()),
-        ));
-    }
+    claim(
+        &csv_path,
+        Target::File,
+        "output file",
+        Replace::asked(replace),
+    )?;
     Ok((csv_path, png_path))
 }
 

@@ -132,5 +132,6 @@ pub fn picture_path(dir: &Path, name: &str, out: Option<&Path>, replace: bool) -
 /// [`Error::Output`] naming the path and what to do.
 pub fn check_output(path: &Path, replace: bool) -> Result<()> {
     crate::viz::check_png_path(path)?;
-    crate::fs::check_new_file(path, replace)
+    use crate::fs::{claim, Replace, Target};
+    claim(path, Target::File, "output file", Replace::asked(replace))
 }

@@ -14,8 +14,8 @@
 use super::train::train_new;
 use super::RunOptions;
 use crate::error::{Error, Result};
-use crate::fs::check_unused_folder;
 use crate::fs::write_atomic;
+use crate::fs::{claim, Replace, Target};
 use crate::names::Named;
 use crate::seed::{self, Stream};
 use crate::train::config::OptimizerName;
@@ -65,9 +65,19 @@ impl SweepField {
     }
 }
 
-/// Refuses a folder that exists and is not empty; creates it.
+/// Refuses a folder that exists and is not empty, before any work.
+fn claim_folder(dir: &Path) -> Result<()> {
+    claim(
+        dir,
+        Target::Folder,
+        "output folder",
+        Replace::Never("choose another --out"),
+    )
+}
+
+/// Claims `dir` ([`claim_folder`]) and creates it.
 fn fresh_folder(dir: &Path) -> Result<()> {
-    check_unused_folder(dir, "output folder", "choose another --out")?;
+    claim_folder(dir)?;
     std::fs::create_dir_all(dir).map_err(Error::io(dir))
 }
 
@@ -363,6 +373,7 @@ fn read_trials(path: &Path) -> Result<Vec<Trial>> {
 /// # Errors
 /// Unreadable tables; a trial number found in two shards.
 pub fn collect(dirs: &[PathBuf], out: &Path) -> Result<Vec<Trial>> {
+    claim_folder(out)?;
     let mut all: Vec<Trial> = Vec::new();
     for d in dirs {
         for t in read_trials(&d.join("trials.csv"))? {
@@ -379,7 +390,7 @@ pub fn collect(dirs: &[PathBuf], out: &Path) -> Result<Vec<Trial>> {
             all.push(t);
         }
     }
-    std::fs::create_dir_all(out).map_err(Error::io(out))?;
+    fresh_folder(out)?;
     write_results(out, &all, dirs)?;
     Ok(all)
 }

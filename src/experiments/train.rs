@@ -9,8 +9,8 @@ use super::report::{write_run_page, RunSummary};
 use super::{load_data, RunOptions};
 use crate::data::Splits;
 use crate::error::{Error, Result};
-use crate::fs::check_unused_folder;
 use crate::fs::write_atomic;
+use crate::fs::{claim, Replace, Target};
 use crate::models::{Autoencoder, ModelPlan};
 use crate::train::checkpoint::{self, Tensors};
 use crate::train::evaluate::{evaluate, Evaluation};
@@ -61,13 +61,14 @@ pub fn train_new(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> Result<RunReport> {
-    check_unused_folder(
+    claim(
         dir,
+        Target::Folder,
         "run folder",
-        &format!(
+        Replace::Never(&format!(
             "choose another --out, or continue it with --resume {}",
             dir.display()
-        ),
+        )),
     )?;
     cfg.validate()?;
     // The model's shapes and size depend on the configuration alone: check them before

@@ -31,7 +31,7 @@ use crate::data::batches::{Amount, SplitSpec};
 use crate::data::corrupt::Corruption;
 use crate::data::mnist::Dataset;
 use crate::error::{Error, Result};
-use crate::fs::check_unused_folder;
+use crate::fs::{claim, Replace, Target};
 use crate::train::observe::Observer;
 use crate::train::RunConfig;
 use command::CommandLine;
@@ -125,7 +125,12 @@ pub fn reproduce(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> Result<Reproduction> {
-    check_unused_folder(out, "output folder", "choose another --out")?;
+    claim(
+        out,
+        Target::Folder,
+        "output folder",
+        Replace::Never("choose another --out"),
+    )?;
     std::fs::create_dir_all(out).map_err(Error::io(out))?;
     let dataset = match protocol {
         Protocol::FashionConvSmall => "fashion-mnist",
