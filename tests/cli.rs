@@ -786,7 +786,8 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
             vec!["sweep", "--latent", "2,0", "--out", "s"],
             "whole number",
         ),
-        (vec!["search", "--shard", "2/2", "--out", "s"], "0 ≤ I < N"),
+        (vec!["search", "--shard", "3/2", "--out", "s"], "1 ≤ I ≤ N"),
+        (vec!["search", "--shard", "0/2", "--out", "s"], "1 ≤ I ≤ N"),
         (
             vec!["search", "--collect", "nowhere", "--out", "s"],
             "nowhere",
@@ -1183,4 +1184,117 @@ fn no_command_overwrites_what_exists() {
             "{command} writes something and has no case here"
         );
     }
+}
+
+#[test]
+fn search_shards_merge_only_what_belongs_together() {
+    let dir = temp_dir("shards");
+    let search = |args: &[&str], env: &[(&str, &str)]| -> Output {
+        let mut cmd = handgrad();
+        cmd.current_dir(&dir).args([
+            "search",
+            "--preset",
+            "mlp1-8",
+            "--epochs",
+            "1",
+            "--max-samples",
+            "100",
+            "--quiet",
+        ]);
+        cmd.args(args);
+        for var in [
+            "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_MIN",
+            "SLURM_ARRAY_TASK_COUNT",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
+        run(&mut cmd)
+    };
+    let ok = |out: Output| {
+        let said = text(&out);
+        assert!(out.status.success(), "{said}");
+        said
+    };
+    // Part 1 of 2 and, from a Slurm job array's variables, part 2 of 2.
+    ok(search(
+        &["--trials", "3", "--shard", "1/2", "--out", "a"],
+        &[],
+    ));
+    let said = ok(search(
+        &["--trials", "3", "--out", "b"],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ],
+    ));
+    assert!(said.contains("shard 2/2: trials 1"), "{said}");
+    // A search with another seed is not part of this one.
+    ok(search(
+        &[
+            "--trials", "3", "--seed", "4", "--shard", "2/2", "--out", "other",
+        ],
+        &[],
+    ));
+    let said = refused(
+        &dir,
+        &["search", "--collect", "a", "other", "--out", "m1"],
+        "come from different searches: --seed is 0 in the first and 4 in the second",
+    );
+    assert!(!dir.join("m1").exists(), "{said}");
+    // A missing shard is named; --partial ranks what there is and says so.
+    refused(
+        &dir,
+        &["search", "--collect", "a", "--out", "m2"],
+        "1 of the search's 3 trials are missing (trials 1)",
+    );
+    let said = ok(run(handgrad().current_dir(&dir).args([
+        "search",
+        "--collect",
+        "a",
+        "--partial",
+        "--out",
+        "m3",
+    ])));
+    assert!(said.contains("partial: 1 trials missing (1)"), "{said}");
+    let md = std::fs::read_to_string(dir.join("m3/results.md")).expect("results.md");
+    assert!(
+        md.starts_with("Partial: 2 of 3 trials; missing trials 1."),
+        "{md}"
+    );
+    let said = ok(run(handgrad().current_dir(&dir).args([
+        "search",
+        "--collect",
+        "a",
+        "b",
+        "--out",
+        "m4",
+    ])));
+    assert!(said.contains("best of 3 trials"), "{said}");
+    // A shard with no trials says so, leaves a folder --collect takes, and claims no files it
+    // did not write.
+    let said = ok(search(
+        &["--trials", "1", "--shard", "2/2", "--out", "empty"],
+        &[],
+    ));
+    assert!(said.contains("shard 2/2: trials none"), "{said}");
+    assert!(
+        said.contains("no best-config.json") && !dir.join("empty/best-config.json").exists(),
+        "{said}"
+    );
+    ok(search(
+        &["--trials", "1", "--shard", "1/2", "--out", "full"],
+        &[],
+    ));
+    let said = ok(run(handgrad().current_dir(&dir).args([
+        "search",
+        "--collect",
+        "full",
+        "empty",
+        "--out",
+        "m5",
+    ])));
+    assert!(said.contains("best of 1 trials"), "{said}");
 }

@@ -696,16 +696,45 @@ fn a_sweep_writes_one_row_per_value() -> Result<()> {
 #[test]
 fn a_sharded_search_merges_to_the_table_of_an_unsharded_one() -> Result<()> {
     use handgrad::experiments::search::{collect, search, trial_config};
+    use handgrad::experiments::shards::Shard;
     let root = temp_dir("search");
     let opts = RunOptions::default();
     let base = tiny_base();
-    let whole = search(&base, 5, 7, (0, 1), &root.join("whole"), &opts, &mut Silent)?;
+    let whole = search(
+        &base,
+        5,
+        7,
+        Shard::WHOLE,
+        &root.join("whole"),
+        &opts,
+        &mut Silent,
+    )?;
     assert_eq!(whole.len(), 5);
-    let a = search(&base, 5, 7, (0, 2), &root.join("a"), &opts, &mut Silent)?;
-    let b = search(&base, 5, 7, (1, 2), &root.join("b"), &opts, &mut Silent)?;
+    let a = search(
+        &base,
+        5,
+        7,
+        Shard { part: 1, of: 2 },
+        &root.join("a"),
+        &opts,
+        &mut Silent,
+    )?;
+    let b = search(
+        &base,
+        5,
+        7,
+        Shard { part: 2, of: 2 },
+        &root.join("b"),
+        &opts,
+        &mut Silent,
+    )?;
     assert_eq!(a.iter().map(|t| t.index).collect::<Vec<_>>(), [0, 2, 4]);
     assert_eq!(b.iter().map(|t| t.index).collect::<Vec<_>>(), [1, 3]);
-    collect(&[root.join("a"), root.join("b")], &root.join("merged"))?;
+    collect(
+        &[root.join("a"), root.join("b")],
+        &root.join("merged"),
+        false,
+    )?;
     let read = |d: &str, f: &str| std::fs::read_to_string(root.join(d).join(f)).expect("table");
     assert_eq!(read("whole", "results.csv"), read("merged", "results.csv"));
     assert_eq!(read("whole", "results.md"), read("merged", "results.md"));
@@ -735,8 +764,12 @@ fn a_sharded_search_merges_to_the_table_of_an_unsharded_one() -> Result<()> {
             == 5
     );
     // A trial merged twice is refused.
-    let err =
-        collect(&[root.join("a"), root.join("a")], &root.join("twice")).expect_err("duplicate");
+    let err = collect(
+        &[root.join("a"), root.join("a")],
+        &root.join("twice"),
+        false,
+    )
+    .expect_err("duplicate");
     assert!(err.to_string().contains("two shards"), "{err}");
     Ok(())
 }

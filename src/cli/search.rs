@@ -4,7 +4,8 @@
 use super::console::Console;
 use super::{preset_help, DataArgs};
 use clap::Args;
-use handgrad::experiments::search::{collect, parse_shard, search, sweep, SweepField};
+use handgrad::experiments::search::{collect, search, sweep, SweepField};
+use handgrad::experiments::shards::Shard;
 use handgrad::names::Named;
 use handgrad::train::config::DEFAULT_PRESET;
 use handgrad::train::run_dir::fresh_run_dir;
@@ -90,12 +91,15 @@ pub struct SearchArgs {
     /// Seed of the trials' settings (trial k's depend only on it and k).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Run only every N-th trial from I (I/N), to split a search over N machines; merge with --collect.
-    #[arg(long, default_value = "0/1")]
-    shard: String,
+    /// Run only part I of N (I/N, from 1/N to N/N) of the trials, to split a search over N machines or jobs; merge with --collect [default: the Slurm job array's task, else the whole search].
+    #[arg(long)]
+    shard: Option<String>,
     /// Instead of searching: merge these shards' folders into --out.
     #[arg(long, num_args = 1..)]
     collect: Vec<PathBuf>,
+    /// With --collect: rank the trials there are when some shards are missing (results.md lists the missing trials).
+    #[arg(long, requires = "collect")]
+    partial: bool,
     /// The output folder [default: runs/search-<preset>, numbered if taken].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -172,10 +176,16 @@ impl SearchArgs {
         let out = self.out.clone().unwrap_or_else(|| {
             fresh_run_dir(Path::new("runs"), &format!("search-{}", base.preset))
         });
-        let trials = if self.collect.is_empty() {
-            let shard = parse_shard(&self.shard)?;
+        let (trials, written) = if self.collect.is_empty() {
+            let shard = match &self.shard {
+                Some(text) => Shard::parse(text)?,
+                None => Shard::from_job_array(|v| std::env::var(v).ok())?.unwrap_or(Shard::WHOLE),
+            };
+            if shard != Shard::WHOLE {
+                println!("shard {shard}: trials {}", shard_trials(shard, self.trials));
+            }
             let opts = self.base.data.options(Arc::default());
-            search(
+            let trials = search(
                 &base,
                 self.trials,
                 self.seed,
@@ -183,9 +193,22 @@ impl SearchArgs {
                 &out,
                 &opts,
                 &mut Console::new(self.base.quiet),
-            )?
+            )?;
+            (trials, "search.json, trials.csv, results.csv, results.md")
         } else {
-            collect(&self.collect, &out)?
+            let (trials, missing) = collect(&self.collect, &out, self.partial)?;
+            if !missing.is_empty() {
+                println!(
+                    "partial: {} trials missing ({}), as results.md says",
+                    missing.len(),
+                    missing
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            (trials, "results.csv, results.md")
         };
         let best = trials
             .iter()
@@ -204,11 +227,23 @@ impl SearchArgs {
                 b.best_val
             );
         }
-        println!(
-            "outputs in {}: results.csv, results.md, best-config.json (for train --config)",
-            out.display()
-        );
+        let best_config = if best.is_some() {
+            ", best-config.json (for train --config)"
+        } else {
+            " (no trial finished, so no best-config.json)"
+        };
+        println!("outputs in {}: {written}{best_config}", out.display());
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// "1, 4, 7" or "none" (this shard's part of `trials`).
+fn shard_trials(shard: Shard, trials: usize) -> String {
+    let mine: Vec<String> = shard.trials(trials).map(|k| k.to_string()).collect();
+    if mine.is_empty() {
+        "none (the search has fewer trials than shards)".into()
+    } else {
+        mine.join(", ")
     }
 }
 

@@ -22,6 +22,7 @@ pub mod pca;
 pub mod report;
 pub mod reproduce;
 pub mod search;
+pub mod shards;
 pub mod trace;
 pub mod train;
 

@@ -11,6 +11,7 @@
 //! shards, and [`collect`] merges their tables into the one an unsplit search would write.
 //! Trials run one after another, each using every core inside (no oversubscription).
 
+use super::shards::{Manifest, Shard};
 use super::train::train_new;
 use super::RunOptions;
 use crate::error::{Error, Result};
@@ -233,28 +234,6 @@ pub fn trial_config(base: &RunConfig, seed: u64, index: usize) -> RunConfig {
     cfg
 }
 
-/// Which trials a shard runs: `I/N` → every N-th from I.
-///
-/// # Errors
-/// [`Error::Config`] for anything but `I/N` with I < N.
-pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
-    let bad = || {
-        Error::config(
-            "shard",
-            format!("{text:?}: give I/N with 0 ≤ I < N, e.g. 0/4 … 3/4"),
-        )
-    };
-    let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let (i, n) = (
-        i.trim().parse::<usize>().map_err(|_| bad())?,
-        n.trim().parse::<usize>().map_err(|_| bad())?,
-    );
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}
-
 const TRIALS_HEADER: &str =
     "trial,latent,batch_size,lr,optimizer,weight_decay,best_val_loss,test_loss";
 
@@ -272,8 +251,10 @@ fn trial_line(t: &Trial) -> String {
     )
 }
 
-/// `handgrad search`: trials `shard.0`, `shard.0 + shard.1`, … below `trials`, each trained
-/// into `<out>/trial-NNN/`; writes this shard's `trials.csv`, then the ranked tables (see
+/// `handgrad search`: the trials of `shard` (all of them for [`Shard::WHOLE`]), each trained
+/// into `<out>/trial-NNN/`. Writes first `search.json` (what defines the search, see
+/// [`Manifest`]) and this shard's `trials.csv` (rewritten after every trial, so a shard that
+/// gets no trials still leaves a folder [`collect`] can merge), then the ranked tables (see
 /// [`write_results`]). A trial whose loss turns NaN is recorded as diverged, not fatal.
 ///
 /// # Errors
@@ -282,7 +263,7 @@ pub fn search(
     base: &RunConfig,
     trials: usize,
     seed: u64,
-    shard: (usize, usize),
+    shard: Shard,
     out: &Path,
     opts: &RunOptions,
     obs: &mut dyn Observer,
@@ -292,10 +273,18 @@ pub fn search(
     }
     base.validate()?;
     fresh_folder(out)?;
+    Manifest {
+        seed,
+        trials,
+        shard,
+        base: base.clone(),
+    }
+    .write(out)?;
     obs.info(&format!("ranges: {RANGES}"));
     let mut done = Vec::new();
     let mut csv = format!("{TRIALS_HEADER}\n");
-    for index in (shard.0..trials).step_by(shard.1) {
+    write_atomic(&out.join("trials.csv"), csv.as_bytes())?;
+    for index in shard.trials(trials) {
         let cfg = trial_config(base, seed, index);
         let mut trial = Trial {
             index,
@@ -330,7 +319,7 @@ pub fn search(
         write_atomic(&out.join("trials.csv"), csv.as_bytes())?;
         done.push(trial);
     }
-    write_results(out, &done, &[out.to_path_buf()])?;
+    write_results(out, &done, &[out.to_path_buf()], &[])?;
     Ok(done)
 }
 
@@ -368,14 +357,32 @@ fn read_trials(path: &Path) -> Result<Vec<Trial>> {
 }
 
 /// `handgrad search --collect`: merges the `trials.csv` of several shards' folders into
-/// `out` (ranked tables as [`write_results`]).
+/// `out` (ranked tables as [`write_results`]). Every shard must belong to one search (the same
+/// seed, number of trials and starting configuration, as their `search.json` say); trials no
+/// shard ran are named and refused, unless `partial`, when the tables rank what there is and
+/// `results.md` lists what is missing. Returns the trials and the missing trial numbers.
 ///
 /// # Errors
-/// Unreadable tables; a trial number found in two shards.
-pub fn collect(dirs: &[PathBuf], out: &Path) -> Result<Vec<Trial>> {
+/// Unreadable tables or manifests; shards of different searches (naming the setting and
+/// both values); a trial number found in two shards; missing trials without `partial`.
+pub fn collect(dirs: &[PathBuf], out: &Path, partial: bool) -> Result<(Vec<Trial>, Vec<usize>)> {
     claim_folder(out)?;
     let mut all: Vec<Trial> = Vec::new();
+    let mut first: Option<(Manifest, &PathBuf)> = None;
     for d in dirs {
+        let manifest = Manifest::read(d)?;
+        if let Some((m, from)) = &first {
+            if let Some((setting, ours, theirs)) = m.differs_from(&manifest) {
+                return Err(Error::config(
+                    "collect",
+                    format!(
+                        "{} and {} come from different searches: {setting} is {ours} in the first and {theirs} in the second",
+                        from.display(),
+                        d.display()
+                    ),
+                ));
+            }
+        }
         for t in read_trials(&d.join("trials.csv"))? {
             if all.iter().any(|a| a.index == t.index) {
                 return Err(Error::config(
@@ -389,19 +396,50 @@ pub fn collect(dirs: &[PathBuf], out: &Path) -> Result<Vec<Trial>> {
             }
             all.push(t);
         }
+        first.get_or_insert((manifest, d));
     }
-    fresh_folder(out)?;
-    write_results(out, &all, dirs)?;
-    Ok(all)
+    let trials = first.as_ref().map_or(0, |(m, _)| m.trials);
+    let missing: Vec<usize> = (0..trials)
+        .filter(|k| !all.iter().any(|t| t.index == *k))
+        .collect();
+    if !missing.is_empty() && !partial {
+        return Err(Error::config(
+            "collect",
+            format!(
+                "{} of the search's {trials} trials are missing (trials {}); add the folders of the shards that ran them, or pass --partial to rank the {} there are",
+                missing.len(),
+                list(&missing),
+                all.len()
+            ),
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(Error::io(out))?;
+    write_results(out, &all, dirs, &missing)?;
+    Ok((all, missing))
+}
+
+/// "1, 3, 5" (the first twenty, then how many more).
+fn list(numbers: &[usize]) -> String {
+    let shown: Vec<String> = numbers.iter().take(20).map(usize::to_string).collect();
+    match numbers.len().saturating_sub(20) {
+        0 => shown.join(", "),
+        more => format!("{}, and {more} more", shown.join(", ")),
+    }
 }
 
 /// Writes `results.csv` and `results.md` (trials ranked by best validation loss, diverged ones
-/// last) and `best-config.json` (the best trial's configuration, which `train --config`
-/// accepts; copied from the folder among `dirs` that holds it).
+/// last; `results.md` says which trials are `missing` when a merge was partial) and
+/// `best-config.json` (the best trial's configuration, which `train --config` accepts; copied
+/// from the folder among `dirs` that holds it).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
-pub fn write_results(out: &Path, trials: &[Trial], dirs: &[PathBuf]) -> Result<()> {
+pub fn write_results(
+    out: &Path,
+    trials: &[Trial],
+    dirs: &[PathBuf],
+    missing: &[usize],
+) -> Result<()> {
     let mut ranked = trials.to_vec();
     ranked.sort_by(|a, b| {
         let key = |t: &Trial| {
@@ -414,8 +452,18 @@ pub fn write_results(out: &Path, trials: &[Trial], dirs: &[PathBuf]) -> Result<(
         key(a).total_cmp(&key(b)).then(a.index.cmp(&b.index))
     });
     let mut csv = format!("rank,{TRIALS_HEADER}\n");
+    let partial = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Partial: {} of {} trials; missing trials {}.\n\n",
+            trials.len(),
+            trials.len() + missing.len(),
+            list(missing)
+        )
+    };
     let mut md = format!(
-        "Ranges: {RANGES}.\n\n| rank | trial | latent | batch | lr | optimizer | weight decay | best validation | test |\n|---|---|---|---|---|---|---|---|---|\n"
+        "{partial}Ranges: {RANGES}.\n\n| rank | trial | latent | batch | lr | optimizer | weight decay | best validation | test |\n|---|---|---|---|---|---|---|---|---|\n"
     );
     for (r, t) in ranked.iter().enumerate() {
         csv.push_str(&format!("{},{}", r + 1, trial_line(t)));
@@ -473,9 +521,19 @@ mod tests {
         }
     }
 
-    /// A shard's folder as `search` leaves it: its `trials.csv`, and each trial's folder with
-    /// a `config.json` (here a marker naming the trial, which is all the ranking copies).
-    fn shard(dir: &Path, trials: &[Trial]) {
+    /// A shard's folder as `search` leaves it: its manifest (part `part` of a search of
+    /// `total` trials from mlp4), its `trials.csv`, and each trial's folder with a
+    /// `config.json` (here a marker naming the trial, which is all the ranking copies).
+    fn shard(dir: &Path, part: usize, total: usize, trials: &[Trial]) {
+        std::fs::create_dir_all(dir).unwrap();
+        Manifest {
+            seed: 0,
+            trials: total,
+            shard: Shard { part, of: 2 },
+            base: RunConfig::preset("mlp4").unwrap(),
+        }
+        .write(dir)
+        .unwrap();
         let mut csv = format!("{TRIALS_HEADER}\n");
         for t in trials {
             csv.push_str(&trial_line(t));
@@ -514,10 +572,10 @@ mod tests {
         let root = std::env::temp_dir().join(format!("handgrad-rank-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         // Losses known by construction, spread over two shards, one trial diverged.
-        shard(&root.join("a"), &[trial(0, 0.05), trial(2, f64::NAN)]);
-        shard(&root.join("b"), &[trial(1, 0.02), trial(3, 0.08)]);
+        shard(&root.join("a"), 1, 4, &[trial(0, 0.05), trial(2, f64::NAN)]);
+        shard(&root.join("b"), 2, 4, &[trial(1, 0.02), trial(3, 0.08)]);
         let out = root.join("merged");
-        collect(&[root.join("a"), root.join("b")], &out).unwrap();
+        collect(&[root.join("a"), root.join("b")], &out, false).unwrap();
 
         let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
         let order: Vec<(&str, &str)> = csv
@@ -541,8 +599,8 @@ mod tests {
         );
 
         // Nothing to recommend when every trial diverged.
-        shard(&root.join("c"), &[trial(4, f64::NAN)]);
-        collect(&[root.join("c")], &root.join("none")).unwrap();
+        shard(&root.join("c"), 1, 1, &[trial(0, f64::NAN)]);
+        collect(&[root.join("c")], &root.join("none"), false).unwrap();
         assert!(!root.join("none").join("best-config.json").exists());
         let _ = std::fs::remove_dir_all(&root);
     }

@@ -11,6 +11,7 @@ use crate::experiments::classify::{Backbone, ClassifySpec};
 use crate::experiments::generate::generate;
 use crate::experiments::latent::{latent, Projection};
 use crate::experiments::search::search;
+use crate::experiments::shards::Shard;
 use crate::experiments::RunOptions;
 use crate::names::Named;
 use crate::train::observe::Observer;
@@ -59,7 +60,7 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
     let (found, step) = r.step(
         format!("random search, {trials} trials × {trial_epochs} epochs"),
         command,
-        || search(&base, trials, seed, (0, 1), &search_dir, opts, obs),
+        || search(&base, trials, seed, Shard::WHOLE, &search_dir, opts, obs),
     )?;
     if let Some(best) = found
         .iter()
