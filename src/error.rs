@@ -193,3 +193,17 @@ impl Error {
         move |source| Error::Io { path, source }
     }
 }
+
+/// A user's text as an error message quotes it: in quotes, with what cannot be printed
+/// escaped, and cut after 60 characters (a message names the input; it need not repeat a
+/// page of it).
+pub fn quote(text: &str) -> String {
+    const SHOWN: usize = 60;
+    let cut: String = text.chars().take(SHOWN).collect();
+    let quoted = format!("{cut:?}");
+    if text.chars().count() > SHOWN {
+        format!("{}…\"", &quoted[..quoted.len() - 1])
+    } else {
+        quoted
+    }
+}

@@ -149,19 +149,24 @@ impl std::str::FromStr for Activation {
 
     /// Parses a name of [`Activation::ALL`] (`-` and `_` alike), or `leaky_relu:SLOPE`.
     fn from_str(text: &str) -> Result<Self, String> {
-        let text = text.trim().replace('-', "_");
-        if let Some(slope) = text.strip_prefix("leaky_relu:") {
-            return match slope.parse::<f32>() {
+        let given = text.trim();
+        // Only the name has `-` and `_` alike: a slope keeps its sign.
+        let (name, slope) = match given.split_once(':') {
+            Some((name, slope)) => (name.replace('-', "_"), Some(slope)),
+            None => (given.replace('-', "_"), None),
+        };
+        if let (Some(slope), "leaky_relu") = (slope, name.as_str()) {
+            return match slope.trim().parse::<f32>() {
                 Ok(slope) if slope.is_finite() => Ok(Activation::LeakyRelu { slope }),
                 _ => Err(format!("{slope:?} is not a slope (leaky_relu:0.2)")),
             };
         }
         Activation::ALL
             .into_iter()
-            .find(|a| a.name() == text)
+            .find(|a| slope.is_none() && a.name() == name)
             .ok_or_else(|| {
                 let names: Vec<&str> = Activation::ALL.iter().map(|a| a.name()).collect();
-                format!("unknown {text:?} ({})", names.join(", "))
+                format!("unknown {given:?} ({})", names.join(", "))
             })
     }
 }
@@ -621,6 +626,14 @@ mod tests {
             "leaky-relu".parse::<Activation>(),
             Ok(Activation::LeakyRelu { slope: 0.01 })
         );
+        // The slope keeps its sign, and a refusal quotes what was typed.
+        assert_eq!(
+            "leaky-relu:-0.1".parse::<Activation>(),
+            Ok(Activation::LeakyRelu { slope: -0.1 })
+        );
+        assert!("relu:2".parse::<Activation>().is_err());
+        let err = "leaky-x".parse::<Activation>().unwrap_err();
+        assert!(err.contains("\"leaky-x\""), "{err}");
         let err = "swish".parse::<Activation>().unwrap_err();
         assert!(
             err.contains("relu, leaky_relu, selu, sigmoid, tanh"),

@@ -203,6 +203,12 @@ impl FromStr for Corruption {
                 format!("empty spec ({SYNTAX})"),
             ));
         }
+        if text.split('+').any(|part| part.trim().is_empty()) {
+            return Err(Error::config(
+                "corruption",
+                format!("{text:?} has an empty part between its '+' signs ({SYNTAX})"),
+            ));
+        }
         let steps = text.split('+').map(str::parse).collect::<Result<_>>()?;
         Ok(Corruption { steps })
     }
@@ -248,6 +254,8 @@ mod tests {
             "occlusion:0",
             "occlusion:5@3",
             "salt-pepper:2",
+            "+gaussian:0.3",
+            "gaussian:0.3++occlusion:4",
         ] {
             let e = bad.parse::<Corruption>().unwrap_err().to_string();
             assert!(e.contains("gaussian:F"), "{bad}: {e}");

@@ -210,6 +210,13 @@ pub fn parse_sigmas(text: &str) -> Result<Vec<f32>> {
     text.split(',')
         .map(|t| match t.trim().parse::<f32>() {
             Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+            _ if t.trim().is_empty() => Err(Error::config(
+                "sigmas",
+                format!(
+                    "{} has an empty entry (e.g. 0,2.5,5,7.5,10)",
+                    crate::error::quote(text)
+                ),
+            )),
             _ => Err(Error::config(
                 "sigmas",
                 format!("{t:?} is not a number ≥ 0 (e.g. 0,2.5,5,7.5,10)"),

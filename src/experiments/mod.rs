@@ -106,10 +106,12 @@ pub fn parse_sizes(text: &str, what: &'static str, example: &str) -> Result<Vec<
                 .ok()
                 .filter(|&v| v > 0)
                 .ok_or_else(|| {
-                    Error::config(
-                        what,
-                        format!("{t:?} is not a whole number ≥ 1 (e.g. {example})"),
-                    )
+                    let what_is_wrong = if t.trim().is_empty() {
+                        format!("{} has an empty entry", crate::error::quote(text))
+                    } else {
+                        format!("{t:?} is not a whole number ≥ 1")
+                    };
+                    Error::config(what, format!("{what_is_wrong} (e.g. {example})"))
                 })
         })
         .collect()

@@ -45,7 +45,14 @@ pub struct PcaReport {
 pub fn parse_components(text: &str) -> Result<Vec<usize>> {
     let ks = super::parse_sizes(text, "components", "32,64,128,256")?;
     if ks.is_empty() || ks.len() > 12 {
-        return Err(Error::config("components", "give 1 to 12 values"));
+        return Err(Error::config(
+            "components",
+            format!(
+                "{} has {} values: give 1 to 12",
+                crate::error::quote(text),
+                ks.len()
+            ),
+        ));
     }
     Ok(ks)
 }

@@ -369,7 +369,8 @@ impl RunConfig {
             serde_json::to_value(Self::preset(base_name)?).map_err(|e| bad(e.to_string()))?;
         let merged = fill_from(base, given).map_err(bad)?;
         let cfg: RunConfig = serde_json::from_value(merged).map_err(|e| bad(e.to_string()))?;
-        cfg.validate()?;
+        // A bad setting is named with the file it came from.
+        cfg.validate().map_err(|e| bad(e.to_string()))?;
         Ok(cfg)
     }
 
