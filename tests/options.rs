@@ -207,16 +207,6 @@ fn settings_that_act_through_another_reach_it() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// A PNG's width and height.
-fn png_size(path: &Path) -> (u32, u32) {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let reader = png::Decoder::new(std::io::BufReader::new(file))
-        .read_info()
-        .expect("a PNG");
-    let info = reader.info();
-    (info.width, info.height)
-}
-
 #[test]
 fn snapshot_epochs_add_rows_to_the_reconstructions_picture() {
     let root = temp_dir("snapshots");
@@ -224,8 +214,9 @@ fn snapshot_epochs_add_rows_to_the_reconstructions_picture() {
     let mut cfg = base();
     cfg.train.snapshot_epochs = vec![1];
     let both = train(cfg, &root);
-    let (w1, h1) = png_size(&last_only.dir.join("reconstructions.png"));
-    let (w2, h2) = png_size(&both.dir.join("reconstructions.png"));
+    let one = Picture::read(&last_only.dir.join("reconstructions.png"));
+    let two = Picture::read(&both.dir.join("reconstructions.png"));
+    let ((w1, h1), (w2, h2)) = ((one.width, one.height), (two.width, two.height));
     assert!(w1 == w2 && h2 > h1, "{w1}x{h1} then {w2}x{h2}");
     let _ = std::fs::remove_dir_all(&root);
 }
