@@ -312,6 +312,9 @@ impl ClassifyArgs {
             100.0 * r.test_accuracy,
             r.test_images
         );
+        if let Some(v) = &r.verdict {
+            println!("{v}");
+        }
         println!(
             "outputs in {}: metrics.csv, curves.png, confusion.png",
             r.out.display()

@@ -85,6 +85,9 @@ impl EvalArgs {
             Some(b) => println!("{}", b.line()),
             None => println!("(no baselines: they are fitted on the run's own training images, and these test images come from another dataset)"),
         }
+        if let Some(v) = &r.verdict {
+            println!("{v}");
+        }
         if let Some((levels, outputs)) = sweep {
             let (rows, csv, png) = noise_sweep(&self.run, dataset, &levels, outputs, &opts)?;
             println!();

@@ -298,8 +298,20 @@ fn report(r: &RunReport) -> ExitCode {
             r.objective, test.loss, r.test_images
         );
     }
-    if let Some(b) = &r.baselines {
+    if let (Some(b), Some(clean)) = (&r.baselines, r.pixels.first()) {
+        // The baselines' unit: a VAE's objective (summed, with KL) and a denoiser's (on
+        // damaged inputs) are not it.
+        if r.objective != b.loss.per_pixel() || r.pixels.len() > 1 {
+            println!(
+                "test loss on clean images ({}) {:.6}",
+                b.loss.per_pixel(),
+                clean.model
+            );
+        }
         println!("{}", b.line());
+    }
+    if let Some(v) = &r.verdict {
+        println!("{v}");
     }
     println!("outputs in {}: {}", r.dir.display(), r.outputs.join(", "));
     println!("report: {}", r.page.display());

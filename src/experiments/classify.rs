@@ -14,6 +14,7 @@
 //! Comparing fine-tuning with training from scratch measures what pretraining gave; comparing
 //! frozen codes with PCA features of the same size measures what the nonlinear code adds.
 
+use super::verdict::{self, Training};
 use super::{load_data, RunOptions};
 use crate::data::batches::{split, Features, Samples, SplitSpec};
 use crate::data::mnist::{Dataset, DatasetName, ImageSet};
@@ -160,6 +161,8 @@ pub struct ClassifyReport {
     pub class_names: Vec<String>,
     /// Per epoch: losses and accuracies.
     pub history: Vec<EpochMetrics>,
+    /// What [`verdict::classifier`] found, if the classifier is near chance.
+    pub verdict: Option<String>,
 }
 
 /// The classes present, sorted, and each label's index among them (255 for absent ones).
@@ -408,6 +411,22 @@ pub fn classify(
         &confusion,
         test_accuracy,
     )?;
+    let training = Training {
+        images: sets.train.len(),
+        batch_size: spec.batch_size,
+        lr: f64::from(spec.lr),
+        val_losses: history.iter().map(|m| m.val_loss).collect(),
+    };
+    // A frozen or fine-tuned encoder brings its run's verdict (measured only when needed).
+    let encoder = || match source {
+        Backbone::Frozen(dir) | Backbone::Finetune(dir) => {
+            super::eval::eval_run(dir, None, &[], opts)
+                .ok()
+                .and_then(|r| r.verdict)
+        }
+        _ => None,
+    };
+    let verdict = verdict::classifier(test_accuracy, class_names.len(), &training, encoder);
     Ok(ClassifyReport {
         out: out.to_path_buf(),
         test_accuracy,
@@ -415,6 +434,7 @@ pub fn classify(
         confusion,
         class_names,
         history,
+        verdict,
     })
 }
 

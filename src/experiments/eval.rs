@@ -2,6 +2,7 @@
 //! never saw — clean, or damaged by a corruption — next to the loss of doing nothing at all
 //! (handing back the damaged input unchanged), which is what a denoiser has to beat.
 
+use super::verdict::Training;
 use super::{check_image_size, check_output, picture_path, RunOptions};
 use crate::data::batches::split;
 use crate::data::corrupt::Corruption;
@@ -13,7 +14,7 @@ use crate::models::Autoencoder;
 use crate::names::Named;
 use crate::seed::{self, Stream};
 use crate::train::evaluate::evaluate;
-use crate::train::run_dir::load_run;
+use crate::train::run_dir::{load_run, RunDir};
 use crate::train::task::pixel_loss;
 use crate::train::RunConfig;
 use crate::viz::{Cell, ImageGrid};
@@ -131,6 +132,9 @@ pub struct EvalReport {
     /// The mean-image and PCA baselines on the same test images (`None` when they come from
     /// another dataset than the run's, whose training images the baselines would need).
     pub baselines: Option<super::baselines::Baselines>,
+    /// What [`super::verdict::autoencoder`] found, if the run learned little (only on the
+    /// run's own dataset, where the baselines are measured).
+    pub verdict: Option<String>,
 }
 
 /// Measures a run on clean test images and on each corruption.
@@ -145,9 +149,62 @@ pub fn eval_run(
 ) -> Result<EvalReport> {
     let (cfg, mut model, images) = open_run(dir, dataset, opts)?;
     let set = &images.set;
-    let clean = set.first_pixels(usize::MAX);
     let kind = cfg.train.loss;
     let objective = evaluate(&mut model, set, &cfg.train, cfg.train.corrupt.as_ref())?.loss;
+    let rows = pixel_rows(&mut model, set, &cfg, corruptions)?;
+    let own = match &cfg.train.corrupt {
+        Some(c) => format!("{}, inputs corrupted by {c}", cfg.objective()),
+        None => cfg.objective(),
+    };
+    // The baselines are fitted on the run's own training split: the same split its test
+    // images come from, unless another dataset was asked for.
+    // The verdict needs them too, and how the run trained.
+    let (baselines, verdict) = match dataset {
+        Some(d) if d != cfg.dataset => (None, None),
+        _ => {
+            let (_, splits) =
+                super::load_data(&cfg, &opts.lookup, &mut crate::train::observe::Silent)?;
+            let b = super::baselines::baselines(&splits.train, set, cfg.model.latent, kind)?;
+            let training = Training {
+                val_losses: RunDir(dir.to_path_buf()).val_losses()?,
+                ..Training::of_run(&cfg, splits.train.len(), &[])
+            };
+            // A denoiser is judged on its own corruption, measured here if not asked for.
+            let mut judged = rows.clone();
+            if let Some(c) = &cfg.train.corrupt {
+                if !corruptions.contains(c) {
+                    judged
+                        .extend(pixel_rows(&mut model, set, &cfg, std::slice::from_ref(c))?.pop());
+                }
+            }
+            let verdict = super::verdict::autoencoder(&cfg, &judged, Some(&b), &training);
+            (Some(b), verdict)
+        }
+    };
+    Ok(EvalReport {
+        loss: kind.per_pixel(),
+        source: images.source,
+        objective: (own, objective),
+        rows,
+        baselines,
+        verdict,
+    })
+}
+
+/// The per-pixel loss of `model` on `set` (with the run's loss), on clean images and on each
+/// of `corruptions` (damaged from the run's seed), beside the identity's: the rows of `eval`'s
+/// table, also measured by `train` at the end of a run.
+///
+/// # Errors
+/// Shape errors from the model; a corruption that does not fit the images.
+pub fn pixel_rows(
+    model: &mut Autoencoder,
+    set: &ImageSet,
+    cfg: &RunConfig,
+    corruptions: &[Corruption],
+) -> Result<Vec<EvalRow>> {
+    let clean = set.first_pixels(usize::MAX);
+    let kind = cfg.train.loss;
     let mut rows = vec![EvalRow {
         condition: "clean".into(),
         model: pixel_loss(kind, &model.reconstruct(&clean)?, &clean)?,
@@ -161,32 +218,7 @@ pub fn eval_run(
             identity: Some(pixel_loss(kind, &damaged, &clean)?),
         });
     }
-    let own = match &cfg.train.corrupt {
-        Some(c) => format!("{}, inputs corrupted by {c}", cfg.objective()),
-        None => cfg.objective(),
-    };
-    // The baselines are fitted on the run's own training split: the same split its test
-    // images come from, unless another dataset was asked for.
-    let baselines = match dataset {
-        Some(d) if d != cfg.dataset => None,
-        _ => {
-            let (_, splits) =
-                super::load_data(&cfg, &opts.lookup, &mut crate::train::observe::Silent)?;
-            Some(super::baselines::baselines(
-                &splits.train,
-                set,
-                cfg.model.latent,
-                kind,
-            )?)
-        }
-    };
-    Ok(EvalReport {
-        loss: format!("{} per pixel", kind.name().to_uppercase()),
-        source: images.source,
-        objective: (own, objective),
-        rows,
-        baselines,
-    })
+    Ok(rows)
 }
 
 /// Image `k` of an array of images of `len` values each.
@@ -342,7 +374,7 @@ pub fn denoise_run(
         pixel_loss(kind, &output, &clean)?,
         pixel_loss(kind, &damaged, &clean)?,
     );
-    let loss = format!("{} per pixel", kind.name().to_uppercase());
+    let loss = kind.per_pixel();
     let len = set.rows * set.cols;
     let names: Vec<String> = shown
         .iter()

@@ -25,6 +25,7 @@ pub mod search;
 pub mod shards;
 pub mod trace;
 pub mod train;
+pub mod verdict;
 
 use crate::data::batches::split;
 use crate::data::mnist::{Dataset, Lookup};

@@ -23,6 +23,10 @@ pub struct RunSummary<'a> {
     pub outcome: String,
     /// The baselines, if measured.
     pub baselines: Option<&'a Baselines>,
+    /// The per-pixel test loss on clean images (the baselines' unit), if measured.
+    pub clean_pixel_loss: Option<f64>,
+    /// The verdict of a run that learned little (see [`super::verdict`]).
+    pub verdict: Option<&'a str>,
 }
 
 /// The report page of the run folder `dir`: written to `dir/report.html` by
@@ -56,6 +60,18 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
             cfg.objective(),
         ]);
     }
+    // A VAE's objective (summed per image, with KL) and a denoiser's (on damaged inputs)
+    // are not the baselines' unit: the clean per-pixel loss stands beside them.
+    if let (Some(p), true) = (
+        s.clean_pixel_loss,
+        cfg.model.variational || cfg.train.corrupt.is_some(),
+    ) {
+        rows.push(vec![
+            "this model, clean test images".to_string(),
+            format!("{p:.6}"),
+            format!("{loss_name} per pixel"),
+        ]);
+    }
     if let Some(b) = s.baselines {
         rows.push(vec![
             "mean image of the training set".into(),
@@ -72,13 +88,16 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
         header: vec!["what".into(), "test loss".into(), "measured as".into()],
         rows,
     });
+    if let Some(v) = s.verdict {
+        page.push(Block::Warning(v.into()));
+    }
     if let Some(b) = s.baselines {
         page.push(Block::Text(format!(
             "Both baselines are fitted on the run's {} training images and measured on the same {} clean test images. A model worse than the mean image learned nothing about its input; one worse than PCA learned less than a linear projection of the same size.{}",
             b.fitted_on,
             b.test_images,
             if cfg.model.variational {
-                " (This is a VAE: its objective is summed per image and includes the KL term, so compare its reconstruction pictures, or divide its reconstruction term by the pixel count.)"
+                " (This is a VAE: its objective is summed per image and includes the KL term; its reconstruction of clean test images from their mean codes, per pixel, is the row to compare.)"
             } else {
                 ""
             }

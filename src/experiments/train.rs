@@ -5,7 +5,9 @@
 //! checked before the folder is created, so a refused run leaves nothing behind.
 
 use super::baselines::{baselines, Baselines};
+use super::eval::pixel_rows;
 use super::report::{write_run_page, RunSummary};
+use super::verdict::{self, Training};
 use super::{load_data, RunOptions};
 use crate::data::Splits;
 use crate::error::{Error, Result};
@@ -46,6 +48,12 @@ pub struct RunReport {
     pub profile: Vec<crate::autodiff::ProfileRow>,
     /// The mean-image and PCA baselines on the same split (`None` when interrupted).
     pub baselines: Option<Baselines>,
+    /// The per-pixel test loss on clean images, and for a denoiser on its own corruption
+    /// beside the identity's (empty when interrupted): one unit for every model, a VAE's
+    /// included, so it stands beside the baselines.
+    pub pixels: Vec<super::eval::EvalRow>,
+    /// What [`super::verdict::autoencoder`] found, if the run learned little.
+    pub verdict: Option<String>,
     /// The run's report page, `report.html` in its folder.
     pub page: PathBuf,
 }
@@ -253,6 +261,8 @@ fn run_trainer(
         history: trainer.state.history.clone(),
         profile: trainer.profile(),
         baselines: None,
+        pixels: Vec::new(),
+        verdict: None,
         page: run.0.join("report.html"),
     };
     if outcome != Outcome::Interrupted {
@@ -264,12 +274,17 @@ fn run_trainer(
             &cfg.train,
             cfg.train.corrupt.as_ref(),
         )?);
-        report.baselines = Some(baselines(
+        let b = baselines(
             &splits.train,
             &splits.test,
             cfg.model.latent,
             cfg.train.loss,
-        )?);
+        )?;
+        let own: Vec<_> = cfg.train.corrupt.iter().cloned().collect();
+        report.pixels = pixel_rows(&mut trainer.model, &splits.test, cfg, &own)?;
+        let training = Training::of_run(cfg, report.train_images, &report.history);
+        report.verdict = verdict::autoencoder(cfg, &report.pixels, Some(&b), &training);
+        report.baselines = Some(b);
     }
     let outcome = match outcome {
         Outcome::Completed => format!("Trained for {} epochs.", report.epochs),
@@ -290,6 +305,8 @@ fn run_trainer(
             test_loss: report.test.as_ref().map(|t| t.loss),
             outcome,
             baselines: report.baselines.as_ref(),
+            clean_pixel_loss: report.pixels.first().map(|r| r.model),
+            verdict: report.verdict.as_deref(),
         },
     )?;
     report.outputs = run.outputs();

@@ -33,6 +33,13 @@ crate::named_enum! {
     }
 }
 
+impl LossName {
+    /// The loss as a per-pixel unit, for tables and sentences: "MSE per pixel".
+    pub fn per_pixel(self) -> String {
+        format!("{} per pixel", self.name().to_uppercase())
+    }
+}
+
 crate::named_enum! {
     /// The optimiser.
     pub enum OptimizerName: "optimizer" {
@@ -442,11 +449,11 @@ impl RunConfig {
     /// A short description of the objective: "MSE per pixel", or for a VAE
     /// "BCE summed per image + 1·KL".
     pub fn objective(&self) -> String {
-        let loss = self.train.loss.name().to_uppercase();
         if self.model.variational {
+            let loss = self.train.loss.name().to_uppercase();
             format!("{loss} summed per image + {}·KL", self.train.beta)
         } else {
-            format!("{loss} per pixel")
+            self.train.loss.per_pixel()
         }
     }
 }

@@ -98,6 +98,44 @@ impl RunDir {
         found
     }
 
+    /// The validation loss after each epoch, from `metrics.csv` (empty when the run has no
+    /// metrics yet; NaN for epochs without a validation set).
+    ///
+    /// # Errors
+    /// [`Error::Dataset`] naming the file when it has no `val_loss` column or a value there
+    /// is not a number; [`Error::Io`] if it cannot be read.
+    pub fn val_losses(&self) -> Result<Vec<f64>> {
+        let path = self.metrics();
+        if !path.is_file() {
+            return Ok(Vec::new());
+        }
+        let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+        let broken = |detail: String| Error::Dataset {
+            path: path.clone(),
+            detail,
+        };
+        let mut lines = text.lines();
+        let column = lines
+            .next()
+            .and_then(|h| h.split(',').position(|c| c == "val_loss"))
+            .ok_or_else(|| broken("its header has no val_loss column".into()))?;
+        lines
+            .enumerate()
+            .map(|(i, line)| {
+                line.split(',')
+                    .nth(column)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .ok_or_else(|| {
+                        broken(format!(
+                            "line {}: no number in the val_loss column ({})",
+                            i + 2,
+                            crate::error::quote(line)
+                        ))
+                    })
+            })
+            .collect()
+    }
+
     /// Reads the run's configuration.
     ///
     /// # Errors

@@ -7,8 +7,8 @@
 //! opened on a machine with no network.
 //!
 //! A short inline script checks, once the page has loaded, that every picture decoded, and
-//! writes the verdict into the page (`data-pictures` on `<body>`, and a line at the bottom):
-//! the browser test reads it back, and a reader sees it too.
+//! writes what it found into `data-pictures` on `<body>` (the browser test reads it back);
+//! a picture that did not load is also named at the bottom of the page, for the reader.
 
 use crate::error::{Error, Result};
 use crate::fs::write_atomic;
@@ -38,6 +38,8 @@ pub enum Block {
     },
     /// Text shown as is, in a fixed-width font (a configuration, a command).
     Preformatted(String),
+    /// A paragraph the reader must not miss (a run that learned nothing), boxed.
+    Warning(String),
 }
 
 /// A report page: a title and its blocks.
@@ -80,6 +82,9 @@ impl Page {
             match block {
                 Block::Heading(text) => body += &format!("<h2>{}</h2>\n", escape(text)),
                 Block::Text(text) => body += &format!("<p>{}</p>\n", escape(text)),
+                Block::Warning(text) => {
+                    body += &format!("<p class=\"warning\">{}</p>\n", escape(text));
+                }
                 Block::Preformatted(text) => body += &format!("<pre>{}</pre>\n", escape(text)),
                 Block::Table { header, rows } => {
                     body += "<table>\n<tr>";
@@ -164,15 +169,17 @@ table{border-collapse:collapse;margin:0.6em 0}td,th{border:1px solid #bbb;paddin
 th{background:#f0f0f0}td.n{text-align:right;white-space:nowrap}\
 pre{background:#f6f6f6;padding:0.6em;overflow-x:auto}\
 figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{color:#444;font-size:0.95em;margin-top:0.3em}\
-#picture-check{color:#666;font-size:0.85em}";
+#picture-check{color:#666;font-size:0.85em}\
+p.warning{background:#fff4e0;border-left:4px solid #d08000;padding:0.5em 0.8em}";
 
-/// After loading: counts the pictures that decoded and names those that did not.
+/// After loading: counts the pictures that decoded (in `data-pictures`, for the browser
+/// test) and names those that did not, on the page for the reader.
 const CHECK: &str = "window.addEventListener('load',function(){\
 var imgs=Array.prototype.slice.call(document.images);\
 var bad=imgs.filter(function(i){return !(i.complete&&i.naturalWidth>0);}).map(function(i){return i.alt;});\
 var ok=imgs.length-bad.length;\
 document.body.setAttribute('data-pictures',bad.length?('missing: '+bad.join(', ')):('all '+ok+' shown'));\
-document.getElementById('picture-check').textContent=bad.length?('Pictures that did not load: '+bad.join(', ')):('All '+ok+' pictures on this page loaded.');\
+if(bad.length){document.getElementById('picture-check').textContent='Pictures that did not load: '+bad.join(', ');}\
 });";
 
 #[cfg(test)]

@@ -1,0 +1,146 @@
+//! What a newcomer meets when they first run the program: a run that learned nothing says so,
+//! in words and with its likely cause, and one that learned does not.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn handgrad(dir: &std::path::Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_handgrad"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("handgrad-newcomer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The sentence every verdict of a model that learned little or nothing opens with.
+const LEARNED: &str = "This model learned nothing about its input";
+const LITTLE: &str = "This model has learned little";
+
+#[test]
+fn a_run_that_learned_nothing_says_so_with_its_cause_and_one_that_learned_does_not() {
+    let dir = temp_dir("verdict");
+    // Two epochs of 6 steps (2,700 training images in batches of 512): the example
+    // that ends worse than the mean image.
+    let idle = handgrad(
+        &dir,
+        &[
+            "train",
+            "--epochs",
+            "2",
+            "--max-samples",
+            "3000",
+            "--quiet",
+            "--out",
+            "idle",
+        ],
+    );
+    let said = stdout(&idle);
+    assert!(said.contains(LEARNED) || said.contains(LITTLE), "{said}");
+    assert!(
+        said.contains("Likely cause: 6 optimiser steps per epoch (2,700 training images in batches of 512), 12 in all: try --batch-size 16"),
+        "{said}"
+    );
+    let page = std::fs::read_to_string(dir.join("idle/report.html")).expect("report page");
+    assert!(page.contains("class=\"warning\"") && page.contains("Likely cause: 6 optimiser steps"));
+    // eval says it again, from the run folder alone.
+    let eval = stdout(&handgrad(&dir, &["eval", "--run", "idle"]));
+    assert!(
+        eval.contains("Likely cause: 6 optimiser steps per epoch"),
+        "{eval}"
+    );
+    // A classifier trained as briefly on its codes is near chance, and says whose fault
+    // that is.
+    let head = stdout(&handgrad(
+        &dir,
+        &[
+            "classify",
+            "--run",
+            "idle",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "512",
+            "--quiet",
+            "--out",
+            "head",
+        ],
+    ));
+    assert!(
+        head.contains("This classifier is near chance")
+            && head.contains("the encoder it reads comes from a run that learned little"),
+        "{head}"
+    );
+
+    // The same data in batches of 32: a run that learned says nothing of the kind.
+    let learned = stdout(&handgrad(
+        &dir,
+        &[
+            "train",
+            "--epochs",
+            "2",
+            "--max-samples",
+            "3000",
+            "--batch-size",
+            "32",
+            "--quiet",
+            "--out",
+            "learned",
+        ],
+    ));
+    assert!(!learned.contains("Likely cause"), "{learned}");
+    let page = std::fs::read_to_string(dir.join("learned/report.html")).expect("report page");
+    assert!(!page.contains("class=\"warning\""));
+    assert!(!stdout(&handgrad(&dir, &["eval", "--run", "learned"])).contains("Likely cause"));
+    let head = stdout(&handgrad(
+        &dir,
+        &[
+            "classify", "--run", "learned", "--epochs", "2", "--quiet", "--out", "head2",
+        ],
+    ));
+    assert!(!head.contains("near chance"), "{head}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_denoiser_that_makes_its_input_worse_says_so() {
+    let dir = temp_dir("denoiser");
+    // Light noise is cheap to hand back; a denoiser of 2 × 6 steps cannot beat that.
+    let out = stdout(&handgrad(
+        &dir,
+        &[
+            "train",
+            "--epochs",
+            "2",
+            "--max-samples",
+            "3000",
+            "--corrupt",
+            "gaussian:0.1",
+            "--quiet",
+            "--out",
+            "d",
+        ],
+    ));
+    assert!(
+        out.contains("This denoiser makes gaussian:0.1 inputs worse"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
