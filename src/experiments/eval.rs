@@ -177,7 +177,7 @@ pub fn eval_run(
                         .extend(pixel_rows(&mut model, set, &cfg, std::slice::from_ref(c))?.pop());
                 }
             }
-            let verdict = super::verdict::autoencoder(&cfg, &judged, Some(&b), &training);
+            let verdict = judge(&cfg, &judged, &b, &training);
             (Some(b), verdict)
         }
     };
@@ -219,6 +219,23 @@ pub fn pixel_rows(
         });
     }
     Ok(rows)
+}
+
+/// The [verdict](super::verdict::autoencoder) on a run from its [`pixel_rows`]: the clean
+/// row, and the row of the run's own corruption if it has one.
+pub fn judge(
+    cfg: &RunConfig,
+    rows: &[EvalRow],
+    b: &super::baselines::Baselines,
+    training: &Training,
+) -> Option<String> {
+    let clean = rows.iter().find(|r| r.identity.is_none())?.model;
+    let own = cfg.train.corrupt.as_ref().map(ToString::to_string);
+    let denoised = rows
+        .iter()
+        .find(|r| Some(&r.condition) == own.as_ref())
+        .and_then(|r| Some((r.model, r.identity?)));
+    super::verdict::autoencoder(cfg, clean, denoised, b, training)
 }
 
 /// Image `k` of an array of images of `len` values each.

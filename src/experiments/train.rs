@@ -5,9 +5,9 @@
 //! checked before the folder is created, so a refused run leaves nothing behind.
 
 use super::baselines::{baselines, Baselines};
-use super::eval::pixel_rows;
+use super::eval::{judge, pixel_rows};
 use super::report::{write_run_page, RunSummary};
-use super::verdict::{self, Training};
+use super::verdict::Training;
 use super::{load_data, RunOptions};
 use crate::data::Splits;
 use crate::error::{Error, Result};
@@ -283,7 +283,7 @@ fn run_trainer(
         let own: Vec<_> = cfg.train.corrupt.iter().cloned().collect();
         report.pixels = pixel_rows(&mut trainer.model, &splits.test, cfg, &own)?;
         let training = Training::of_run(cfg, report.train_images, &report.history);
-        report.verdict = verdict::autoencoder(cfg, &report.pixels, Some(&b), &training);
+        report.verdict = judge(cfg, &report.pixels, &b, &training);
         report.baselines = Some(b);
     }
     let outcome = match outcome {

@@ -13,7 +13,6 @@
 //! images), a loss still falling when training ended, or a loss that stopped falling early.
 
 use super::baselines::Baselines;
-use super::eval::EvalRow;
 use crate::machine::human_count;
 use crate::train::fit::EpochMetrics;
 use crate::train::RunConfig;
@@ -139,27 +138,32 @@ pub fn reconstruction(test: f64, b: &Baselines, training: &Training) -> Option<S
     ))
 }
 
-/// An autoencoder run's verdict from its per-pixel test losses (`rows`: clean first, then
-/// corruptions, as [`super::eval::pixel_rows`] measures them): the
-/// [reconstruction](reconstruction) verdict on clean images and, for a run trained with a
-/// corruption, the [denoiser](denoiser) verdict on its own corruption; `None` when neither
-/// finds anything.
+/// An autoencoder run's verdict from its per-pixel test losses: `clean`, on clean images,
+/// for the [reconstruction](reconstruction) verdict and, for a run trained with a
+/// corruption, `denoised` = (its output's loss, the identity's) on its own corruption for
+/// the [denoiser](denoiser) verdict; `None` when neither finds anything.
 pub fn autoencoder(
     cfg: &RunConfig,
-    rows: &[EvalRow],
-    b: Option<&Baselines>,
+    clean: f64,
+    denoised: Option<(f64, f64)>,
+    b: &Baselines,
     training: &Training,
 ) -> Option<String> {
-    let clean = rows.iter().find(|r| r.identity.is_none());
-    let recon = clean
-        .zip(b)
-        .and_then(|(r, b)| reconstruction(r.model, b, training));
-    let unit = cfg.train.loss.per_pixel();
-    let denoise = cfg.train.corrupt.as_ref().and_then(|c| {
-        let own = c.to_string();
-        let r = rows.iter().find(|r| r.condition == own)?;
-        denoiser(&own, r.model, r.identity?, &unit, training)
-    });
+    let recon = reconstruction(clean, b, training);
+    let denoise = cfg
+        .train
+        .corrupt
+        .as_ref()
+        .zip(denoised)
+        .and_then(|(c, (model, identity))| {
+            denoiser(
+                &c.to_string(),
+                model,
+                identity,
+                &cfg.train.loss.per_pixel(),
+                training,
+            )
+        });
     match (recon, denoise) {
         (Some(a), Some(d)) => Some(format!("{a} {d}")),
         (a, d) => a.or(d),
