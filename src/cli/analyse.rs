@@ -5,7 +5,7 @@
 use super::console::Console;
 use super::{DataArgs, PictureArgs};
 use clap::Args;
-use handgrad::data::batches::{Amount, SplitSpec};
+use handgrad::data::batches::SplitSpec;
 use handgrad::data::mnist::DatasetName;
 use handgrad::embed::tsne::TsneSettings;
 use handgrad::experiments::classify::{classify, Backbone, ClassifySpec};
@@ -132,9 +132,9 @@ impl PcaArgs {
     /// Fits PCA and prints each k's test error.
     pub fn run(&self) -> Result<ExitCode> {
         let ks = parse_components(&self.components)?;
-        // No validation set: PCA has nothing to tune.
+        // The split a training run makes (its validation images unused here: PCA has
+        // nothing to tune), so that k = a code's size gives the baseline `train` prints.
         let spec = SplitSpec {
-            validation: Amount::Count(0),
             classes: self.classes.clone().unwrap_or_default(),
             max_samples: self.max_samples,
             ..SplitSpec::default()

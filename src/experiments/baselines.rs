@@ -72,9 +72,7 @@ pub fn baselines(train: &ImageSet, test: &ImageSet, k: usize, loss: LossName) ->
     // A code larger than the data's rank cannot be matched by PCA; use all it has.
     let k = k.min(dim).min(n.saturating_sub(1)).max(1);
     let pca = Pca::fit(&fit, dim, k)?;
-    let mut rebuilt = pca.inverse(&pca.transform(&clean, k), k);
-    // Pixels live in [0, 1]; a linear reconstruction may overshoot (and BCE needs the range).
-    rebuilt.iter_mut().for_each(|p| *p = p.clamp(0.0, 1.0));
+    let rebuilt = rebuild(&pca, &clean, k);
     Ok(Baselines {
         loss,
         k,
@@ -83,4 +81,13 @@ pub fn baselines(train: &ImageSet, test: &ImageSet, k: usize, loss: LossName) ->
         mean_image: pixel_loss(loss, &predicted, &clean)?,
         pca: pixel_loss(loss, &rebuilt, &clean)?,
     })
+}
+
+/// `images` rebuilt from their first `k` principal components, each pixel clamped to [0, 1]:
+/// pixels live there, a linear reconstruction may overshoot, and BCE needs the range. The one
+/// PCA reconstruction of the program: the baseline here and `handgrad pca` use it alike.
+pub fn rebuild(pca: &Pca, images: &[f32], k: usize) -> Vec<f32> {
+    let mut rebuilt = pca.inverse(&pca.transform(images, k), k);
+    rebuilt.iter_mut().for_each(|p| *p = p.clamp(0.0, 1.0));
+    rebuilt
 }

@@ -2,6 +2,7 @@
 //! reconstruct the test images? An autoencoder with a code of size k that does no better
 //! than this has learned nothing a projection could not.
 
+use super::baselines::rebuild;
 use super::check_output;
 use super::eval::{image, one_per_class_first};
 use crate::data::batches::{split, SplitSpec};
@@ -58,7 +59,9 @@ pub fn parse_components(text: &str) -> Result<Vec<usize>> {
 }
 
 /// Fits PCA to `dataset`'s training images (of `split.classes`, at most `split.max_samples`),
-/// then reconstructs its test images from each number of components in `ks`: a table of
+/// then reconstructs its test images from each number of components in `ks` (pixels clamped
+/// to [0, 1], as [the baseline](super::baselines) does, so that with a run's split the row
+/// of k = its code size is the PCA baseline `train` prints): a table of
 /// explained variance and test MSE, and one picture (a row of originals, then a row per k)
 /// at `out` (default `pca-<dataset>.png` in the current folder).
 ///
@@ -107,15 +110,12 @@ pub fn pca_baseline(
     let mut originals = Vec::new();
     test.batch_into(&shown, &mut originals);
     for &k in ks {
-        let recon = pca.inverse(&pca.transform(&clean, k), k);
         rows.push(PcaRow {
             k,
             explained: pca.explained(k),
-            test_mse: pixel_loss(LossName::Mse, &recon, &clean)?,
+            test_mse: pixel_loss(LossName::Mse, &rebuild(&pca, &clean, k), &clean)?,
         });
-        let mut mine = pca.inverse(&pca.transform(&originals, k), k);
-        mine.iter_mut().for_each(|p| *p = p.clamp(0.0, 1.0));
-        shown_recons.push(mine);
+        shown_recons.push(rebuild(&pca, &originals, k));
     }
     let names = ds.kind.map(DatasetName::class_names);
     let columns = shown
