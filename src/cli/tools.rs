@@ -219,7 +219,17 @@ impl GradcheckArgs {
             "central differences with h = {}, L = Σ r ⊙ y for a fixed random r; an element passes when |analytic − numeric| ≤ {} + {}·max(|analytic|, |numeric|)",
             tol.h, tol.abs, tol.rel
         );
-        check_catalog(&ops, &options, self.plant_bug, tol, |case, reports| {
+        if self.plant_bug {
+            println!(
+                "planted: after each op, a node that hands its input on unchanged but passes back 1.5 times the gradient it receives, so every gradient below is off by half; the check is expected to FAIL on every op"
+            );
+        }
+        // Ops whose planted bug went unnoticed (some input passed): a checker that misses it.
+        let mut missed = Vec::new();
+        let checked = check_catalog(&ops, &options, self.plant_bug, tol, |case, reports| {
+            if reports.iter().all(|r| r.passed()) {
+                missed.push(case.name.to_string());
+            }
             for (r, (role, x)) in reports.iter().zip(case.roles.iter().zip(&case.inputs)) {
                 let shape: Vec<String> = x.shape().iter().map(|d| d.to_string()).collect();
                 println!(
@@ -240,8 +250,31 @@ impl GradcheckArgs {
                     }
                 );
             }
-        })?;
-        println!("every gradient matches its finite differences");
+        });
+        if !self.plant_bug {
+            checked?;
+            println!("every gradient matches its finite differences");
+            return Ok(ExitCode::SUCCESS);
+        }
+        // With a planted bug, a mismatch is what was asked for; anything else is an error.
+        if let Err(e) = checked {
+            if !matches!(e, Error::GradientMismatch { .. }) {
+                return Err(e);
+            }
+        }
+        if !missed.is_empty() {
+            return Err(Error::config(
+                "gradcheck --plant-bug",
+                format!(
+                    "the planted wrong backward went unnoticed on {}: the checker is too lenient",
+                    missed.join(", ")
+                ),
+            ));
+        }
+        println!(
+            "the planted bug was caught on every op checked ({}): this is the expected outcome, and what a real mistake in a backward pass looks like",
+            ops.len()
+        );
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -176,10 +176,19 @@ pub fn weights(
     let layer = layer.or(first.as_deref()).unwrap_or("encoder.0");
     let key = format!("{layer}.weight");
     let Some(w) = params.get(&key) else {
-        let known: Vec<&str> = params
+        // In the model's order: the encoder's layers, then the decoder's, each by position
+        // (decoder.2 before decoder.11), not sorted as text.
+        let mut known: Vec<(usize, usize, &str)> = params
             .keys()
             .filter_map(|k| k.strip_suffix(".weight"))
+            .map(|name| {
+                let (part, index) = name.split_once('.').unwrap_or((name, ""));
+                let half = usize::from(part != "encoder");
+                (half, index.parse().unwrap_or(usize::MAX), name)
+            })
             .collect();
+        known.sort_unstable();
+        let known: Vec<&str> = known.into_iter().map(|(_, _, name)| name).collect();
         return Err(Error::config(
             "layer",
             format!(
@@ -191,6 +200,13 @@ pub fn weights(
     let [_, h, wd] = cfg.model.input;
     let shape = w.shape().to_vec();
     let (tile_h, tile_w, what) = match shape.as_slice() {
+        // A transposed convolution's weights are [in, out, k, k]: with one output channel,
+        // each tile is what one code channel paints onto the output image.
+        [inputs, 1, kh, kw] if layer.starts_with("decoder.") => (
+            *kh,
+            *kw,
+            format!("the {kh}×{kw} stroke each of its {inputs} input channels paints onto the output image"),
+        ),
         [_, 1, kh, kw] => (*kh, *kw, format!("{kh}×{kw} filters on the input image")),
         [_, inputs] if *inputs == h * wd => (
             h,
@@ -236,7 +252,8 @@ pub fn weights(
         scale,
     )
     .note(format!(
-        "One tile per output unit ({shown} of {units} shown), units numbered left to right, top to bottom."
+        "One tile per {} ({shown} of {units} shown), numbered left to right, top to bottom.",
+        if shape.len() == 4 && layer.starts_with("decoder.") { "input channel" } else { "output unit" }
     ))
     .note("Each tile is scaled on its own: black = its most negative weight, white = its most positive.");
     for (r, row) in tiles.chunks(per_row).enumerate() {

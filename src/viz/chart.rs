@@ -387,7 +387,7 @@ impl Scatter {
             let style = ("sans-serif", 15).into_font();
             legend_area
                 .draw_text(
-                    "legend",
+                    "class",
                     &("sans-serif", 15, FontStyle::Bold)
                         .into_font()
                         .color(&BLACK),
@@ -441,7 +441,11 @@ pub fn confusion_matrix(
         .max()
         .unwrap_or(0);
     let left = 40 + name_w + 12;
-    let top = 40 + 22 * notes.len() + 30 + name_w.min(90) + 10;
+    // Column names that fit the column's width are written across; longer ones (Fashion-
+    // MNIST's "T-shirt/top") are turned to read upwards, and the header grows to hold them.
+    let upright = name_w + 6 <= cell;
+    let header = if upright { 20 } else { name_w.min(90) };
+    let top = 40 + 22 * notes.len() + 30 + header + 10;
     let footer = "cell: number of test images; shade: share of the row (its true class)";
     // Wide enough for the matrix and for every line of text (bold runs ~10 % wider).
     let width = (left + n * cell + 30)
@@ -462,7 +466,7 @@ pub fn confusion_matrix(
     }
     c.text(
         left + n * cell / 2,
-        top - name_w.min(90) - 34,
+        top - header - 34,
         "predicted class",
         14,
         INK,
@@ -470,14 +474,12 @@ pub fn confusion_matrix(
     );
     c.vertical_text(16, top + n * cell / 2, "true class", 14, INK);
     for (j, name) in class_names.iter().enumerate().take(n) {
-        // Column names are turned to read upwards so long names fit a narrow column.
-        c.vertical_text(
-            left + j * cell + cell / 2,
-            top - name_w.min(90) / 2 - 8,
-            name,
-            12,
-            INK,
-        );
+        let x = left + j * cell + cell / 2;
+        if upright {
+            c.text(x, top - 16, name, 12, INK, Anchor::Center);
+        } else {
+            c.vertical_text(x, top - header / 2 - 8, name, 12, INK);
+        }
     }
     for (i, row) in counts.iter().enumerate() {
         let name = class_names.get(i).copied().unwrap_or("?");
