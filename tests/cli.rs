@@ -553,7 +553,8 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
         ],
         &["p.png"],
     );
-    assert!(all.contains("fitted on 600 training images"), "{all}");
+    // A run's split: a tenth of the 600 held out for validation.
+    assert!(all.contains("fitted on 540 training images"), "{all}");
     let all = ok(&["explain", "--run", "ae", "--batch-size", "8"], &[]);
     assert!(
         all.contains("decoder.13  ConvTranspose2d 6→1") && all.contains("↳ output_padding 1 = 28"),
