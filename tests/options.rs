@@ -766,6 +766,26 @@ fn explain_shows_the_model_it_is_given() {
         small.contains("at batch 8:") && !preset.contains("at batch 8:"),
         "{small}"
     );
+    // The model options of train, each reaching the table.
+    let shaped = |args: &[&str]| {
+        let mut all = vec!["explain", "--preset", "mlp4"];
+        all.extend(args);
+        handgrad(&dir, &all)
+    };
+    assert!(shaped(&["--latent", "3"]).contains("Linear 392→3"));
+    assert!(shaped(&["--hidden", "100"]).contains("Linear 784→100"));
+    assert!(shaped(&["--conv", "4:3:2:1"]).contains("Conv2d 1→4 k3 s2 p1"));
+    assert!(shaped(&["--activation", "selu"]).contains("SELU"));
+    assert!(shaped(&["--output-activation", "none"])
+        .lines()
+        .all(|l| !l.contains("Sigmoid")));
+    assert!(shaped(&["--code-activation", "tanh"]).contains("encoder.4   Tanh"));
+    assert!(shaped(&["--batch-norm"]).contains("BatchNorm"));
+    let vae = shaped(&["--variational"]);
+    assert!(
+        vae.contains("Linear 392→16") && vae.contains("μ (outputs 1–8) and log σ² (outputs 9–16)"),
+        "{vae}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

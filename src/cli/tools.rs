@@ -31,14 +31,30 @@ pub struct ExplainArgs {
     /// The batch size memory is worked out for [default: the run's or preset's].
     #[arg(long)]
     batch_size: Option<usize>,
+    /// The model's shape on top of the preset or file, as `train` takes it: try a shape
+    /// before training it.
+    #[command(flatten)]
+    model: super::train::ModelArgs,
 }
 
 impl ExplainArgs {
     /// Prints the model's table, layer by layer.
     pub fn run(&self) -> Result<ExitCode> {
         let cfg = match &self.run {
+            Some(_) if self.model.any() => {
+                return Err(Error::config(
+                    "explain",
+                    "--run explains the model a run trained, as it was; to try another shape give --preset or --config with the model options",
+                ))
+            }
             Some(run) => RunDir(run.clone()).read_config()?,
-            None => RunConfig::load(&self.preset, self.config.as_deref())?,
+            None => {
+                let mut cfg = RunConfig::load(&self.preset, self.config.as_deref())?;
+                let mut o = Overrides::default();
+                self.model.fill(&mut o);
+                o.apply(&mut cfg)?;
+                cfg
+            }
         };
         let batch = self.batch_size.unwrap_or(cfg.train.batch_size);
         let (rows, totals) = explain(&cfg.model, batch)?;
@@ -63,7 +79,7 @@ impl ExplainArgs {
                 human_count(r.macs),
                 human_bytes(r.activation_bytes)
             );
-            if let Some(a) = &r.arithmetic {
+            if let Some(a) = &r.note {
                 println!("{:<11}   ↳ {a}", "");
             }
         }

@@ -18,6 +18,57 @@ use handgrad::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The options that shape the model, shared by every command that builds one (`train`, and
+/// `explain` to try a shape before training it).
+#[derive(Args, Debug, Default)]
+pub struct ModelArgs {
+    #[arg(long, help = format!("Size of the code {}", preset_default(|c| c.model.latent.to_string())))]
+    latent: Option<usize>,
+    /// Encoder convolutions as channels:kernel:stride:padding, comma-separated, e.g.
+    /// 8:3:2:1,16:3:2:1 ("none" for an MLP). The decoder mirrors them.
+    #[arg(long)]
+    conv: Option<String>,
+    /// Hidden linear sizes between the features and the code, e.g. 145,98,52 ("none" for none).
+    #[arg(long)]
+    hidden: Option<String>,
+    #[arg(long, help = format!("The activation between layers: {} {}", names::list::<kernels::elementwise::Activation>(), preset_default(|c| c.model.activation.to_string())))]
+    activation: Option<String>,
+    /// The decoder's last activation, or none [default: sigmoid].
+    #[arg(long)]
+    output_activation: Option<String>,
+    /// An activation applied to the code itself, or none [default: the preset's: none, sigmoid for mlp1-K and mlp3-K].
+    #[arg(long)]
+    code_activation: Option<String>,
+    /// Batch normalisation after every convolution and hidden linear layer.
+    #[arg(long)]
+    batch_norm: bool,
+    /// Train a variational autoencoder (the encoder gives a mean and a log-variance per code
+    /// dimension; the loss adds beta·KL).
+    #[arg(long)]
+    variational: bool,
+}
+
+impl ModelArgs {
+    /// Writes the options given into `o`.
+    pub fn fill(&self, o: &mut Overrides) {
+        o.latent = self.latent;
+        o.conv = self.conv.clone();
+        o.hidden = self.hidden.clone();
+        o.activation = self.activation.clone();
+        o.output_activation = self.output_activation.clone();
+        o.code_activation = self.code_activation.clone();
+        o.batch_norm = self.batch_norm;
+        o.variational = self.variational;
+    }
+
+    /// Whether any of them was given.
+    pub fn any(&self) -> bool {
+        let mut o = Overrides::default();
+        self.fill(&mut o);
+        o != Overrides::default()
+    }
+}
+
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
@@ -45,30 +96,8 @@ pub struct TrainArgs {
     batch_size: Option<usize>,
     #[arg(long, help = format!("Learning rate {}", preset_default(|c| c.train.lr.to_string())))]
     lr: Option<f32>,
-    #[arg(long, help = format!("Size of the code {}", preset_default(|c| c.model.latent.to_string())))]
-    latent: Option<usize>,
-    /// Encoder convolutions as channels:kernel:stride:padding, comma-separated, e.g.
-    /// 8:3:2:1,16:3:2:1 ("none" for an MLP). The decoder mirrors them.
-    #[arg(long)]
-    conv: Option<String>,
-    /// Hidden linear sizes between the features and the code, e.g. 145,98,52 ("none" for none).
-    #[arg(long)]
-    hidden: Option<String>,
-    #[arg(long, help = format!("The activation between layers: {} {}", names::list::<kernels::elementwise::Activation>(), preset_default(|c| c.model.activation.to_string())))]
-    activation: Option<String>,
-    /// The decoder's last activation, or none [default: sigmoid].
-    #[arg(long)]
-    output_activation: Option<String>,
-    /// An activation applied to the code itself, or none [default: the preset's: none, sigmoid for mlp1-K and mlp3-K].
-    #[arg(long)]
-    code_activation: Option<String>,
-    /// Batch normalisation after every convolution and hidden linear layer.
-    #[arg(long)]
-    batch_norm: bool,
-    /// Train a variational autoencoder (the encoder gives a mean and a log-variance per code
-    /// dimension; the loss adds beta·KL).
-    #[arg(long)]
-    variational: bool,
+    #[command(flatten)]
+    model: ModelArgs,
     /// A VAE's weight on the KL term [default: 1].
     #[arg(long)]
     beta: Option<f32>,
@@ -135,19 +164,11 @@ const KEPT_WITH_RESUME: &[&str] = &["resume", "epochs", "quiet", "data_dir", "pr
 impl TrainArgs {
     /// The options given on top of the preset or configuration file.
     fn overrides(&self) -> Overrides {
-        Overrides {
+        let mut o = Overrides {
             dataset: self.dataset.clone(),
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
-            latent: self.latent,
-            conv: self.conv.clone(),
-            hidden: self.hidden.clone(),
-            activation: self.activation.clone(),
-            output_activation: self.output_activation.clone(),
-            code_activation: self.code_activation.clone(),
-            batch_norm: self.batch_norm,
-            variational: self.variational,
             beta: self.beta,
             corrupt: self.corrupt.clone(),
             loss: self.loss.clone(),
@@ -164,7 +185,10 @@ impl TrainArgs {
             plateau_patience: self.plateau_patience,
             plateau_factor: self.plateau_factor,
             snapshot_epochs: self.snapshot_epochs.clone(),
-        }
+            ..Overrides::default()
+        };
+        self.model.fill(&mut o);
+        o
     }
 
     /// The preset or config file, with every option given on the command line applied.

@@ -322,10 +322,7 @@ fn save_pairs(
             .map_or_else(|| label.to_string(), |n| n[label as usize].to_string())
     };
     let mut grid = ImageGrid::new(
-        format!(
-            "{} on {}: test images and their reconstructions",
-            cfg.preset, cfg.dataset
-        ),
+        format!("{}: test images and their reconstructions", cfg.label()),
         h,
         w,
         2,
@@ -398,7 +395,7 @@ pub fn denoise_run(
         .map(|&i| class_name(&images, set.labels[i]))
         .collect();
     ImageGrid::new(
-        format!("{} on {}: denoising {corruption}", cfg.preset, cfg.dataset),
+        format!("{}: denoising {corruption}", cfg.label()),
         set.rows,
         set.cols,
         2,
@@ -548,9 +545,8 @@ pub fn noise_sweep(
     crate::fs::write_atomic(&csv_path, csv.as_bytes())?;
     crate::viz::chart::LineChart::new(
         format!(
-            "{} on {}: test loss against input noise ({} images)",
-            cfg.preset,
-            cfg.dataset,
+            "{}: test loss against input noise ({} images)",
+            cfg.label(),
             human_count(set.len() as u128)
         ),
         "noise factor F (input + F·N(0, 1), clamped to [0, 1])",

@@ -26,9 +26,8 @@ pub struct ExplainRow {
     pub macs: u128,
     /// Bytes of its output over a batch (what training keeps for the backward pass).
     pub activation_bytes: u128,
-    /// For a transposed convolution that mirrors one of the encoder's: how its
-    /// `output_padding` was worked out.
-    pub arithmetic: Option<String>,
+    /// What a learner needs said beyond kind and shapes (see [`crate::models::plan::LayerPlan::note`]).
+    pub note: Option<String>,
 }
 
 /// The table for `spec` at batch size `batch`, and the model's totals as sentences.
@@ -47,7 +46,7 @@ pub fn explain(spec: &ModelSpec, batch: usize) -> Result<(Vec<ExplainRow>, Vec<S
             parameters: l.layer.parameters(),
             macs: l.macs(),
             activation_bytes: 4 * l.output_len() * batch as u128,
-            arithmetic: l.arithmetic.clone(),
+            note: l.note.clone(),
         })
         .collect();
     let activations: u128 = rows.iter().map(|r| r.activation_bytes).sum();

@@ -143,10 +143,7 @@ pub fn generate(
     let images = model.decode_codes(&codes)?;
     let [_, h, w] = cfg.model.input;
     let mut grid = ImageGrid::new(
-        format!(
-            "{} on {}: images decoded from random codes",
-            cfg.preset, cfg.dataset
-        ),
+        format!("{}: images decoded from random codes", cfg.label()),
         h,
         w,
         2,
@@ -269,10 +266,7 @@ pub fn centroids(
         .map(|(c, _)| names.map_or_else(|| c.to_string(), |n| n[*c as usize].to_string()))
         .collect();
     let mut grid = ImageGrid::new(
-        format!(
-            "{} on {}: decoded class centroids, with noise",
-            cfg.preset, cfg.dataset
-        ),
+        format!("{}: decoded class centroids, with noise", cfg.label()),
         h,
         w,
         2,
@@ -364,8 +358,8 @@ pub fn manifold(
     };
     let mut grid = ImageGrid::new(
         format!(
-            "{} on {} ({kind}, code size 2): the decoder over a grid of codes",
-            cfg.preset, cfg.dataset
+            "{} ({kind}, code size 2): the decoder over a grid of codes",
+            cfg.label()
         ),
         h,
         w,
@@ -400,8 +394,8 @@ pub fn manifold(
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut scatter = Scatter::by_class(
         format!(
-            "{} on {} ({kind}): test codes by class, grid points ★",
-            cfg.preset, cfg.dataset
+            "{} ({kind}): test codes by class, grid points ★",
+            cfg.label()
         ),
         "z₁ (first code dimension)",
         "z₂ (second code dimension)",
@@ -531,9 +525,8 @@ pub fn interpolate(
     ));
     ImageGrid::new(
         format!(
-            "{} on {}: from test image {} to {}",
-            cfg.preset,
-            cfg.dataset,
+            "{}: from test image {} to {}",
+            cfg.label(),
             describe(a),
             describe(b)
         ),

@@ -131,8 +131,8 @@ pub fn latent(
     };
     Scatter::by_class(
         format!(
-            "{} on {}: {n} test codes ({latent} numbers each), {how}",
-            cfg.preset, cfg.dataset
+            "{}: {n} test codes ({latent} numbers each), {how}",
+            cfg.label()
         ),
         x_label,
         y_label,
@@ -246,7 +246,7 @@ pub fn weights(
     let per_row = if tile_h <= 8 { 8 } else { 16 };
     let scale = if tile_h <= 8 { 12 } else { 2 };
     let mut grid = ImageGrid::new(
-        format!("{} on {}: {layer}, {what}", cfg.preset, cfg.dataset),
+        format!("{}: {layer}, {what}", cfg.label()),
         tile_h,
         tile_w,
         scale,

@@ -5,6 +5,7 @@
 
 use super::baselines::Baselines;
 use crate::error::Result;
+use crate::machine::human_count;
 use crate::names::Named;
 use crate::train::fit::EpochMetrics;
 use crate::train::RunConfig;
@@ -23,6 +24,8 @@ pub struct RunSummary<'a> {
     pub outcome: String,
     /// The baselines, if measured.
     pub baselines: Option<&'a Baselines>,
+    /// Optimiser steps in one epoch.
+    pub steps_per_epoch: usize,
     /// The per-pixel test loss on clean images (the baselines' unit), if measured.
     pub clean_pixel_loss: Option<f64>,
     /// The verdict of a run that learned little (see [`super::verdict`]).
@@ -40,10 +43,7 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
         || dir.display().to_string(),
         |f| f.to_string_lossy().into_owned(),
     );
-    let mut page = Page::new(format!(
-        "handgrad run {name}: {} on {}",
-        cfg.preset, cfg.dataset
-    ));
+    let mut page = Page::new(format!("handgrad run {name}: {}", cfg.label()));
     page.push(Block::Text(format!(
         "Objective: {}. {} Folder: {}.",
         cfg.objective(),
@@ -104,6 +104,16 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
         )));
     }
     page.push(Block::Heading("Training".into()));
+    let seconds: f64 = s.history.iter().map(|m| m.seconds).sum();
+    if !s.history.is_empty() {
+        page.push(Block::Text(format!(
+            "{} epochs of {} optimiser steps each took {:.1} s of training in all ({:.2} s an epoch; evaluation and writing outputs not counted).",
+            s.history.len(),
+            s.steps_per_epoch,
+            seconds,
+            seconds / s.history.len() as f64
+        )));
+    }
     page.push(Block::Table {
         header: vec![
             "epoch".into(),
@@ -131,7 +141,7 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
     for (file, caption) in [
         (
             "loss.png",
-            "Loss per epoch: training (mean over the epoch's batches) and validation (after the epoch).",
+            "Loss per epoch: training (mean over the epoch's batches) and validation (after the epoch); dashed, the mean-image and PCA baselines on the test images (not drawn for a VAE, whose objective is in another unit).",
         ),
         (
             "reconstructions.png",
@@ -170,11 +180,112 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
             });
         }
     }
+    push_model(&mut page, cfg)?;
     page.push(Block::Heading("Settings".into()));
-    let json = serde_json::to_string_pretty(cfg)
-        .map_err(|e| crate::Error::format("config", e.to_string()))?;
-    page.push(Block::Preformatted(json));
+    page.push(Block::Text(
+        "Everything config.json holds (train --config reads it back), by part: the model, the data and how it is split, and the training.".into(),
+    ));
+    page.push(Block::Table {
+        header: vec!["part".into(), "setting".into(), "value".into()],
+        rows: settings_rows(cfg)?,
+    });
     Ok(page)
+}
+
+/// The model as `explain` shows it: a row per layer, then its totals.
+fn push_model(page: &mut Page, cfg: &RunConfig) -> Result<()> {
+    let (rows, totals) = super::explain::explain(&cfg.model, cfg.train.batch_size)?;
+    page.push(Block::Heading("Model".into()));
+    page.push(Block::Table {
+        header: vec![
+            "layer".into(),
+            "what".into(),
+            "output (one image)".into(),
+            "parameters".into(),
+            "multiply-adds".into(),
+        ],
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    match &r.note {
+                        Some(note) => format!("{} ({note})", r.layer),
+                        None => r.layer.clone(),
+                    },
+                    super::explain::shape(&r.output),
+                    human_count(r.parameters),
+                    human_count(r.macs),
+                ]
+            })
+            .collect(),
+    });
+    page.push(Block::Text(totals.join(". ") + "."));
+    Ok(())
+}
+
+/// The configuration as (part, setting, value) rows: the top-level settings, then each part's
+/// fields in the order config.json has them, values written as in the file.
+fn settings_rows(cfg: &RunConfig) -> Result<Vec<Vec<String>>> {
+    let value =
+        serde_json::to_value(cfg).map_err(|e| crate::Error::format("config", e.to_string()))?;
+    let mut rows = Vec::new();
+    let serde_json::Value::Object(fields) = value else {
+        return Ok(rows);
+    };
+    for (key, v) in fields {
+        let part = match key.as_str() {
+            "model" => "model",
+            "split" => "data",
+            "train" => "training",
+            _ => {
+                rows.push(vec!["run".into(), key, plain(&v)]);
+                continue;
+            }
+        };
+        if let serde_json::Value::Object(inner) = v {
+            for (k, v) in inner {
+                // No classes named means every class.
+                let shown = if k == "classes" && v.as_array().is_some_and(Vec::is_empty) {
+                    "all".into()
+                } else {
+                    plain(&v)
+                };
+                rows.push(vec![part.into(), k, shown]);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// A JSON value as a table cell, for people: strings without quotes, "none" for null, numbers
+/// as the f32 settings they are (0.001, not 0.0010000000474974513), a table's fields as
+/// "name value" pairs and lists separated by commas.
+fn plain(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".into(),
+        Value::Number(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(whole), _) => whole.to_string(),
+            (None, Some(x)) => (x as f32).to_string(),
+            _ => n.to_string(),
+        },
+        Value::Array(items) if items.is_empty() => "empty".into(),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(
+            if items.iter().any(Value::is_object) {
+                "; "
+            } else {
+                ", "
+            },
+        ),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(k, v)| format!("{k} {}", plain(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Bool(b) => b.to_string(),
+    }
 }
 
 /// Writes `dir/report.html` (atomically) and returns its path.

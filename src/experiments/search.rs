@@ -22,7 +22,7 @@ use crate::seed::{self, Stream};
 use crate::train::config::OptimizerName;
 use crate::train::observe::{Observer, Silent};
 use crate::train::RunConfig;
-use crate::viz::chart::{LineChart, TRAIN, VALIDATION};
+use crate::viz::chart::{LineChart, MEAN_IMAGE, PCA_LEVEL, TRAIN, VALIDATION};
 use rand::Rng;
 use std::path::{Path, PathBuf};
 
@@ -102,6 +102,9 @@ pub struct SweepRow {
     pub test: f64,
     /// Epochs trained.
     pub epochs: usize,
+    /// The run's baselines on the same test images: (mean image, PCA with k = its code size);
+    /// NaN for a VAE, whose objective is in another unit.
+    pub baselines: (f64, f64),
 }
 
 /// `handgrad sweep`: one run of `base` per value of `field`, each in `<out>/<field>-<value>/`,
@@ -145,6 +148,10 @@ pub fn sweep(
             best_val: best_validation(&report.history),
             test: report.test.map_or(f64::NAN, |e| e.loss),
             epochs: report.epochs,
+            baselines: match (&report.baselines, base.model.variational) {
+                (Some(b), false) => (b.mean_image, b.pca),
+                _ => (f64::NAN, f64::NAN),
+            },
         };
         obs.info(&format!(
             "      best validation {:.6}, test {:.6} after {} epochs",
@@ -179,8 +186,24 @@ pub fn sweep(
         format!("{name} ({})", field.describe()),
         format!("{} (lower is better)", base.objective()),
     )
-    .line("test", TRAIN, points(|r| r.test))
-    .line("best validation", VALIDATION, points(|r| r.best_val));
+    .line("best validation", VALIDATION, points(|r| r.best_val))
+    .dashed_line("test", TRAIN, points(|r| r.test));
+    // The mean image does not depend on the setting; PCA's k follows the code size.
+    chart = chart.level(
+        "mean image (baseline)",
+        MEAN_IMAGE,
+        rows.first().map_or(f64::NAN, |r| r.baselines.0),
+    );
+    if matches!(field, SweepField::Latent) {
+        chart = chart.dashed_line(
+            "PCA, k = code size (baseline)",
+            PCA_LEVEL,
+            points(|r| r.baselines.1),
+        );
+    } else {
+        let pca = rows.first().map_or(f64::NAN, |r| r.baselines.1);
+        chart = chart.level("PCA (baseline)", PCA_LEVEL, pca);
+    }
     if matches!(field, SweepField::Latent | SweepField::BatchSize) {
         chart = chart.counting_x();
     }

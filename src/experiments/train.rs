@@ -21,6 +21,7 @@ use crate::train::observe::Observer;
 use crate::train::run_dir::{new_trainer, resume_trainer, save_model, RunDir};
 use crate::train::writer::RunWriter;
 use crate::train::RunConfig;
+use crate::viz::chart::{MEAN_IMAGE, PCA_LEVEL};
 use std::path::{Path, PathBuf};
 
 /// What a finished (or interrupted) `train` reports.
@@ -226,6 +227,20 @@ fn run_trainer(
         opts.interrupt.clone(),
     )?;
     writer.last_saved = resumed_at;
+    // The baselines, measured before training so that every loss chart draws them. A VAE's
+    // objective (summed per image, with KL) is in another unit: its chart goes without.
+    let b = baselines(
+        &splits.train,
+        &splits.test,
+        cfg.model.latent,
+        cfg.train.loss,
+    )?;
+    if !cfg.model.variational {
+        writer.levels = vec![
+            ("mean image (baseline)".into(), MEAN_IMAGE, b.mean_image),
+            (format!("PCA, k = {} (baseline)", b.k), PCA_LEVEL, b.pca),
+        ];
+    }
     if opts.profile {
         trainer.enable_profile();
     }
@@ -274,12 +289,6 @@ fn run_trainer(
             &cfg.train,
             cfg.train.corrupt.as_ref(),
         )?);
-        let b = baselines(
-            &splits.train,
-            &splits.test,
-            cfg.model.latent,
-            cfg.train.loss,
-        )?;
         let own: Vec<_> = cfg.train.corrupt.iter().cloned().collect();
         report.pixels = pixel_rows(&mut trainer.model, &splits.test, cfg, &own)?;
         let training = Training::of_run(cfg, report.train_images, &report.history);
@@ -305,6 +314,7 @@ fn run_trainer(
             test_loss: report.test.as_ref().map(|t| t.loss),
             outcome,
             baselines: report.baselines.as_ref(),
+            steps_per_epoch: batches,
             clean_pixel_loss: report.pixels.first().map(|r| r.model),
             verdict: report.verdict.as_deref(),
         },

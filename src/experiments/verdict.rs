@@ -139,9 +139,9 @@ pub fn reconstruction(test: f64, b: &Baselines, training: &Training) -> Option<S
 }
 
 /// An autoencoder run's verdict from its per-pixel test losses: `clean`, on clean images,
-/// for the [reconstruction](reconstruction) verdict and, for a run trained with a
+/// for the [`reconstruction`] verdict and, for a run trained with a
 /// corruption, `denoised` = (its output's loss, the identity's) on its own corruption for
-/// the [denoiser](denoiser) verdict; `None` when neither finds anything.
+/// the [`denoiser`] verdict; `None` when neither finds anything.
 pub fn autoencoder(
     cfg: &RunConfig,
     clean: f64,

@@ -170,8 +170,10 @@ pub struct LayerPlan {
     pub input: Vec<usize>,
     /// The shape it produces for one image.
     pub output: Vec<usize>,
-    /// For a mirrored transposed convolution, how its output_padding was worked out.
-    pub arithmetic: Option<String>,
+    /// What a learner needs said about this layer beyond its kind and shapes: for a
+    /// mirrored transposed convolution, how its output_padding was worked out; for a VAE's
+    /// last encoder layer, that its outputs are μ and log σ².
+    pub note: Option<String>,
 }
 
 impl LayerPlan {
@@ -232,14 +234,14 @@ impl Builder {
         format!("{}.{}", self.part, self.layers.len())
     }
 
-    fn push(&mut self, layer: Layer, output: Vec<usize>, arithmetic: Option<String>) {
+    fn push(&mut self, layer: Layer, output: Vec<usize>, note: Option<String>) {
         let input = std::mem::replace(&mut self.shape, output.clone());
         self.layers.push(LayerPlan {
             name: self.next_name(),
             layer,
             input,
             output,
-            arithmetic,
+            note,
         });
     }
 
@@ -325,11 +327,21 @@ impl ModelPlan {
             enc.linear(h);
             enc.norm_and_act(spec.batch_norm, act);
         }
-        enc.linear(if spec.variational {
-            2 * spec.latent
+        if spec.variational {
+            let d_in = enc.shape[0];
+            let k = spec.latent;
+            enc.push(
+                Layer::Linear { d_in, d_out: 2 * k },
+                vec![2 * k],
+                Some(format!(
+                    "μ (outputs 1–{k}) and log σ² (outputs {}–{}) of q(z|x): the code is sampled as μ + σ·ε",
+                    k + 1,
+                    2 * k
+                )),
+            );
         } else {
-            spec.latent
-        });
+            enc.linear(spec.latent);
+        }
         if let Some(code_act) = spec.code_activation {
             enc.same(Layer::Act(code_act));
         }
@@ -525,6 +537,9 @@ impl ModelPlan {
                     String::new()
                 }
             ));
+            if let Some(note) = l.note.as_ref().filter(|_| l.name.starts_with("encoder.")) {
+                lines.push(format!("{:<11}   ↳ {note}", ""));
+            }
         }
         lines.push(format!(
             "{} parameters, {} multiply-adds per image",

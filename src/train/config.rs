@@ -446,6 +446,53 @@ impl RunConfig {
         Ok(())
     }
 
+    /// What a picture's title calls the run: "conv-selu on mnist", or with what differs from
+    /// the preset's model and kind of training, "mlp3-32 (code 2, VAE) on mnist". A title
+    /// naming a preset whose model was changed would name another model.
+    pub fn label(&self) -> String {
+        let mut changes = Vec::new();
+        if let Ok(preset) = Self::preset(&self.preset) {
+            let (m, p) = (&self.model, &preset.model);
+            if m.conv != p.conv {
+                let channels: Vec<String> = m.conv.iter().map(|c| c.channels.to_string()).collect();
+                changes.push(if channels.is_empty() {
+                    "no conv".to_string()
+                } else {
+                    format!("conv {}", channels.join(","))
+                });
+            }
+            if m.hidden != p.hidden {
+                let sizes: Vec<String> = m.hidden.iter().map(ToString::to_string).collect();
+                changes.push(format!("hidden {}", sizes.join(",")));
+            }
+            if m.latent != p.latent {
+                changes.push(format!("code {}", m.latent));
+            }
+            if m.activation != p.activation {
+                changes.push(m.activation.name().to_string());
+            }
+            if m.batch_norm && !p.batch_norm {
+                changes.push("batch norm".into());
+            }
+            if m.variational && !p.variational {
+                changes.push("VAE".into());
+            }
+        }
+        if let Some(c) = &self.train.corrupt {
+            changes.push(format!("denoising {c}"));
+        }
+        if changes.is_empty() {
+            format!("{} on {}", self.preset, self.dataset)
+        } else {
+            format!(
+                "{} ({}) on {}",
+                self.preset,
+                changes.join(", "),
+                self.dataset
+            )
+        }
+    }
+
     /// A short description of the objective: "MSE per pixel", or for a VAE
     /// "BCE summed per image + 1·KL".
     pub fn objective(&self) -> String {
@@ -482,4 +529,27 @@ fn fill_from(mut base: Value, given: Value) -> std::result::Result<Value, String
         }
     }
     Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_names_what_differs_from_the_preset() {
+        let plain = RunConfig::preset("mlp3-32").expect("preset");
+        assert_eq!(plain.label(), "mlp3-32 on mnist");
+        let mut changed = plain.clone();
+        changed.model.latent = 2;
+        changed.model.variational = true;
+        changed.dataset = "fashion-mnist".into();
+        assert_eq!(changed.label(), "mlp3-32 (code 2, VAE) on fashion-mnist");
+        let mut denoiser = RunConfig::default();
+        denoiser.train.corrupt = Some("gaussian:0.4".parse().expect("spec"));
+        denoiser.model.hidden = vec![64];
+        assert_eq!(
+            denoiser.label(),
+            "conv-selu (hidden 64, denoising gaussian:0.4) on mnist"
+        );
+    }
 }

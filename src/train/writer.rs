@@ -43,6 +43,9 @@ pub struct RunWriter<'a> {
     best_epoch: Option<usize>,
     /// The (epoch, batch) the checkpoint on disk was taken at, if one exists.
     pub last_saved: Option<(usize, usize)>,
+    /// Levels the loss chart draws beside its curves, in the objective's unit: (what, colour,
+    /// loss) — the mean-image and PCA baselines, set by whoever measured them.
+    pub levels: Vec<(String, crate::viz::Rgb, f64)>,
 }
 
 impl<'a> RunWriter<'a> {
@@ -108,6 +111,7 @@ impl<'a> RunWriter<'a> {
             snapshots,
             best_epoch: None,
             last_saved: None,
+            levels: Vec::new(),
         })
     }
 
@@ -157,7 +161,7 @@ impl<'a> RunWriter<'a> {
         let points = |f: &dyn Fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
             history.iter().map(|m| (m.epoch as f64, f(m))).collect()
         };
-        let title = format!("{} on {}: loss per epoch", cfg.preset, cfg.dataset);
+        let title = format!("{}: loss per epoch", cfg.label());
         let mut charts =
             vec![
                 LineChart::new(title, "epoch", format!("loss ({})", cfg.objective()))
@@ -173,6 +177,9 @@ impl<'a> RunWriter<'a> {
                         points(&|m| m.val_loss),
                     ),
             ];
+        for (label, color, y) in &self.levels {
+            charts[0] = charts[0].clone().level(label.clone(), *color, *y);
+        }
         for (k, term) in terms.iter().enumerate() {
             let what = match *term {
                 "recon" => format!(
@@ -214,8 +221,8 @@ impl<'a> RunWriter<'a> {
             .map(|c| format!("corrupted ({c})"));
         let mut single = ImageGrid::new(
             format!(
-                "{} on {}, epoch {epoch}: test images and their reconstructions",
-                self.cfg.preset, self.cfg.dataset
+                "{}, epoch {epoch}: test images and their reconstructions",
+                self.cfg.label()
             ),
             h,
             w,
@@ -234,10 +241,7 @@ impl<'a> RunWriter<'a> {
         self.snapshots.push((epoch, output));
         self.snapshots.sort_by_key(|(e, _)| *e);
         let mut progress = ImageGrid::new(
-            format!(
-                "{} on {}: reconstructions over training",
-                self.cfg.preset, self.cfg.dataset
-            ),
+            format!("{}: reconstructions over training", self.cfg.label()),
             h,
             w,
             2,

@@ -23,6 +23,8 @@ pub struct Series {
     pub color: Rgb,
     /// (x, y) points, in x order; non-finite y values are left out.
     pub points: Vec<(f64, f64)>,
+    /// Drawn dashed, so that a line lying on another stays visible.
+    pub dashed: bool,
 }
 
 /// A line chart.
@@ -38,7 +40,16 @@ pub struct LineChart {
     pub series: Vec<Series>,
     /// Whether x counts something (epochs, a code size): ticks then fall on whole numbers.
     pub integer_x: bool,
+    /// Reference levels drawn as dashed horizontal lines across the chart, each with its
+    /// legend entry: (what it is, its colour, y) — a baseline the lines are to be read against.
+    pub levels: Vec<(String, Rgb, f64)>,
 }
+
+/// Grey, for the mean-image baseline.
+pub const MEAN_IMAGE: Rgb = [127, 127, 127];
+
+/// Green, for the PCA baseline.
+pub const PCA_LEVEL: Rgb = [44, 160, 44];
 
 const WIDTH: u32 = 800;
 const PANEL_HEIGHT: u32 = 480;
@@ -93,7 +104,16 @@ impl LineChart {
             y_label: y_label.into(),
             series: Vec::new(),
             integer_x: false,
+            levels: Vec::new(),
         }
+    }
+
+    /// Adds a reference level: a dashed horizontal line at `y` named in the legend.
+    pub fn level(mut self, label: impl Into<String>, color: Rgb, y: f64) -> Self {
+        if y.is_finite() {
+            self.levels.push((label.into(), color, y));
+        }
+        self
     }
 
     /// Adds a line.
@@ -102,7 +122,23 @@ impl LineChart {
             label: label.into(),
             color,
             points,
+            dashed: false,
         });
+        self
+    }
+
+    /// Adds a dashed line: for one that may lie on top of another (a test loss following the
+    /// validation loss), which a solid line would hide.
+    pub fn dashed_line(
+        mut self,
+        label: impl Into<String>,
+        color: Rgb,
+        points: Vec<(f64, f64)>,
+    ) -> Self {
+        self = self.line(label, color, points);
+        if let Some(s) = self.series.last_mut() {
+            s.dashed = true;
+        }
         self
     }
 
@@ -126,7 +162,8 @@ impl LineChart {
         } else {
             padded_range(points().map(|p| p.0))
         };
-        let (y_lo, y_hi) = padded_range(points().map(|p| p.1));
+        let (y_lo, y_hi) =
+            padded_range(points().map(|p| p.1).chain(self.levels.iter().map(|l| l.2)));
         let mut chart = ChartBuilder::on(area)
             .caption(&self.title, ("sans-serif", title_size(&self.title, WIDTH)))
             .margin(15)
@@ -165,8 +202,17 @@ impl LineChart {
                 .copied()
                 .filter(|p| p.1.is_finite())
                 .collect();
-            chart
-                .draw_series(LineSeries::new(finite.clone(), color.stroke_width(2)))
+            let drawn = if s.dashed {
+                chart.draw_series(DashedLineSeries::new(
+                    finite.clone(),
+                    6,
+                    4,
+                    color.stroke_width(3),
+                ))
+            } else {
+                chart.draw_series(LineSeries::new(finite.clone(), color.stroke_width(2)))
+            };
+            drawn
                 .map_err(plot_error)?
                 .label(&s.label)
                 .legend(move |(x, y)| {
@@ -179,6 +225,21 @@ impl LineChart {
                         .map(|p| Circle::new(p, 3, color.filled())),
                 )
                 .map_err(plot_error)?;
+        }
+        for (label, color, y) in &self.levels {
+            let color = rgb(*color);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x_lo, *y), (x_hi, *y)],
+                    8,
+                    5,
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_error)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
