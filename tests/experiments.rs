@@ -456,34 +456,37 @@ fn a_vae_with_a_two_dimensional_code_draws_its_manifold_and_generates_from_the_p
 #[test]
 fn codes_drawn_by_t_sne_keep_classes_together_better_than_chance() -> Result<()> {
     use handgrad::embed::tsne::TsneSettings;
-    use handgrad::experiments::latent::{latent, Projection};
+    use handgrad::experiments::latent::{latent, MapSpec, Projection};
+    use handgrad::train::observe::Silent;
     let dir = denoising_run();
     let out = temp_dir("latent").join("l.png");
-    let settings = TsneSettings {
-        perplexity: 20.0,
-        steps: 400,
-        seed: 1,
+    let spec = |method| MapSpec {
+        method,
+        n: 400,
+        tsne: TsneSettings {
+            perplexity: 20.0,
+            steps: 400,
+            seed: 1,
+        },
     };
     let opts = RunOptions::default();
     let r = latent(
         dir,
-        Projection::Tsne,
-        400,
-        &settings,
+        &spec(Projection::Tsne),
         Some(&out),
         false,
         &opts,
+        &mut Silent,
     )?;
     // Ten classes: a map that ignored them would score about 0.1.
     assert!(r.purity > 0.4, "t-SNE purity {}", r.purity);
     let r = latent(
         dir,
-        Projection::Pca,
-        400,
-        &settings,
+        &spec(Projection::Pca),
         Some(&out),
         true,
         &opts,
+        &mut Silent,
     )?;
     let explained = r.explained.expect("PCA reports its variance");
     assert!(

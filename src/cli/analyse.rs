@@ -9,7 +9,7 @@ use handgrad::data::batches::SplitSpec;
 use handgrad::data::mnist::DatasetName;
 use handgrad::embed::tsne::TsneSettings;
 use handgrad::experiments::classify::{classify, Backbone, ClassifySpec};
-use handgrad::experiments::latent::{latent, weights, Projection};
+use handgrad::experiments::latent::{latent, weights, MapSpec, Projection};
 use handgrad::experiments::pca::{parse_components, pca_baseline};
 use handgrad::names::{self, parse_activation};
 use handgrad::{Error, Result};
@@ -42,19 +42,22 @@ impl LatentArgs {
     pub fn run(&self) -> Result<ExitCode> {
         let p = &self.picture;
         let method: Projection = names::parse(&self.method)?;
-        let settings = TsneSettings {
-            perplexity: self.perplexity,
-            steps: self.steps,
-            seed: self.seed,
+        let spec = MapSpec {
+            method,
+            n: self.n,
+            tsne: TsneSettings {
+                perplexity: self.perplexity,
+                steps: self.steps,
+                seed: self.seed,
+            },
         };
         let r = latent(
             &p.run,
-            method,
-            self.n,
-            &settings,
+            &spec,
             p.out.as_deref(),
             p.force,
             &p.options(),
+            &mut Console::new(false),
         )?;
         println!("wrote {} ({} codes)", r.out.display(), r.points);
         if let Some(e) = r.explained {

@@ -73,6 +73,22 @@ impl Observer for Console {
             _ if self.quiet => {}
             Event::Info(line) => self.line(line),
             Event::Progress { done, total, what } => self.line(&format!("[{done}/{total}] {what}")),
+            Event::Working { done, total, what } => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new(total as u64);
+                    let style =
+                        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} eta {eta}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar());
+                    bar.set_style(style.progress_chars("=> "));
+                    bar
+                });
+                bar.set_length(total as u64);
+                bar.set_prefix(what.to_string());
+                bar.set_position(done as u64);
+                if done >= total {
+                    self.finish();
+                }
+            }
             Event::Batch(p) => {
                 let bar = self.bar.get_or_insert_with(|| {
                     let bar = ProgressBar::new(p.batches as u64);

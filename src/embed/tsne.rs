@@ -61,6 +61,20 @@ const EXAGGERATION: f64 = 12.0;
 /// [`Error::Config`] for fewer than 3 or more than [`MAX_POINTS`] points, a perplexity that
 /// is not below n − 1, or non-finite values.
 pub fn tsne(points: &[f32], dim: usize, settings: &TsneSettings) -> Result<Vec<(f64, f64)>> {
+    tsne_watched(points, dim, settings, &mut |_, _| {})
+}
+
+/// [`tsne`], calling `on_step(done, steps)` after each step of the descent, for a progress
+/// bar: with thousands of points a map takes seconds.
+///
+/// # Errors
+/// As [`tsne`].
+pub fn tsne_watched(
+    points: &[f32],
+    dim: usize,
+    settings: &TsneSettings,
+    on_step: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<(f64, f64)>> {
     let n = points.len() / dim.max(1);
     if dim == 0 || points.len() != n * dim || !(3..=MAX_POINTS).contains(&n) {
         return Err(Error::config(
@@ -82,7 +96,7 @@ pub fn tsne(points: &[f32], dim: usize, settings: &TsneSettings) -> Result<Vec<(
         ));
     }
     let p = affinities(points, n, dim, perplexity);
-    Ok(descend(&p, n, settings))
+    Ok(descend(&p, n, settings, on_step))
 }
 
 /// Squared distances from point `i` to every point.
@@ -165,7 +179,12 @@ fn affinities(points: &[f32], n: usize, dim: usize, perplexity: f64) -> Vec<f32>
 }
 
 /// Gradient descent on KL(P ‖ Q) from a small random map.
-fn descend(p: &[f32], n: usize, s: &TsneSettings) -> Vec<(f64, f64)> {
+fn descend(
+    p: &[f32],
+    n: usize,
+    s: &TsneSettings,
+    on_step: &mut dyn FnMut(usize, usize),
+) -> Vec<(f64, f64)> {
     let mut rng = StdRng::seed_from_u64(s.seed);
     let normal = Normal::new(0.0, 1e-4).expect("a valid normal");
     let mut y: Vec<[f64; 2]> = (0..n)
@@ -221,6 +240,7 @@ fn descend(p: &[f32], n: usize, s: &TsneSettings) -> Vec<(f64, f64)> {
             let mean = y.iter().map(|p| p[k]).sum::<f64>() / n as f64;
             y.iter_mut().for_each(|p| p[k] -= mean);
         }
+        on_step(step + 1, s.steps);
     }
     y.into_iter().map(|p| (p[0], p[1])).collect()
 }
@@ -317,9 +337,18 @@ mod tests {
             seed: 2,
         };
         let map = tsne(&pts, 4, &s).unwrap();
-        assert_eq!(map, descend(&affinities(&pts, 36, 4, 8.0), 36, &s));
-        assert_ne!(map, descend(&affinities(&pts, 36, 4, 4.0), 36, &s));
-        // And the number of steps is the one given.
+        let mut seen = Vec::new();
+        let mut watch = |done, total| seen.push((done, total));
+        assert_eq!(
+            map,
+            descend(&affinities(&pts, 36, 4, 8.0), 36, &s, &mut watch)
+        );
+        assert_ne!(
+            map,
+            descend(&affinities(&pts, 36, 4, 4.0), 36, &s, &mut |_, _| {})
+        );
+        // And the number of steps is the one given, each reported once, in order.
+        assert_eq!(seen, (1..=60).map(|d| (d, 60)).collect::<Vec<_>>());
         let fewer = tsne(&pts, 4, &TsneSettings { steps: 59, ..s }).unwrap();
         assert_ne!(map, fewer);
     }

@@ -12,10 +12,11 @@
 use super::eval::{class_name, open_run};
 use super::{picture_path, RunOptions};
 use crate::embed::pca::Pca;
-use crate::embed::tsne::{neighbour_purity, tsne, TsneSettings, MAX_POINTS};
+use crate::embed::tsne::{neighbour_purity, tsne_watched, TsneSettings, MAX_POINTS};
 use crate::error::{Error, Result};
 use crate::names::Named;
 use crate::nn::state_dict;
+use crate::train::observe::{Event, Observer};
 use crate::train::run_dir::load_run;
 use crate::viz::chart::Scatter;
 use crate::viz::{Cell, ImageGrid};
@@ -46,21 +47,33 @@ pub struct LatentReport {
     pub explained: Option<f64>,
 }
 
-/// `handgrad latent`: the first `n` test images' codes (a VAE's means), in 2-D by `method`,
-/// coloured by class, into `out` (default `<run>/latent-<method>.png`).
+/// What map of the codes to draw.
+#[derive(Clone, Debug)]
+pub struct MapSpec {
+    /// How codes become points in the plane.
+    pub method: Projection,
+    /// How many test images' codes (the first ones).
+    pub n: usize,
+    /// t-SNE's settings (unused by the other methods).
+    pub tsne: TsneSettings,
+}
+
+/// `handgrad latent`: the first `spec.n` test images' codes (a VAE's means), in 2-D by
+/// `spec.method`, coloured by class, into `out` (default `<run>/latent-<method>.png`); a
+/// t-SNE map's descent is reported to `obs` step by step.
 ///
 /// # Errors
 /// [`Error::Config`] for `n` outside 3..=the test set (t-SNE: ..=[`MAX_POINTS`]), `raw` on a
 /// code of one number, an existing output unless `replace`; as [`load_run`].
 pub fn latent(
     dir: &Path,
-    method: Projection,
-    n: usize,
-    settings: &TsneSettings,
+    spec: &MapSpec,
     out: Option<&Path>,
     replace: bool,
     opts: &RunOptions,
+    obs: &mut dyn Observer,
 ) -> Result<LatentReport> {
+    let (method, n, settings) = (spec.method, spec.n, &spec.tsne);
     let out = picture_path(dir, &format!("latent-{}", method.name()), out, replace)?;
     let (cfg, mut model, images) = open_run(dir, None, opts)?;
     let most = match method {
@@ -115,7 +128,13 @@ pub fn latent(
             )
         }
         Projection::Tsne => (
-            tsne(&codes, latent, settings)?,
+            tsne_watched(&codes, latent, settings, &mut |done, total| {
+                obs.event(Event::Working {
+                    done,
+                    total,
+                    what: "t-SNE descent",
+                });
+            })?,
             "t-SNE axis 1 (no units: only neighbourhoods are meaningful)".to_string(),
             "t-SNE axis 2".to_string(),
             None,

@@ -35,6 +35,16 @@ pub enum Event<'a> {
         /// Where to resume from.
         dir: &'a Path,
     },
+    /// A computation without epochs is under way (a t-SNE map's descent): drawn as a bar,
+    /// cleared when `done` reaches `total`.
+    Working {
+        /// Steps done.
+        done: usize,
+        /// Steps in all.
+        total: usize,
+        /// What is being computed.
+        what: &'a str,
+    },
     /// A step of a longer job (a trial of a search, a part of a reproduction) finished.
     Progress {
         /// Steps done.

@@ -9,7 +9,7 @@ use crate::embed::tsne::TsneSettings;
 use crate::error::Result;
 use crate::experiments::classify::{Backbone, ClassifySpec};
 use crate::experiments::generate::generate;
-use crate::experiments::latent::{latent, Projection};
+use crate::experiments::latent::{latent, MapSpec, Projection};
 use crate::experiments::search::search;
 use crate::experiments::shards::Shard;
 use crate::experiments::RunOptions;
@@ -100,7 +100,20 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
         let (l, step) = r.step(
             format!("codes in 2-D by {}", method.name()),
             command,
-            || latent(&main.dir, method, n, &settings, Some(&out), false, opts),
+            || {
+                latent(
+                    &main.dir,
+                    &MapSpec {
+                        method,
+                        n,
+                        tsne: settings,
+                    },
+                    Some(&out),
+                    false,
+                    opts,
+                    &mut crate::train::observe::Silent,
+                )
+            },
         )?;
         r.figure(
             format!(
