@@ -19,6 +19,7 @@ use handgrad::experiments::eval::parse_sweep;
 use handgrad::experiments::generate::parse_sigmas;
 use handgrad::experiments::parse_sizes;
 use handgrad::experiments::pca::parse_components;
+use handgrad::experiments::report::refresh_run_page;
 use handgrad::experiments::search::collect;
 use handgrad::experiments::shards::{Manifest, Shard};
 use handgrad::models::ConvLayer;
@@ -451,7 +452,8 @@ fn checkpoints_and_configs() -> Vec<Tally> {
     vec![safetensors, config_json, config_toml]
 }
 
-/// A trained run folder, its `config.json` and `model.safetensors` mutated in turn.
+/// A trained run folder, its `config.json`, `model.safetensors`, `summary.json` and
+/// `metrics.csv` mutated in turn.
 fn run_folders() -> Vec<Tally> {
     use handgrad::experiments::train::train_new;
     use handgrad::experiments::RunOptions;
@@ -461,10 +463,17 @@ fn run_folders() -> Vec<Tally> {
     let cfg = RunConfig::quick("mlp1-8", 100, 1, 50).expect("preset");
     train_new(cfg, &run, &RunOptions::default(), &mut Silent).expect("a tiny run");
     let mut tallies = Vec::new();
-    for (name, file) in [
-        ("run folder: config.json", "config.json"),
-        ("run folder: model.safetensors", "model.safetensors"),
-    ] {
+    let load = |run: &Path| load_run(run).map(drop);
+    // What a later command reads to draw the run's page again.
+    let redraw = |run: &Path| refresh_run_page(run).map(drop);
+    type Reader<'a> = &'a dyn Fn(&Path) -> handgrad::Result<()>;
+    let files: [(&str, &str, Reader); 4] = [
+        ("run folder: config.json", "config.json", &load),
+        ("run folder: model.safetensors", "model.safetensors", &load),
+        ("run folder: summary.json", "summary.json", &redraw),
+        ("run folder: metrics.csv", "metrics.csv", &redraw),
+    ];
+    for (name, file, read) in files {
         let path = run.join(file);
         let good = std::fs::read(&path).expect("written by train");
         tallies.push(file_parser(
@@ -472,7 +481,7 @@ fn run_folders() -> Vec<Tally> {
             &path,
             std::slice::from_ref(&good),
             300,
-            |_| load_run(&run).map(drop),
+            |_| read(&run),
             &run,
         ));
         std::fs::write(&path, good).expect("restored");

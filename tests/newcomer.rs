@@ -109,6 +109,22 @@ fn a_run_that_learned_nothing_says_so_with_its_cause_and_one_that_learned_does_n
     let page = std::fs::read_to_string(dir.join("learned/report.html")).expect("report page");
     assert!(!page.contains("class=\"warning\""));
     assert!(!stdout(&handgrad(&dir, &["eval", "--run", "learned"])).contains("Likely cause"));
+    // A picture added to the run folder later appears on its page, which keeps the rest.
+    let latent = stdout(&handgrad(&dir, &["latent", "--run", "learned"]));
+    assert!(latent.contains("(redrawn with it)"), "{latent}");
+    let page = std::fs::read_to_string(dir.join("learned/report.html")).expect("report page");
+    assert!(
+        page.contains("latent-pca.png: The test images")
+            && page.contains("this model (test set)")
+            && page.contains("loss.png"),
+        "the redrawn page"
+    );
+    // One written elsewhere does not touch it.
+    let elsewhere = stdout(&handgrad(
+        &dir,
+        &["reconstruct", "--run", "learned", "--out", "r.png"],
+    ));
+    assert!(!elsewhere.contains("redrawn"), "{elsewhere}");
     let head = stdout(&handgrad(
         &dir,
         &[

@@ -70,6 +70,7 @@ impl LatentArgs {
             "{:.1} % of the points' nearest neighbour on the picture is of the same class",
             100.0 * r.purity
         );
+        super::refresh_page(&p.run, &[&r.out]);
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -100,6 +101,7 @@ impl WeightsArgs {
             self.force,
         )?;
         println!("wrote {} ({tiles} tiles)", out.display());
+        super::refresh_page(&self.run, &[&out]);
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -101,6 +101,7 @@ impl EvalArgs {
                 println!("{f:>12.2} {m:>14.6} {i:>22.6}");
             }
             println!("wrote {} and {}", csv.display(), png.display());
+            super::refresh_page(&self.run, &[&png]);
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -134,6 +135,7 @@ impl ReconstructArgs {
             "wrote {} (test images above their reconstructions)",
             out.display()
         );
+        super::refresh_page(&p.run, &[&out]);
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -170,6 +172,7 @@ impl DenoiseArgs {
             r.model,
             r.identity
         );
+        super::refresh_page(&p.run, &[&r.out]);
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -48,6 +48,7 @@ impl GenerateArgs {
                 cents.len(),
                 sigmas.len()
             );
+            super::refresh_page(&p.run, &[&out]);
         } else {
             let source = self
                 .source
@@ -64,6 +65,7 @@ impl GenerateArgs {
                 &opts,
             )?;
             println!("wrote {} ({} generated images)", out.display(), self.n);
+            super::refresh_page(&p.run, &[&out]);
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -89,6 +91,7 @@ impl ManifoldArgs {
             grid.display(),
             codes.display()
         );
+        super::refresh_page(&p.run, &[&grid, &codes]);
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -122,6 +125,7 @@ impl InterpolateArgs {
             &p.options(),
         )?;
         println!("wrote {}", out.display());
+        super::refresh_page(&p.run, &[&out]);
         Ok(ExitCode::SUCCESS)
     }
 }

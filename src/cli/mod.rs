@@ -25,7 +25,7 @@ use handgrad::data::mnist::Lookup;
 use handgrad::experiments::RunOptions;
 use handgrad::train::{Preset, RunConfig};
 use handgrad::{Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -157,6 +157,25 @@ pub fn parse() -> (Cli, ArgMatches) {
     match Cli::from_arg_matches(&matches) {
         Ok(cli) => (cli, matches),
         Err(e) => e.format(&mut Cli::command()).exit(),
+    }
+}
+
+/// After a command wrote `written` (pictures, tables): if one of them lies in the run folder
+/// `run`, its page is drawn again so the new picture shows there. A page that cannot be
+/// redrawn is reported on stderr, not fatal: what the command made is written.
+fn refresh_page(run: &Path, written: &[&Path]) {
+    let folder = |p: &Path| p.parent().and_then(|d| std::fs::canonicalize(d).ok());
+    let run_folder = std::fs::canonicalize(run).ok();
+    if run_folder.is_none() || !written.iter().any(|w| folder(w) == run_folder) {
+        return;
+    }
+    match handgrad::experiments::report::refresh_run_page(run) {
+        Ok(Some(page)) => println!("report: {} (redrawn with it)", page.display()),
+        Ok(None) => {}
+        Err(e) => eprintln!(
+            "note: {} was not redrawn: {e}",
+            run.join("report.html").display()
+        ),
     }
 }
 

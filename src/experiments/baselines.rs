@@ -16,7 +16,7 @@ use crate::train::task::pixel_loss;
 use crate::train::LossName;
 
 /// The two baselines of [`baselines`], per pixel.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Baselines {
     /// The loss they are measured with.
     pub loss: LossName,

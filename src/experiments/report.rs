@@ -8,28 +8,38 @@ use crate::error::Result;
 use crate::machine::human_count;
 use crate::names::Named;
 use crate::train::fit::EpochMetrics;
-use crate::train::RunConfig;
+use crate::train::{RunConfig, RunDir};
 use crate::viz::page::{Block, Page};
-use std::path::Path;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
-/// What a run's page shows besides the files in its folder.
+/// What training measured that the other files of a run folder do not hold. Kept beside the
+/// page as `summary.json`, so that the page can be drawn again when a later command (`eval
+/// --noise-sweep`, `latent`, `denoise`, …) adds a picture to the folder.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// How training ended, in words.
+    pub outcome: String,
+    /// Optimiser steps in one epoch.
+    pub steps_per_epoch: usize,
+    /// Test loss after training, if it finished.
+    pub test_loss: Option<f64>,
+    /// The per-pixel test loss on clean images (the baselines' unit), if measured.
+    pub clean_pixel_loss: Option<f64>,
+    /// The baselines, if measured.
+    pub baselines: Option<Baselines>,
+    /// The verdict of a run that learned little (see [`super::verdict`]).
+    pub verdict: Option<String>,
+}
+
+/// What a run's page shows besides the pictures in its folder.
 pub struct RunSummary<'a> {
     /// The run's settings.
     pub cfg: &'a RunConfig,
     /// Every epoch's metrics.
     pub history: &'a [EpochMetrics],
-    /// Test loss after training, if it finished.
-    pub test_loss: Option<f64>,
-    /// How training ended, in words.
-    pub outcome: String,
-    /// The baselines, if measured.
-    pub baselines: Option<&'a Baselines>,
-    /// Optimiser steps in one epoch.
-    pub steps_per_epoch: usize,
-    /// The per-pixel test loss on clean images (the baselines' unit), if measured.
-    pub clean_pixel_loss: Option<f64>,
-    /// The verdict of a run that learned little (see [`super::verdict`]).
-    pub verdict: Option<&'a str>,
+    /// What training measured.
+    pub result: &'a RunResult,
 }
 
 /// The report page of the run folder `dir`: written to `dir/report.html` by
@@ -47,13 +57,13 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
     page.push(Block::Text(format!(
         "Objective: {}. {} Folder: {}.",
         cfg.objective(),
-        s.outcome,
+        s.result.outcome,
         dir.display()
     )));
     page.push(Block::Heading("Result".into()));
     let loss_name = cfg.train.loss.name().to_uppercase();
     let mut rows = Vec::new();
-    if let Some(t) = s.test_loss {
+    if let Some(t) = s.result.test_loss {
         rows.push(vec![
             "this model (test set)".to_string(),
             format!("{t:.6}"),
@@ -63,7 +73,7 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
     // A VAE's objective (summed per image, with KL) and a denoiser's (on damaged inputs)
     // are not the baselines' unit: the clean per-pixel loss stands beside them.
     if let (Some(p), true) = (
-        s.clean_pixel_loss,
+        s.result.clean_pixel_loss,
         cfg.model.variational || cfg.train.corrupt.is_some(),
     ) {
         rows.push(vec![
@@ -72,7 +82,7 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
             format!("{loss_name} per pixel"),
         ]);
     }
-    if let Some(b) = s.baselines {
+    if let Some(b) = &s.result.baselines {
         rows.push(vec![
             "mean image of the training set".into(),
             format!("{:.6}", b.mean_image),
@@ -88,10 +98,10 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
         header: vec!["what".into(), "test loss".into(), "measured as".into()],
         rows,
     });
-    if let Some(v) = s.verdict {
-        page.push(Block::Warning(v.into()));
+    if let Some(v) = &s.result.verdict {
+        page.push(Block::Warning(v.clone()));
     }
-    if let Some(b) = s.baselines {
+    if let Some(b) = &s.result.baselines {
         page.push(Block::Text(format!(
             "Both baselines are fitted on the run's {} training images and measured on the same {} clean test images. A model worse than the mean image learned nothing about its input; one worse than PCA learned less than a linear projection of the same size.{}",
             b.fitted_on,
@@ -109,7 +119,7 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
         page.push(Block::Text(format!(
             "{} epochs of {} optimiser steps each took {:.1} s of training in all ({:.2} s an epoch; evaluation and writing outputs not counted).",
             s.history.len(),
-            s.steps_per_epoch,
+            s.result.steps_per_epoch,
             seconds,
             seconds / s.history.len() as f64
         )));
@@ -180,6 +190,7 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
             });
         }
     }
+    push_analyses(&mut page, dir);
     push_model(&mut page, cfg)?;
     page.push(Block::Heading("Settings".into()));
     page.push(Block::Text(
@@ -190,6 +201,51 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
         rows: settings_rows(cfg)?,
     });
     Ok(page)
+}
+
+/// What the pictures later commands write into a run folder show, by the start of their
+/// default names.
+const ANALYSES: &[(&str, &str)] = &[
+    ("reconstruct", "Test images above their reconstructions (handgrad reconstruct)."),
+    ("denoise", "Clean test images, the same images corrupted, and the model's output from the corrupted ones (handgrad denoise)."),
+    ("noise-sweep", "Test loss against the strength of Gaussian noise on the input, beside handing the noisy input back (handgrad eval --noise-sweep)."),
+    ("generate", "Images the decoder makes from codes it was never given: random codes, or class centroids with growing noise (handgrad generate)."),
+    ("manifold", "The decoder over a grid of 2-D codes (handgrad manifold)."),
+    ("interpolate", "Decoded codes on the straight line between two test images' codes (handgrad interpolate)."),
+    ("latent", "The test images' codes drawn in 2-D, coloured by class (handgrad latent)."),
+    ("weights", "A layer's weights drawn as images (handgrad weights)."),
+];
+
+/// The pictures later commands added to the folder (every PNG beside the page other than the
+/// ones training writes), in name order, captioned by what wrote them.
+fn push_analyses(page: &mut Page, dir: &Path) {
+    let mut pictures: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "png"))
+                .filter(|p| !p.ends_with("loss.png") && !p.ends_with("reconstructions.png"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if pictures.is_empty() {
+        return;
+    }
+    pictures.sort();
+    page.push(Block::Heading("Analyses".into()));
+    for path in pictures {
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let caption = ANALYSES
+            .iter()
+            .find(|(prefix, _)| name.starts_with(prefix))
+            .map_or_else(
+                || format!("{name}, written into the run folder after training."),
+                |(_, what)| format!("{name}: {what}"),
+            );
+        page.push(Block::Picture { path, caption });
+    }
 }
 
 /// The model as `explain` shows it: a row per layer, then its totals.
@@ -288,12 +344,48 @@ fn plain(v: &serde_json::Value) -> String {
     }
 }
 
-/// Writes `dir/report.html` (atomically) and returns its path.
+/// Writes `dir/summary.json` and `dir/report.html` (each atomically) and returns the page's
+/// path.
 ///
 /// # Errors
-/// As [`run_page`], and [`crate::Error::Io`] if a picture cannot be read or the page written.
-pub fn write_run_page(dir: &Path, s: &RunSummary<'_>) -> Result<std::path::PathBuf> {
+/// As [`run_page`], and [`crate::Error::Io`] if a picture cannot be read or a file written.
+pub fn write_run_page(dir: &Path, s: &RunSummary<'_>) -> Result<PathBuf> {
+    let json = serde_json::to_string_pretty(s.result)
+        .map_err(|e| crate::Error::format("run summary", e.to_string()))?;
+    crate::fs::write_atomic(&RunDir(dir.to_path_buf()).summary(), json.as_bytes())?;
     let path = dir.join("report.html");
     run_page(dir, s)?.write(&path)?;
     Ok(path)
+}
+
+/// Draws the page of the run folder `dir` again from its files (after a command added a
+/// picture to it): `Ok(None)` when the folder has no `summary.json` (a run still training,
+/// or one whose training was interrupted), else the page's path.
+///
+/// # Errors
+/// A configuration, metrics or summary file that cannot be read; as [`write_run_page`].
+pub fn refresh_run_page(dir: &Path) -> Result<Option<PathBuf>> {
+    let run = RunDir(dir.to_path_buf());
+    let path = run.summary();
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(crate::Error::io(&path))?;
+    let result: RunResult = serde_json::from_str(&text).map_err(|e| crate::Error::Dataset {
+        path: path.clone(),
+        detail: format!("not a run summary: {e}"),
+    })?;
+    let cfg = run.read_config()?;
+    let history = run.history()?;
+    let page = dir.join("report.html");
+    run_page(
+        dir,
+        &RunSummary {
+            cfg: &cfg,
+            history: &history,
+            result: &result,
+        },
+    )?
+    .write(&page)?;
+    Ok(Some(page))
 }

@@ -6,7 +6,7 @@
 
 use super::baselines::{baselines, Baselines};
 use super::eval::{judge, pixel_rows};
-use super::report::{write_run_page, RunSummary};
+use super::report::{write_run_page, RunResult, RunSummary};
 use super::verdict::Training;
 use super::{load_data, RunOptions};
 use crate::data::Splits;
@@ -311,12 +311,14 @@ fn run_trainer(
         &RunSummary {
             cfg,
             history: &report.history,
-            test_loss: report.test.as_ref().map(|t| t.loss),
-            outcome,
-            baselines: report.baselines.as_ref(),
-            steps_per_epoch: batches,
-            clean_pixel_loss: report.pixels.first().map(|r| r.model),
-            verdict: report.verdict.as_deref(),
+            result: &RunResult {
+                outcome,
+                steps_per_epoch: batches,
+                test_loss: report.test.as_ref().map(|t| t.loss),
+                clean_pixel_loss: report.pixels.first().map(|r| r.model),
+                baselines: report.baselines.clone(),
+                verdict: report.verdict.clone(),
+            },
         },
     )?;
     report.outputs = run.outputs();

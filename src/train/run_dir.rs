@@ -19,7 +19,7 @@
 
 use super::checkpoint::{self, Tensors};
 use super::config::RunConfig;
-use super::fit::{to_json, Trainer};
+use super::fit::{to_json, EpochMetrics, Trainer};
 use crate::error::{Error, Result};
 use crate::models::Autoencoder;
 use crate::nn::{load_state_dict, state_dict, Module};
@@ -67,6 +67,10 @@ impl RunDir {
     pub fn progress_grid(&self) -> PathBuf {
         self.0.join("reconstructions.png")
     }
+    /// `summary.json`: what training measured, for drawing the page again.
+    pub fn summary(&self) -> PathBuf {
+        self.0.join("summary.json")
+    }
     /// `report.html`.
     pub fn report(&self) -> PathBuf {
         self.0.join("report.html")
@@ -83,6 +87,7 @@ impl RunDir {
             "checkpoint.safetensors",
             "reconstructions.png",
             "report.html",
+            "summary.json",
         ]
         .iter()
         .filter(|f| self.0.join(f).is_file())
@@ -102,9 +107,18 @@ impl RunDir {
     /// metrics yet; NaN for epochs without a validation set).
     ///
     /// # Errors
-    /// [`Error::Dataset`] naming the file when it has no `val_loss` column or a value there
-    /// is not a number; [`Error::Io`] if it cannot be read.
+    /// As [`RunDir::history`].
     pub fn val_losses(&self) -> Result<Vec<f64>> {
+        Ok(self.history()?.iter().map(|m| m.val_loss).collect())
+    }
+
+    /// Every epoch's metrics from `metrics.csv`: epoch, losses, learning rate and seconds
+    /// (a VAE's terms left out); empty when the run has no metrics yet.
+    ///
+    /// # Errors
+    /// [`Error::Dataset`] naming the file when its header lacks one of those columns or a
+    /// value there is not a number; [`Error::Io`] if it cannot be read.
+    pub fn history(&self) -> Result<Vec<EpochMetrics>> {
         let path = self.metrics();
         if !path.is_file() {
             return Ok(Vec::new());
@@ -115,23 +129,41 @@ impl RunDir {
             detail,
         };
         let mut lines = text.lines();
-        let column = lines
-            .next()
-            .and_then(|h| h.split(',').position(|c| c == "val_loss"))
-            .ok_or_else(|| broken("its header has no val_loss column".into()))?;
+        let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+        let columns = ["epoch", "train_loss", "val_loss", "lr", "seconds"].map(|name| {
+            header
+                .iter()
+                .position(|c| *c == name)
+                .ok_or_else(|| broken(format!("its header has no {name} column")))
+        });
+        let [epoch, train, val, lr, seconds] = columns;
+        let (epoch, train, val, lr, seconds) = (epoch?, train?, val?, lr?, seconds?);
         lines
             .enumerate()
             .map(|(i, line)| {
-                line.split(',')
-                    .nth(column)
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .ok_or_else(|| {
-                        broken(format!(
-                            "line {}: no number in the val_loss column ({})",
-                            i + 2,
-                            crate::error::quote(line)
-                        ))
-                    })
+                let cells: Vec<&str> = line.split(',').collect();
+                let number = |column: usize| {
+                    cells
+                        .get(column)
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .ok_or_else(|| {
+                            broken(format!(
+                                "line {}: no number in the {} column ({})",
+                                i + 2,
+                                header[column],
+                                crate::error::quote(line)
+                            ))
+                        })
+                };
+                Ok(EpochMetrics {
+                    epoch: number(epoch)? as usize,
+                    train_loss: number(train)?,
+                    val_loss: number(val)?,
+                    train_terms: Vec::new(),
+                    val_terms: Vec::new(),
+                    lr: number(lr)?,
+                    seconds: number(seconds)?,
+                })
             })
             .collect()
     }
