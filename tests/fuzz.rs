@@ -449,7 +449,32 @@ fn checkpoints_and_configs() -> Vec<Tally> {
         |p| RunConfig::from_file(p, "conv-selu").map(drop),
         &ct,
     );
-    vec![safetensors, config_json, config_toml]
+    let own = dir.join("my-digit.png");
+    let seeds: Vec<Vec<u8>> = [png::ColorType::Rgb, png::ColorType::GrayscaleAlpha]
+        .into_iter()
+        .map(|colour| {
+            let mut bytes = Vec::new();
+            let (w, h) = (12u32, 9u32);
+            let mut encoder = png::Encoder::new(&mut bytes, w, h);
+            encoder.set_color(colour);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header().expect("header");
+            let n = (w * h) as usize * colour.samples();
+            let pixels: Vec<u8> = (0..n).map(|i| if i % 7 < 3 { 30 } else { 240 }).collect();
+            writer.write_image_data(&pixels).expect("pixels");
+            drop(writer);
+            bytes
+        })
+        .collect();
+    let own_image = file_parser(
+        "own picture (PNG)",
+        &own,
+        &seeds,
+        1000,
+        |p| handgrad::data::own_image::prepare(p, 28, 28).map(drop),
+        &own,
+    );
+    vec![safetensors, config_json, config_toml, own_image]
 }
 
 /// A trained run folder, its `config.json`, `model.safetensors`, `summary.json` and

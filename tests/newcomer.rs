@@ -160,3 +160,83 @@ fn a_denoiser_that_makes_its_input_worse_says_so() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Writes a `w`×`h` RGB PNG whose pixel (y, x) is `colour(y, x)`.
+fn write_png(path: &std::path::Path, w: u32, h: u32, colour: impl Fn(u32, u32) -> [u8; 3]) {
+    let file = std::fs::File::create(path).expect("png file");
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().expect("header");
+    let data: Vec<u8> = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (y, x)))
+        .flat_map(|(y, x)| colour(y, x))
+        .collect();
+    writer.write_image_data(&data).expect("pixels");
+}
+
+#[test]
+fn ones_own_picture_is_prepared_as_mnist_was_and_reconstructed() {
+    let dir = temp_dir("own-image");
+    handgrad(
+        &dir,
+        &[
+            "train",
+            "--epochs",
+            "1",
+            "--max-samples",
+            "600",
+            "--batch-size",
+            "32",
+            "--quiet",
+            "--out",
+            "run",
+        ],
+    );
+    // A dark 1 on a light, coloured background, off centre in a wide frame.
+    write_png(&dir.join("one.png"), 150, 100, |y, x| {
+        if (20..90).contains(&y) && (30..42).contains(&x) {
+            [20, 20, 60]
+        } else {
+            [250, 240, 220]
+        }
+    });
+    let said = stdout(&handgrad(
+        &dir,
+        &["reconstruct", "--run", "run", "--image", "one.png"],
+    ));
+    assert!(
+        said.contains("wrote run/reconstruct-one.png (inverted to white ink on black;"),
+        "{said}"
+    );
+    let bytes = std::fs::read(dir.join("run/reconstruct-one.png")).expect("picture");
+    assert!(bytes.starts_with(b"\x89PNG"));
+    // Again without --force: refused, the picture kept.
+    let again = Command::new(env!("CARGO_BIN_EXE_handgrad"))
+        .current_dir(&dir)
+        .args(["reconstruct", "--run", "run", "--image", "one.png"])
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read(dir.join("run/reconstruct-one.png")).expect("kept"),
+        bytes
+    );
+    // A blank picture and a file that is not a PNG are refused, naming the file.
+    write_png(&dir.join("blank.png"), 40, 40, |_, _| [200, 200, 200]);
+    std::fs::write(dir.join("notes.png"), "not a picture").expect("written");
+    for (file, why) in [("blank.png", "holds no ink"), ("notes.png", "not a PNG")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_handgrad"))
+            .current_dir(&dir)
+            .args(["reconstruct", "--run", "run", "--image", file])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(file) && err.contains(why) && !err.contains("panicked"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

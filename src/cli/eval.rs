@@ -5,7 +5,8 @@ use super::{DataArgs, PictureArgs};
 use clap::Args;
 use handgrad::data::corrupt::Corruption;
 use handgrad::experiments::eval::{
-    denoise_run, eval_run, noise_sweep, parse_sweep, reconstruct_run, sweep_outputs, MAX_SHOWN,
+    denoise_run, eval_run, noise_sweep, parse_sweep, reconstruct_image, reconstruct_run,
+    sweep_outputs, MAX_SHOWN,
 };
 use handgrad::Result;
 use std::path::PathBuf;
@@ -112,17 +113,39 @@ impl EvalArgs {
 pub struct ReconstructArgs {
     #[command(flatten)]
     picture: PictureArgs,
-    #[arg(long, default_value_t = 16, help = format!("How many test images, 1 to {MAX_SHOWN}"))]
+    #[arg(long, default_value_t = 16, conflicts_with = "image", help = format!("How many test images, 1 to {MAX_SHOWN}"))]
     count: usize,
     /// Use every test image of this dataset instead of the run's test split.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "image")]
     dataset: Option<String>,
+    /// Reconstruct your own PNG instead (any size, grey or colour, light or dark
+    /// background): made grey, inverted if needed, fitted into 20×20 and centred by its centre
+    /// of mass, as MNIST was made; the picture shows each stage [default output:
+    /// reconstruct-<name>.png in the run folder].
+    #[arg(long)]
+    image: Option<PathBuf>,
 }
 
 impl ReconstructArgs {
-    /// Writes test images above their reconstructions.
+    /// Writes test images above their reconstructions, or the stages of one's own picture.
     pub fn run(&self) -> Result<ExitCode> {
         let p = &self.picture;
+        if let Some(image) = &self.image {
+            let r = reconstruct_image(&p.run, image, p.out.as_deref(), p.force)?;
+            println!(
+                "wrote {} ({}each stage and the reconstruction; {} {:.6})",
+                r.out.display(),
+                if r.inverted {
+                    "inverted to white ink on black; "
+                } else {
+                    ""
+                },
+                r.unit,
+                r.loss
+            );
+            super::refresh_page(&p.run, &[&r.out]);
+            return Ok(ExitCode::SUCCESS);
+        }
         let out = reconstruct_run(
             &p.run,
             p.out.as_deref(),

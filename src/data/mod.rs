@@ -10,6 +10,7 @@ pub mod corrupt;
 pub mod download;
 pub mod idx;
 pub mod mnist;
+pub mod own_image;
 
 pub use batches::{Samples, SplitSpec, Splits};
 pub use corrupt::Corruption;

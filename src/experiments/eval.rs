@@ -288,6 +288,91 @@ pub fn reconstruct_run(
     Ok(out)
 }
 
+/// What [`reconstruct_image`] found.
+#[derive(Clone, Debug)]
+pub struct OwnImageReport {
+    /// The picture written.
+    pub out: PathBuf,
+    /// The per-pixel loss of the reconstruction against the prepared input.
+    pub loss: f64,
+    /// The loss's unit: "MSE per pixel".
+    pub unit: String,
+    /// Whether the picture was inverted (dark ink on a light background).
+    pub inverted: bool,
+}
+
+/// `handgrad reconstruct --image FILE`: a person's own PNG prepared as MNIST was made
+/// ([`crate::data::own_image::prepare`]), then reconstructed; one row of pictures, each stage
+/// and the model's output, written to `out` (default `<run>/reconstruct-<file stem>.png`).
+///
+/// # Errors
+/// An image that cannot be read or holds no ink; a model whose input is not one channel; an
+/// output path that is not a new `.png` (unless `replace`); as [`load_run`].
+pub fn reconstruct_image(
+    dir: &Path,
+    image: &Path,
+    out: Option<&Path>,
+    replace: bool,
+) -> Result<OwnImageReport> {
+    let stem = image
+        .file_stem()
+        .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+    let out = picture_path(dir, &format!("reconstruct-{stem}"), out, replace)?;
+    let (cfg, mut model) = load_run(dir)?;
+    let [channels, h, w] = cfg.model.input;
+    if channels != 1 {
+        return Err(Error::config(
+            "image",
+            format!("this run's model reads {channels}-channel images; a picture is made grey for one channel"),
+        ));
+    }
+    let stages = crate::data::own_image::prepare(image, h, w)?;
+    let recon = model.reconstruct(&stages.centred)?;
+    let loss = pixel_loss(cfg.train.loss, &recon, &stages.centred)?;
+    let (sh, sw) = stages.source;
+    ImageGrid::new(
+        format!("{}: {} reconstructed", cfg.label(), image.display()),
+        h,
+        w,
+        6,
+    )
+    .note(format!(
+        "grey: the {sw}×{sh} picture in grey, fitted to {w}×{h}; ink: {}.",
+        if stages.inverted {
+            "inverted to white ink on black, as MNIST is"
+        } else {
+            "already white ink on black, kept"
+        },
+    ))
+    .note(format!(
+        "fitted: the ink's bounding box scaled to fit {}×{}; centred: moved so its",
+        (w * 20).div_ceil(28),
+        (h * 20).div_ceil(28),
+    ))
+    .note("centre of mass is the centre (the model's input); rebuilt: the model's output.")
+    .note(format!(
+        "{} of the reconstruction against the model's input: {loss:.4}.",
+        cfg.train.loss.per_pixel()
+    ))
+    .row(
+        "stages",
+        vec![
+            Cell::captioned(&stages.grey, "grey"),
+            Cell::captioned(&stages.ink, "ink"),
+            Cell::captioned(&stages.fitted, "fitted"),
+            Cell::captioned(&stages.centred, "centred"),
+            Cell::captioned(&recon, "rebuilt"),
+        ],
+    )
+    .save(&out)?;
+    Ok(OwnImageReport {
+        out,
+        loss,
+        unit: cfg.train.loss.per_pixel(),
+        inverted: stages.inverted,
+    })
+}
+
 /// The common start of a picture command on test images: the count checked, the output path
 /// checked, the run loaded, its test images read.
 fn open_for_picture(

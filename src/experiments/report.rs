@@ -206,6 +206,7 @@ pub fn run_page(dir: &Path, s: &RunSummary<'_>) -> Result<Page> {
 /// What the pictures later commands write into a run folder show, by the start of their
 /// default names.
 const ANALYSES: &[(&str, &str)] = &[
+    ("reconstruct-", "One's own picture, each stage of preparing it as MNIST was made, and its reconstruction (handgrad reconstruct --image)."),
     ("reconstruct", "Test images above their reconstructions (handgrad reconstruct)."),
     ("denoise", "Clean test images, the same images corrupted, and the model's output from the corrupted ones (handgrad denoise)."),
     ("noise-sweep", "Test loss against the strength of Gaussian noise on the input, beside handing the noisy input back (handgrad eval --noise-sweep)."),
