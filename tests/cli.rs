@@ -983,8 +983,15 @@ fn gradcheck_passes_every_op_and_catches_a_planted_bug_loudly() {
             .args(["trace", "--batch-size", "4", "--dot", "t.dot"]));
     let all = text(&out);
     assert!(out.status.success(), "{all}");
+    // Every layer explain lists is seen: the activation fused into each product is named,
+    // and the loss says what it is and that it is a single number.
     assert!(
-        all.contains("Conv2d") && all.contains("909,608 per image"),
+        all.contains("Conv2d + selu")
+            && all.contains("Linear + selu")
+            && all.contains("ConvTranspose2d + sigmoid")
+            && all.contains("mse loss × 1/3136")
+            && all.contains("scalar")
+            && all.contains("909,608 per image"),
         "{all}"
     );
     assert!(std::fs::read_to_string(dir.join("t.dot")).is_ok_and(|d| d.starts_with("digraph")));

@@ -98,5 +98,9 @@ pub fn input_shapes(r: &TraceRow) -> String {
 
 /// A row's output shape.
 pub fn output_shape(r: &TraceRow) -> String {
+    if r.output.is_empty() {
+        // A 0-dimensional value: the loss.
+        return "scalar".into();
+    }
     shape(&r.output)
 }

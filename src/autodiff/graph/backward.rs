@@ -28,6 +28,13 @@ pub trait Backward: fmt::Debug + Send + Sync {
     fn macs(&self) -> u128 {
         0
     }
+
+    /// What a trace calls the op when its type's name would hide something: a fused op
+    /// names the activation it applies ("Conv2d + selu"), a loss its kind. `None`: the
+    /// op's own description or type name will do.
+    fn label(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What an op's backward may read, plus the buffer pool for its results. It reads the

@@ -85,13 +85,17 @@ impl Graph {
             .enumerate()
             .map(|(i, n)| TraceRow {
                 index: i,
-                // An op's own description when it is short (`ActivationOp { act: Selu }`),
-                // else its type's name.
+                // The op's label if it has one (`Conv2d + selu`), else its own description
+                // when short (`ActivationOp { act: Selu }`), else its type's name.
                 op: n
                     .op
                     .as_ref()
-                    .map(|op| format!("{op:?}"))
-                    .filter(|d| d.len() <= 30)
+                    .and_then(|op| op.label())
+                    .or_else(|| {
+                        n.op.as_ref()
+                            .map(|op| format!("{op:?}"))
+                            .filter(|d| d.len() <= 30)
+                    })
                     .unwrap_or_else(|| short_type_name(n.kind)),
                 scope: self.scopes.get(n.scope).cloned().unwrap_or_default(),
                 inputs: n.inputs.iter().map(|v| v.index).collect(),

@@ -59,6 +59,15 @@ impl Graph {
     }
 }
 
+/// A fused op's name in traces: the product, then the activation it applies in the same
+/// pass ("Linear + selu"), which `explain` lists as a layer of its own.
+fn with_activation(product: &str, act: Option<Activation>) -> String {
+    match act {
+        Some(a) => format!("{product} + {a}"),
+        None => product.to_string(),
+    }
+}
+
 /// act(conv2d(x, w, b)): a [`Conv2d`](super::conv::Conv2d) with an activation fused into its output.
 ///
 /// # Gradients
@@ -73,6 +82,10 @@ pub struct Conv2dThen {
 impl Backward for Conv2dThen {
     fn macs(&self) -> u128 {
         self.geom.macs() as u128
+    }
+
+    fn label(&self) -> Option<String> {
+        Some(with_activation("Conv2d", self.act))
     }
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
@@ -134,6 +147,10 @@ pub struct ConvTranspose2dThen {
 impl Backward for ConvTranspose2dThen {
     fn macs(&self) -> u128 {
         self.adj.macs() as u128
+    }
+
+    fn label(&self) -> Option<String> {
+        Some(with_activation("ConvTranspose2d", self.act))
     }
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
@@ -272,6 +289,10 @@ pub struct LinearThen {
 impl Backward for LinearThen {
     fn macs(&self) -> u128 {
         self.dims.macs()
+    }
+
+    fn label(&self) -> Option<String> {
+        Some(with_activation("Linear", self.act))
     }
 
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {

@@ -221,6 +221,19 @@ impl Graph {
 }
 
 impl Backward for PairLossOp {
+    /// "mse loss × 1/3136": the loss summed over every element, times its scale (the mean's
+    /// 1/count, or 1/batch for a loss summed per image).
+    fn label(&self) -> Option<String> {
+        let inverse = 1.0 / self.scale;
+        Some(if self.scale == 1.0 {
+            format!("{} loss, summed", self.kind.name())
+        } else if (inverse - inverse.round()).abs() < 1e-3 {
+            format!("{} loss × 1/{}", self.kind.name(), inverse.round())
+        } else {
+            format!("{} loss × {}", self.kind.name(), self.scale)
+        })
+    }
+
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
         let (a, b) = (ctx.input_slice(LEFT), ctx.input_slice(RIGHT));
         let g = ctx.d_y_slice().first().copied().unwrap_or(0.0) * self.scale;
