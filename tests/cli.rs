@@ -542,6 +542,11 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
     let all = ok(&["weights", "--run", "ae"], &["ae/weights-encoder.0.png"]);
     assert!(all.contains("(6 tiles)"), "{all}");
     let all = ok(
+        &["weights", "--run", "ae", "--first", "2", "--out", "w2.png"],
+        &["w2.png"],
+    );
+    assert!(all.contains("(4 tiles)"), "{all}");
+    let all = ok(
         &[
             "pca",
             "--max-samples",
@@ -758,6 +763,10 @@ fn the_experiment_commands_write_their_pictures_and_refuse_bad_input() {
                 "weights", "--run", "ae", "--layer", "conv9", "--out", "w.png",
             ],
             "has no weights",
+        ),
+        (
+            vec!["weights", "--run", "ae", "--first", "6", "--out", "w.png"],
+            "numbered 0 to 5",
         ),
         (
             vec!["pca", "--components", "0", "--out", "q.png"],

@@ -83,6 +83,10 @@ pub struct WeightsArgs {
     /// The layer, by its parameter name without ".weight" (e.g. encoder.0) [default: the encoder's first layer with weights].
     #[arg(long)]
     layer: Option<String>,
+    /// The first unit to show (units are numbered from 0; a picture shows up to 256): page
+    /// through a layer of more units with --first 256, 512, ….
+    #[arg(long, default_value_t = 0)]
+    first: usize,
     /// Where to write the PNG [default: <run>/weights-<layer>.png].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -97,6 +101,7 @@ impl WeightsArgs {
         let (out, tiles) = weights(
             &self.run,
             self.layer.as_deref(),
+            self.first,
             self.out.as_deref(),
             self.force,
         )?;

@@ -532,7 +532,7 @@ pub fn interpolate(
         ),
         h,
         w,
-        2,
+        3,
     )
     .note("Between the two originals: the decoder's images of (1 − t)·code(start) + t·code(end).")
     .row("", cells)

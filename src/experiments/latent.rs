@@ -168,17 +168,22 @@ pub fn latent(
     })
 }
 
+/// The most tiles one weights picture shows; `--first` pages through the rest.
+pub const MAX_TILES: usize = 256;
+
 /// `handgrad weights`: a layer's weights as one picture, a tile per output unit, each tile
 /// scaled from its own minimum (black) to its maximum (white). `layer` defaults to the
 /// encoder's first layer with weights; it must be a convolution on one channel or a linear layer on the
-/// image's pixels. Default output `<run>/weights-<layer>.png`. Returns the path and the number
-/// of tiles.
+/// image's pixels. Shown: up to [`MAX_TILES`] units from number `first`. Default output
+/// `<run>/weights-<layer>.png`. Returns the path and the number of tiles.
 ///
 /// # Errors
-/// [`Error::Config`] for a layer that does not exist or whose weights are not images.
+/// [`Error::Config`] for a layer that does not exist or whose weights are not images, or a
+/// `first` past its last unit.
 pub fn weights(
     dir: &Path,
     layer: Option<&str>,
+    first: usize,
     out: Option<&Path>,
     replace: bool,
 ) -> Result<(PathBuf, usize)> {
@@ -186,13 +191,13 @@ pub fn weights(
     let params = state_dict(&model);
     // By default the encoder's first layer with weights (encoder.0 for a conv net, encoder.1
     // after an MLP's Flatten), by its position, not its spelling (encoder.10 comes after .9).
-    let first = params
+    let first_layer = params
         .keys()
         .filter_map(|k| k.strip_prefix("encoder.")?.strip_suffix(".weight"))
         .filter_map(|i| i.parse::<usize>().ok())
         .min()
         .map(|i| format!("encoder.{i}"));
-    let layer = layer.or(first.as_deref()).unwrap_or("encoder.0");
+    let layer = layer.or(first_layer.as_deref()).unwrap_or("encoder.0");
     let key = format!("{layer}.weight");
     let Some(w) = params.get(&key) else {
         // In the model's order: the encoder's layers, then the decoder's, each by position
@@ -246,11 +251,21 @@ pub fn weights(
     };
     let out = picture_path(dir, &format!("weights-{layer}"), out, replace)?;
     let units = shape[0];
-    let shown = units.min(256);
+    if first >= units {
+        return Err(Error::config(
+            "first",
+            format!(
+                "{layer} has {units} units, numbered 0 to {}: start below that",
+                units - 1
+            ),
+        ));
+    }
+    let shown = (units - first).min(MAX_TILES);
     let tile = tile_h * tile_w;
     let data: Vec<f32> = w.iter().copied().collect();
     let tiles: Vec<Vec<f32>> = data
         .chunks(tile)
+        .skip(first)
         .take(shown)
         .map(|t| {
             let (lo, hi) = t
@@ -263,7 +278,7 @@ pub fn weights(
         })
         .collect();
     let per_row = if tile_h <= 8 { 8 } else { 16 };
-    let scale = if tile_h <= 8 { 12 } else { 2 };
+    let scale = if tile_h <= 8 { 20 } else { 2 };
     let mut grid = ImageGrid::new(
         format!("{}: {layer}, {what}", cfg.label()),
         tile_h,
@@ -271,14 +286,14 @@ pub fn weights(
         scale,
     )
     .note(format!(
-        "One tile per {} ({shown} of {units} shown), numbered left to right, top to bottom.",
+        "One tile per {} ({shown} of {units} shown, from number {first}; --first chooses where to start), numbered left to right, top to bottom.",
         if shape.len() == 4 && layer.starts_with("decoder.") { "input channel" } else { "output unit" }
     ))
     .note("Each tile is scaled on its own: black = its most negative weight, white = its most positive.");
     for (r, row) in tiles.chunks(per_row).enumerate() {
-        let first = r * per_row;
+        let start = first + r * per_row;
         let cells = row.iter().map(|t| Cell::plain(t)).collect();
-        grid = grid.row(format!("units {}–{}", first, first + row.len() - 1), cells);
+        grid = grid.row(format!("units {}–{}", start, start + row.len() - 1), cells);
     }
     grid.save(&out)?;
     Ok((out, shown))

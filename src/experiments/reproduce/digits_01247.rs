@@ -140,7 +140,7 @@ pub fn run(r: &mut Reproduction, opts: &RunOptions, obs: &mut dyn Observer) -> R
         .opt("--run", tiles_of.display())
         .opt("--out", out.display());
     let ((path, tiles), _) = r.step("weight tiles", command, || {
-        weights(&tiles_of, None, Some(&out), false)
+        weights(&tiles_of, None, 0, Some(&out), false)
     })?;
     r.picture(path, format!("The {tiles} hidden units of mlp1-{top}: each tile is one unit's weights on the 28×28 pixels, scaled from its own minimum (black) to maximum (white)."));
 
