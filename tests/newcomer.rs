@@ -4,12 +4,18 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn handgrad(dir: &std::path::Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_handgrad"))
+/// Runs the binary in `dir`, whatever its exit status.
+fn run(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_handgrad"))
         .current_dir(dir)
         .args(args)
         .output()
-        .expect("the binary runs");
+        .expect("the binary runs")
+}
+
+/// Runs the binary in `dir` and wants it to succeed.
+fn handgrad(dir: &std::path::Path, args: &[&str]) -> Output {
+    let out = run(dir, args);
     assert!(
         out.status.success(),
         "{args:?}: {}{}",
@@ -17,6 +23,13 @@ fn handgrad(dir: &std::path::Path, args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// `train --quiet --out <out>` with `settings`, in `dir`.
+fn train(dir: &std::path::Path, out: &str, settings: &[&str]) -> Output {
+    let mut args = vec!["train", "--quiet", "--out", out];
+    args.extend(settings);
+    handgrad(dir, &args)
 }
 
 fn stdout(out: &Output) -> String {
@@ -39,19 +52,7 @@ fn a_run_that_learned_nothing_says_so_with_its_cause_and_one_that_learned_does_n
     let dir = temp_dir("verdict");
     // Two epochs of 6 steps (2,700 training images in batches of 512): the example
     // that ends worse than the mean image.
-    let idle = handgrad(
-        &dir,
-        &[
-            "train",
-            "--epochs",
-            "2",
-            "--max-samples",
-            "3000",
-            "--quiet",
-            "--out",
-            "idle",
-        ],
-    );
+    let idle = train(&dir, "idle", &["--epochs", "2", "--max-samples", "3000"]);
     let said = stdout(&idle);
     assert!(said.contains(LEARNED) || said.contains(LITTLE), "{said}");
     assert!(
@@ -90,19 +91,16 @@ fn a_run_that_learned_nothing_says_so_with_its_cause_and_one_that_learned_does_n
     );
 
     // The same data in batches of 32: a run that learned says nothing of the kind.
-    let learned = stdout(&handgrad(
+    let learned = stdout(&train(
         &dir,
+        "learned",
         &[
-            "train",
             "--epochs",
             "2",
             "--max-samples",
             "3000",
             "--batch-size",
             "32",
-            "--quiet",
-            "--out",
-            "learned",
         ],
     ));
     assert!(!learned.contains("Likely cause"), "{learned}");
@@ -139,19 +137,16 @@ fn a_run_that_learned_nothing_says_so_with_its_cause_and_one_that_learned_does_n
 fn a_denoiser_that_makes_its_input_worse_says_so() {
     let dir = temp_dir("denoiser");
     // Light noise is cheap to hand back; a denoiser of 2 × 6 steps cannot beat that.
-    let out = stdout(&handgrad(
+    let out = stdout(&train(
         &dir,
+        "d",
         &[
-            "train",
             "--epochs",
             "2",
             "--max-samples",
             "3000",
             "--corrupt",
             "gaussian:0.1",
-            "--quiet",
-            "--out",
-            "d",
         ],
     ));
     assert!(
@@ -178,19 +173,16 @@ fn write_png(path: &std::path::Path, w: u32, h: u32, colour: impl Fn(u32, u32) -
 #[test]
 fn ones_own_picture_is_prepared_as_mnist_was_and_reconstructed() {
     let dir = temp_dir("own-image");
-    handgrad(
+    train(
         &dir,
+        "run",
         &[
-            "train",
             "--epochs",
             "1",
             "--max-samples",
             "600",
             "--batch-size",
             "32",
-            "--quiet",
-            "--out",
-            "run",
         ],
     );
     // A dark 1 on a light, coloured background, off centre in a wide frame.
@@ -212,11 +204,7 @@ fn ones_own_picture_is_prepared_as_mnist_was_and_reconstructed() {
     let bytes = std::fs::read(dir.join("run/reconstruct-one.png")).expect("picture");
     assert!(bytes.starts_with(b"\x89PNG"));
     // Again without --force: refused, the picture kept.
-    let again = Command::new(env!("CARGO_BIN_EXE_handgrad"))
-        .current_dir(&dir)
-        .args(["reconstruct", "--run", "run", "--image", "one.png"])
-        .output()
-        .expect("runs");
+    let again = run(&dir, &["reconstruct", "--run", "run", "--image", "one.png"]);
     assert_eq!(again.status.code(), Some(1));
     assert_eq!(
         std::fs::read(dir.join("run/reconstruct-one.png")).expect("kept"),
@@ -226,11 +214,7 @@ fn ones_own_picture_is_prepared_as_mnist_was_and_reconstructed() {
     write_png(&dir.join("blank.png"), 40, 40, |_, _| [200, 200, 200]);
     std::fs::write(dir.join("notes.png"), "not a picture").expect("written");
     for (file, why) in [("blank.png", "holds no ink"), ("notes.png", "not a PNG")] {
-        let out = Command::new(env!("CARGO_BIN_EXE_handgrad"))
-            .current_dir(&dir)
-            .args(["reconstruct", "--run", "run", "--image", file])
-            .output()
-            .expect("runs");
+        let out = run(&dir, &["reconstruct", "--run", "run", "--image", file]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(
