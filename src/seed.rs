@@ -44,6 +44,14 @@ pub enum Stream {
         /// The epoch.
         epoch: usize,
     },
+    /// The masks a training step's dropout layers draw (apart from [`Stream::Step`], so a
+    /// model with dropout corrupts and samples exactly as one without).
+    Masks {
+        /// The epoch.
+        epoch: usize,
+        /// The batch within it.
+        batch: usize,
+    },
 }
 
 /// The generator of `stream` under `seed`.
@@ -62,10 +70,18 @@ pub fn rng(seed: u64, stream: Stream) -> StdRng {
         Stream::Generate => step(usize::MAX - 1, 0),
         Stream::Centroids => step(usize::MAX - 2, 0),
         Stream::Trial(index) => step(index, 0x5EA),
+        // Batches stay far below 2⁶³: the top bit keeps these apart from the steps' own.
+        Stream::Masks { epoch, batch } => step(epoch, batch as u64 | 1 << 63),
         Stream::Shuffle { epoch } => {
             StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(GOLDEN))
         }
     }
+}
+
+/// A seed for the `index`-th child of something seeded with `seed` (the layers of a
+/// container): neighbouring indices give unrelated seeds.
+pub fn child(seed: u64, index: u64) -> u64 {
+    seed ^ (index + 1).wrapping_mul(SECOND).rotate_left(17)
 }
 
 /// The generator of every evaluation pass: fixed, not derived from a run's seed, so that a
@@ -97,6 +113,10 @@ mod tests {
             Stream::Step {
                 epoch: 7,
                 batch: 13,
+            },
+            Stream::Masks {
+                epoch: 7,
+                batch: 12,
             },
             Stream::Snapshots,
             Stream::Damage,

@@ -82,6 +82,56 @@ fn conv_selu_has_pytorchs_layer_names_and_shapes() -> Result<()> {
     Ok(())
 }
 
+/// The Keras tutorials' convolutional autoencoder: size-keeping convolutions, each followed by
+/// 2×2 max-pooling; the mirror upsamples before each transposed convolution.
+#[test]
+fn a_pooled_encoder_halves_each_map_and_its_mirror_upsamples_back() -> Result<()> {
+    let mut spec = RunConfig::preset("conv-small")?.model;
+    spec.conv = vec![ConvLayer::parse("8:3:1:1")?, ConvLayer::parse("4:3:1:1")?];
+    spec.hidden = vec![32];
+    spec.pool = true;
+    spec.dropout = 0.5;
+    let mut model = Autoencoder::new(&spec, &mut StdRng::seed_from_u64(0))?;
+    let kinds: Vec<String> = model.plan().layers().map(|l| l.layer.to_string()).collect();
+    let shapes: Vec<Vec<usize>> = model.plan().layers().map(|l| l.output.clone()).collect();
+    let at = |kind: &str| -> Vec<Vec<usize>> {
+        kinds
+            .iter()
+            .zip(&shapes)
+            .filter(|(k, _)| k.starts_with(kind))
+            .map(|(_, s)| s.clone())
+            .collect()
+    };
+    assert_eq!(at("MaxPool2d"), [vec![8, 14, 14], vec![4, 7, 7]]);
+    assert_eq!(at("Upsample"), [vec![4, 14, 14], vec![8, 28, 28]]);
+    assert_eq!(at("Dropout").len(), 2, "{kinds:?}");
+    assert_eq!(
+        code_and_output_shapes(&mut model, 2)?,
+        (vec![2, 20], vec![2, 1, 28, 28])
+    );
+
+    // In evaluation dropout does nothing: the same images give the same codes twice.
+    model.set_training(false);
+    let mut g = Graph::new();
+    let x = g.constant(ArrayD::from_elem(vec![2, 1, 28, 28], 0.5));
+    let (a, b) = (model.encode(&mut g, x)?, model.encode(&mut g, x)?);
+    assert_eq!(g.value(a), g.value(b));
+    // In training it zeroes values: two passes differ.
+    model.set_training(true);
+    let (a, b) = (model.encode(&mut g, x)?, model.encode(&mut g, x)?);
+    assert_ne!(g.value(a), g.value(b));
+
+    // A map of odd size cannot be pooled and restored: refused, naming the pooling layer.
+    spec.conv.push(ConvLayer::parse("4:3:1:1")?);
+    let err = Autoencoder::new(&spec, &mut StdRng::seed_from_u64(0)).expect_err("7 is odd");
+    assert!(
+        matches!(&err, Error::Architecture { layer, .. } if layer == "encoder.8"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("7×7"), "{err}");
+    Ok(())
+}
+
 #[test]
 fn a_decoder_that_cannot_restore_the_size_names_its_layer() {
     let mut spec = RunConfig::preset("conv-selu").expect("preset").model;

@@ -11,9 +11,10 @@ use handgrad::data::Splits;
 use handgrad::experiments::train::train_new;
 use handgrad::experiments::RunOptions;
 use handgrad::fs::write_atomic;
-use handgrad::models::Autoencoder;
+use handgrad::models::{Autoencoder, ConvLayer};
 use handgrad::nn::{state_dict, Module};
 use handgrad::train::checkpoint::{self, Tensors};
+use handgrad::train::config::Schedule;
 use handgrad::train::fit::{BatchProgress, EpochMetrics};
 use handgrad::train::run_dir::{checkpoint_bytes, load_run, new_trainer, resume_trainer};
 use handgrad::train::{evaluate, Hooks, Outcome, PlateauSpec, RunConfig, Silent, Trainer};
@@ -207,6 +208,42 @@ fn a_resumed_denoising_vae_equals_an_uninterrupted_one() -> Result<()> {
     cfg.model.code_activation = None;
     cfg.train.corrupt = Some("gaussian:0.3+occlusion:6".parse()?);
     resuming_changes_nothing(cfg, "resume-vae")
+}
+
+#[test]
+fn a_resumed_pooled_model_with_dropout_and_a_cosine_schedule_equals_an_uninterrupted_one(
+) -> Result<()> {
+    // Dropout draws masks every step and the schedule sets each epoch's rate: both must
+    // replay, and the dropout must actually act (the same run without it trains otherwise).
+    let mut cfg = small_config("mnist", 600, 64, 3);
+    cfg.model.conv = vec![ConvLayer::parse("4:3:1:1")?, ConvLayer::parse("4:3:1:1")?];
+    cfg.model.hidden = vec![32];
+    cfg.model.pool = true;
+    cfg.model.dropout = 0.3;
+    cfg.train.schedule = Some(Schedule::Cosine {
+        period: 3,
+        min_lr: 0.0,
+    });
+    let data = splits_for(&cfg)?;
+    let mut with = new_trainer(&cfg)?;
+    with.fit(&data.train, &data.val, &mut ())?;
+    let rates: Vec<f64> = with.state.history.iter().map(|m| m.lr).collect();
+    let lr = cfg.train.lr as f64;
+    assert_eq!(rates.len(), 3);
+    assert_eq!(rates[0], lr);
+    assert!(
+        (rates[1] - lr * 0.75).abs() < 1e-9 && (rates[2] - lr * 0.25).abs() < 1e-9,
+        "{rates:?}"
+    );
+    let mut without_cfg = cfg.clone();
+    without_cfg.model.dropout = 0.0;
+    let mut without = new_trainer(&without_cfg)?;
+    without.fit(&data.train, &data.val, &mut ())?;
+    assert_ne!(
+        with.state.history[0].train_loss,
+        without.state.history[0].train_loss
+    );
+    resuming_changes_nothing(cfg, "resume-pool-dropout")
 }
 
 #[test]

@@ -46,6 +46,13 @@ pub struct ModelArgs {
     /// dimension; the loss adds beta·KL).
     #[arg(long)]
     variational: bool,
+    /// Max-pool 2×2 after every encoder convolution (give them stride 1 and padding k/2,
+    /// e.g. --conv 16:3:1:1,8:3:1:1); the decoder upsamples ×2 before each transposed one.
+    #[arg(long)]
+    pool: bool,
+    /// Dropout probability after every hidden linear layer, in training only [default: 0].
+    #[arg(long)]
+    dropout: Option<f32>,
 }
 
 impl ModelArgs {
@@ -59,6 +66,8 @@ impl ModelArgs {
         o.code_activation = self.code_activation.clone();
         o.batch_norm = self.batch_norm;
         o.variational = self.variational;
+        o.pool = self.pool;
+        o.dropout = self.dropout;
     }
 
     /// Whether any of them was given.
@@ -145,6 +154,11 @@ pub struct TrainArgs {
     /// The factor ReduceLROnPlateau multiplies the rate by (with --plateau-patience) [default: 0.5].
     #[arg(long)]
     plateau_factor: Option<f64>,
+    /// Set the learning rate by the epoch instead: step:EVERY:GAMMA (×GAMMA every EVERY
+    /// epochs), or cosine[:PERIOD[:MIN_LR]] (down to MIN_LR, default 0, over PERIOD epochs,
+    /// default --epochs). Replaces the preset's ReduceLROnPlateau [default: none].
+    #[arg(long)]
+    schedule: Option<String>,
     /// Epochs after which to save a reconstruction picture, e.g. 1,5,10; the last epoch
     /// always gets one [default: 1,2,5,10,20,50,100].
     #[arg(long, value_delimiter = ',')]
@@ -185,6 +199,7 @@ impl TrainArgs {
             plateau_patience: self.plateau_patience,
             plateau_factor: self.plateau_factor,
             snapshot_epochs: self.snapshot_epochs.clone(),
+            schedule: self.schedule.clone(),
             ..Overrides::default()
         };
         self.model.fill(&mut o);
@@ -360,7 +375,7 @@ mod tests {
     use handgrad::data::batches::Amount;
     use handgrad::data::corrupt::Corruption;
     use handgrad::models::ConvLayer;
-    use handgrad::train::config::PlateauSpec;
+    use handgrad::train::config::{PlateauSpec, Schedule};
     use kernels::elementwise::Activation;
 
     /// The configuration `handgrad train <args>` would train.
@@ -438,12 +453,20 @@ mod tests {
         ("--snapshot-epochs", "2,4", |c| {
             c.train.snapshot_epochs = vec![2, 4]
         }),
+        ("--dropout", "0.2", |c| c.model.dropout = 0.2),
+        ("--schedule", "step:5:0.5", |c| {
+            c.train.schedule = Some(Schedule::Step {
+                every: 5,
+                gamma: 0.5,
+            })
+        }),
     ];
 
     /// Switches, which take no value.
     const SWITCHES: &[(&str, Change)] = &[
         ("--batch-norm", |c| c.model.batch_norm = true),
         ("--variational", |c| c.model.variational = true),
+        ("--pool", |c| c.model.pool = true),
     ];
 
     /// Options that choose where and how a run happens rather than what it trains, each

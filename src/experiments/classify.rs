@@ -139,6 +139,7 @@ impl ClassifySpec {
             seed: self.seed,
             early_stopping: self.early_stopping,
             plateau: None,
+            schedule: None,
             snapshot_epochs: Vec::new(),
             corrupt: None,
             beta: 1.0,

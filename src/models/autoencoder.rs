@@ -60,11 +60,11 @@ impl Autoencoder {
         let plan = ModelPlan::new(spec)?;
         let mut encoder = Sequential::new("encoder");
         for l in &plan.encoder {
-            encoder.push(l.layer.build(spec.init, rng));
+            encoder.push(l.layer.build(spec.init, rng)?);
         }
         let mut decoder = Sequential::new("decoder");
         for l in &plan.decoder {
-            decoder.push(l.layer.build(spec.init, rng));
+            decoder.push(l.layer.build(spec.init, rng)?);
         }
         Ok(Autoencoder {
             encoder,
@@ -287,5 +287,10 @@ impl Module for Autoencoder {
     fn set_training(&mut self, training: bool) {
         self.encoder.set_training(training);
         self.decoder.set_training(training);
+    }
+
+    fn reseed(&mut self, seed: u64) {
+        self.encoder.reseed(crate::seed::child(seed, 0));
+        self.decoder.reseed(crate::seed::child(seed, 1));
     }
 }

@@ -158,4 +158,11 @@ impl Module for Classifier {
         }
         self.head.set_training(training);
     }
+
+    fn reseed(&mut self, seed: u64) {
+        if let Some(e) = &mut self.encoder {
+            e.reseed(crate::seed::child(seed, 0));
+        }
+        self.head.reseed(crate::seed::child(seed, 1));
+    }
 }

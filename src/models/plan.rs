@@ -19,7 +19,8 @@ use super::spec::{DeconvLayer, ModelSpec};
 use crate::error::{Error, Result};
 use crate::machine::{human_bytes, human_count};
 use crate::nn::{
-    Act, BatchNorm, Conv2d, ConvTranspose2d, Flatten, Init, Kernel, Linear, Module, Unflatten,
+    Act, BatchNorm, Conv2d, ConvTranspose2d, Dropout, Flatten, Init, Kernel, Linear, MaxPool2d,
+    Module, Unflatten, Upsample,
 };
 use kernels::conv2d::{Conv2dGeometry, Conv2dSpec};
 use kernels::elementwise::Activation;
@@ -67,6 +68,22 @@ pub enum Layer {
     Flatten,
     /// One vector per image to feature maps of this (C, H, W).
     Unflatten([usize; 3]),
+    /// The largest value of every `size`×`size` window, windows `size` apart: halves a map
+    /// for `size` 2.
+    MaxPool2d {
+        /// Window side and stride.
+        size: usize,
+    },
+    /// Every pixel repeated `scale`×`scale` times (nearest-neighbour upsampling).
+    Upsample {
+        /// The factor on height and width.
+        scale: usize,
+    },
+    /// Zeroes each value with probability `p` in training and scales the rest by 1/(1 − p).
+    Dropout {
+        /// The probability of zeroing.
+        p: f32,
+    },
 }
 
 impl Layer {
@@ -87,13 +104,22 @@ impl Layer {
             } => u(c_in) * u(c_out) * u(kernel.size) * u(kernel.size) + u(c_out),
             Layer::Linear { d_in, d_out } => u(d_in) * u(d_out) + u(d_out),
             Layer::BatchNorm { channels } => 2 * u(channels),
-            Layer::Act(_) | Layer::Flatten | Layer::Unflatten(_) => 0,
+            Layer::Act(_)
+            | Layer::Flatten
+            | Layer::Unflatten(_)
+            | Layer::MaxPool2d { .. }
+            | Layer::Upsample { .. }
+            | Layer::Dropout { .. } => 0,
         }
     }
 
     /// Builds the layer, its weights drawn by `init` from `rng`.
-    pub fn build(&self, init: Init, rng: &mut impl Rng) -> Box<dyn Module> {
-        match *self {
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a dropout probability outside [0, 1) (which
+    /// [`ModelSpec::validate`] refuses first).
+    pub fn build(&self, init: Init, rng: &mut impl Rng) -> Result<Box<dyn Module>> {
+        Ok(match *self {
             Layer::Conv2d {
                 c_in,
                 c_out,
@@ -117,7 +143,15 @@ impl Layer {
             Layer::Act(a) => Box::new(Act(a)),
             Layer::Flatten => Box::new(Flatten),
             Layer::Unflatten(shape) => Box::new(Unflatten(shape.to_vec())),
-        }
+            Layer::MaxPool2d { size } => Box::new(MaxPool2d {
+                kernel: size,
+                stride: size,
+            }),
+            Layer::Upsample { scale } => Box::new(Upsample(scale)),
+            // Its masks come from the generator each training step hands it
+            // (Module::reseed); 0 only seeds the masks of a forward outside training.
+            Layer::Dropout { p } => Box::new(Dropout::new(p, 0)?),
+        })
     }
 }
 
@@ -155,6 +189,9 @@ impl fmt::Display for Layer {
             },
             Layer::Flatten => write!(f, "Flatten"),
             Layer::Unflatten(s) => write!(f, "Unflatten to {}×{}×{}", s[0], s[1], s[2]),
+            Layer::MaxPool2d { size } => write!(f, "MaxPool2d {size}×{size} s{size}"),
+            Layer::Upsample { scale } => write!(f, "Upsample ×{scale} (nearest)"),
+            Layer::Dropout { p } => write!(f, "Dropout p={p}"),
         }
     }
 }
@@ -266,6 +303,15 @@ impl Builder {
         self.same(Layer::Act(act));
     }
 
+    /// A hidden linear layer: the product, batch norm and activation, then dropout if asked.
+    fn hidden(&mut self, d_out: usize, spec: &ModelSpec) {
+        self.linear(d_out);
+        self.norm_and_act(spec.batch_norm, spec.activation);
+        if spec.dropout > 0.0 {
+            self.same(Layer::Dropout { p: spec.dropout });
+        }
+    }
+
     fn chw(&self) -> (usize, usize, usize) {
         match self.shape[..] {
             [c, h, w] => (c, h, w),
@@ -287,8 +333,10 @@ impl ModelPlan {
         let [c0, h0, w0] = spec.input;
         let act = spec.activation;
         let mut enc = Builder::new("encoder", vec![c0, h0, w0]);
-        // Feature-map shapes after each conv, starting with the input: the mirror retraces them.
+        // Feature-map shapes after each conv (and its pooling), starting with the input: the
+        // mirror retraces them. `conv_outs`: each conv's own output, before pooling.
         let mut maps = vec![(c0, h0, w0)];
+        let mut conv_outs = Vec::new();
         for conv in &spec.conv {
             let (c, h, w) = enc.chw();
             let geom = Conv2dGeometry::new(Conv2dSpec {
@@ -318,14 +366,28 @@ impl ModelPlan {
                 None,
             );
             enc.norm_and_act(spec.batch_norm, act);
+            conv_outs.push(enc.chw());
+            if spec.pool {
+                let (c, h, w) = enc.chw();
+                if h % 2 == 1 || w % 2 == 1 {
+                    return Err(Error::Architecture {
+                        layer: enc.next_name(),
+                        detail: format!(
+                            "max-pooling a {h}×{w} map would drop its last {}, which the decoder's ×2 upsampling cannot give back: every pooled convolution must output an even size (a stride-1 convolution with padding k/2 keeps its input's size, {} here), so use fewer pooled layers or change this convolution's padding",
+                            if h % 2 == 1 && w % 2 == 1 { "row and column" } else if h % 2 == 1 { "row" } else { "column" },
+                            conv.kernel / 2
+                        ),
+                    });
+                }
+                enc.push(Layer::MaxPool2d { size: 2 }, vec![c, h / 2, w / 2], None);
+            }
             maps.push(enc.chw());
         }
         let last_map = enc.chw();
         let flat = last_map.0 * last_map.1 * last_map.2;
         enc.push(Layer::Flatten, vec![flat], None);
         for &h in &spec.hidden {
-            enc.linear(h);
-            enc.norm_and_act(spec.batch_norm, act);
+            enc.hidden(h, spec);
         }
         if spec.variational {
             let d_in = enc.shape[0];
@@ -351,12 +413,11 @@ impl ModelPlan {
             Some(d) => (d.hidden.clone(), d.deconv.clone()),
             None => (
                 spec.hidden.iter().rev().copied().collect(),
-                mirror_deconvs(spec, &maps),
+                mirror_deconvs(spec, &maps, &conv_outs),
             ),
         };
         for &h in &hidden {
-            dec.linear(h);
-            dec.norm_and_act(spec.batch_norm, act);
+            dec.hidden(h, spec);
         }
         dec.linear(flat);
         let (cl, hl, wl) = last_map;
@@ -369,6 +430,10 @@ impl ModelPlan {
             dec.norm_and_act(spec.batch_norm, act);
             dec.push(Layer::Unflatten([cl, hl, wl]), vec![cl, hl, wl], None);
             for (i, d) in deconvs.iter().enumerate() {
+                if spec.pool {
+                    let (c, h, w) = dec.chw();
+                    dec.push(Layer::Upsample { scale: 2 }, vec![c, 2 * h, 2 * w], None);
+                }
                 let (c, h, w) = dec.chw();
                 let grown = |len: usize| (len - 1) * d.stride + d.kernel + d.output_padding;
                 if 2 * d.padding >= grown(h).min(grown(w)) {
@@ -567,13 +632,19 @@ fn fit_suggestion(side: usize, conv: &super::ConvLayer) -> String {
 /// The transposed convolutions that mirror the encoder's convolutions, each with the
 /// output_padding that restores the exact size its convolution started from (checked in
 /// [`ModelPlan::new`]; an impossible one is given as is and fails the size check there).
-fn mirror_deconvs(spec: &ModelSpec, maps: &[(usize, usize, usize)]) -> Vec<DeconvLayer> {
+/// `maps[i]` is convolution i's input, `conv_outs[i]` its output (what a pooled model's
+/// upsampling gives back to the transposed convolution).
+fn mirror_deconvs(
+    spec: &ModelSpec,
+    maps: &[(usize, usize, usize)],
+    conv_outs: &[(usize, usize, usize)],
+) -> Vec<DeconvLayer> {
     spec.conv
         .iter()
         .enumerate()
         .rev()
         .map(|(i, conv)| {
-            let ((c_out, h_target, _), (_, h_in, _)) = (maps[i], maps[i + 1]);
+            let ((c_out, h_target, _), (_, h_in, _)) = (maps[i], conv_outs[i]);
             let grown = (h_in - 1) * conv.stride + conv.kernel;
             // h_target = grown − 2p + op  ⇒  op = h_target + 2p − grown, wanted in [0, s).
             let op = (h_target + 2 * conv.padding).saturating_sub(grown);

@@ -110,6 +110,16 @@ pub struct ModelSpec {
     /// dimension, and training samples the code from them.
     #[serde(default)]
     pub variational: bool,
+    /// Max-pooling (2×2, stride 2) after every encoder convolution, the way Keras tutorials
+    /// build a convolutional autoencoder: the convolutions keep the size (stride 1, padding
+    /// k/2) and the pooling halves it. The mirrored decoder upsamples ×2 (nearest neighbour)
+    /// before each transposed convolution.
+    #[serde(default)]
+    pub pool: bool,
+    /// Dropout probability after every hidden linear layer's activation, in the encoder and
+    /// the decoder (0: no dropout). Active in training only.
+    #[serde(default)]
+    pub dropout: f32,
     /// An explicit decoder; by default the decoder mirrors the encoder.
     #[serde(default)]
     pub decoder: Option<DecoderSpec>,
@@ -159,6 +169,8 @@ impl ModelSpec {
             init: Init::default(),
             batch_norm: false,
             variational: false,
+            pool: false,
+            dropout: 0.0,
             decoder: None,
         }
     }
@@ -218,6 +230,24 @@ impl ModelSpec {
                     "the encoder has convolutions, so an explicit decoder needs transposed convolutions (deconv) to rebuild the image",
                 ));
             }
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::config(
+                "dropout",
+                format!("{} is not a probability in [0, 1)", self.dropout),
+            ));
+        }
+        if self.pool && self.conv.is_empty() {
+            return Err(Error::config(
+                "pooling",
+                "max-pooling follows convolutions, and this model has none: add --conv (e.g. 16:3:1:1,8:3:1:1)",
+            ));
+        }
+        if self.pool && self.decoder.is_some() {
+            return Err(Error::config(
+                "pooling",
+                "pooling is mirrored by upsampling in the decoder it builds; an explicit decoder has no upsampling layers (leave out `decoder`, or `pool`)",
+            ));
         }
         if self.variational && self.code_activation.is_some() {
             return Err(Error::config(

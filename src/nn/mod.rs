@@ -94,6 +94,12 @@ pub trait Module: fmt::Debug + Send {
     /// Switches between training and evaluation behaviour (dropout, batch norm).
     fn set_training(&mut self, _training: bool) {}
 
+    /// Hands a layer that draws random numbers in its forward pass (dropout) a new
+    /// generator seed. The trainer calls it before every step with a seed derived from the
+    /// run's seed, the epoch and the batch, so that a run resumed from a checkpoint draws the
+    /// same masks as one that never stopped. Containers pass a different seed to each child.
+    fn reseed(&mut self, _seed: u64) {}
+
     /// The activation this layer is, when it is nothing but one: a container may then fuse
     /// it into the layer before (see [`Module::forward_then`]).
     fn as_activation(&self) -> Option<Activation> {

@@ -189,6 +189,12 @@ impl Module for Sequential {
             layer.set_training(training);
         }
     }
+
+    fn reseed(&mut self, seed: u64) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.reseed(crate::seed::child(seed, i as u64));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub use adagrad::AdaGrad;
 pub use adam::Adam;
 pub use early_stop::{EarlyStopping, Verdict};
 pub use plateau::{Mode, ReduceLrOnPlateau, ThresholdMode};
-pub use schedule::StepLr;
+pub use schedule::{CosineLr, StepLr};
 pub use sgd::Sgd;
 
 use crate::autodiff::Graph;

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::models::{ConvLayer, ModelSpec};
 use crate::names::Named;
 use crate::nn::Init;
+use crate::optim::{CosineLr, StepLr};
 use kernels::elementwise::Activation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -59,6 +60,78 @@ pub struct PlateauSpec {
     pub patience: usize,
 }
 
+/// A learning rate set by the epoch, from the run's rate lr₀ (see [`crate::optim::schedule`]).
+/// On the command line: `step:EVERY:GAMMA`, `cosine`, `cosine:PERIOD` or
+/// `cosine:PERIOD:MIN_LR` (the period defaults to the run's epochs, the minimum to 0).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Schedule {
+    /// PyTorch's `StepLR`: multiply by `gamma` every `every` epochs.
+    Step {
+        /// Epochs between decays.
+        every: usize,
+        /// The factor.
+        gamma: f64,
+    },
+    /// PyTorch's `CosineAnnealingLR`: half a cosine from lr₀ down to `min_lr` over
+    /// `period` epochs.
+    Cosine {
+        /// Epochs from lr₀ to `min_lr`.
+        period: usize,
+        /// The rate at the end.
+        min_lr: f64,
+    },
+}
+
+impl Schedule {
+    /// Parses the command line's form; `epochs` is a cosine's period when none is given.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for any other text, naming the forms.
+    pub fn parse(text: &str, epochs: usize) -> Result<Self> {
+        let bad = || {
+            Error::config(
+                "schedule",
+                format!("{text:?} is not step:EVERY:GAMMA (e.g. step:5:0.5), cosine, cosine:PERIOD or cosine:PERIOD:MIN_LR"),
+            )
+        };
+        let parts: Vec<&str> = text.split(':').map(str::trim).collect();
+        let number = |i: usize| parts[i].parse::<f64>().map_err(|_| bad());
+        let whole = |i: usize| parts[i].parse::<usize>().map_err(|_| bad());
+        match parts[..] {
+            ["step", _, _] => Ok(Schedule::Step {
+                every: whole(1)?,
+                gamma: number(2)?,
+            }),
+            ["cosine"] => Ok(Schedule::Cosine {
+                period: epochs,
+                min_lr: 0.0,
+            }),
+            ["cosine", _] => Ok(Schedule::Cosine {
+                period: whole(1)?,
+                min_lr: 0.0,
+            }),
+            ["cosine", _, _] => Ok(Schedule::Cosine {
+                period: whole(1)?,
+                min_lr: number(2)?,
+            }),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The rate for `epoch` (from 0) of a run whose rate is `lr`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for settings the schedule refuses (a zero period, γ outside (0, 1],
+    /// a minimum above lr₀).
+    pub fn lr_at(&self, lr: f64, epoch: usize) -> Result<f64> {
+        Ok(match *self {
+            Schedule::Step { every, gamma } => StepLr::new(lr, every, gamma)?.lr_at(epoch),
+            Schedule::Cosine { period, min_lr } => CosineLr::new(lr, period, min_lr)?.lr_at(epoch),
+        })
+    }
+}
+
 /// How to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +161,9 @@ pub struct TrainSpec {
     /// Lower the learning rate when validation loss plateaus.
     #[serde(default)]
     pub plateau: Option<PlateauSpec>,
+    /// Set the learning rate by the epoch (not together with `plateau`).
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
     /// Epochs after which to save a reconstruction grid (the last epoch always gets one).
     #[serde(default = "default_snapshots")]
     pub snapshot_epochs: Vec<usize>,
@@ -187,6 +263,7 @@ fn train_spec(lr: f32, batch_size: usize) -> TrainSpec {
         seed: 0,
         early_stopping: None,
         plateau: None,
+        schedule: None,
         snapshot_epochs: default_snapshots(),
         corrupt: None,
         beta: default_beta(),
@@ -426,6 +503,15 @@ impl RunConfig {
                     format!("{} must be between 0 and 1", p.factor),
                 ));
             }
+        }
+        if let Some(schedule) = t.schedule {
+            if t.plateau.is_some() {
+                return Err(Error::config(
+                    "schedule",
+                    "a schedule and ReduceLROnPlateau would both set the learning rate: choose one",
+                ));
+            }
+            schedule.lr_at(t.lr as f64, 0)?;
         }
         if t.early_stopping == Some(0) {
             return Err(Error::config(

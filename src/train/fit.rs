@@ -29,6 +29,7 @@ use crate::nn::{load_state_dict, state_dict};
 use crate::optim::{AdaGrad, Adam, EarlyStopping, Optimizer, ReduceLrOnPlateau, Sgd, Verdict};
 use crate::seed::{self, Stream};
 use rand::rngs::StdRng;
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -329,6 +330,8 @@ impl<M: Task> Trainer<M> {
                 .skip(self.state.batch)
             {
                 let mut rng = seed::rng(t.seed, Stream::Step { epoch, batch: b });
+                let masks = seed::rng(t.seed, Stream::Masks { epoch, batch: b }).next_u64();
+                self.model.reseed(masks);
                 let (loss, terms) = self.step(train, chunk, &mut rng).map_err(|e| match e {
                     Error::NonFinite { what, origin, .. } => Error::NonFinite {
                         what,
@@ -447,6 +450,10 @@ impl<M: Task> Trainer<M> {
         (s.batch, s.epoch_loss_sum, s.epoch_images, s.epoch_seconds) = (0, 0.0, 0, 0.0);
         s.epoch_term_sums.iter_mut().for_each(|v| *v = 0.0);
         s.history.push(metrics.clone());
+        if let Some(schedule) = self.spec.schedule {
+            s.lr = schedule.lr_at(self.spec.lr as f64, s.epoch)? as f32;
+            self.opt.set_lr(s.lr);
+        }
         if valid.loss.is_finite() {
             if let Some(p) = self.plateau.as_mut() {
                 s.lr = p.step(valid.loss, s.lr as f64) as f32;

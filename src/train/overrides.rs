@@ -77,6 +77,13 @@ pub struct Overrides {
     pub plateau_factor: Option<f64>,
     /// Epochs after which to save a reconstruction picture.
     pub snapshot_epochs: Option<Vec<usize>>,
+    /// A learning-rate schedule: `step:EVERY:GAMMA` or `cosine[:PERIOD[:MIN_LR]]`; replaces
+    /// a preset's ReduceLROnPlateau.
+    pub schedule: Option<String>,
+    /// Max-pooling after each encoder convolution, upsampling in the mirrored decoder.
+    pub pool: bool,
+    /// Dropout probability after every hidden linear layer.
+    pub dropout: Option<f32>,
 }
 
 /// ReduceLROnPlateau's factor when only the patience is given.
@@ -129,6 +136,8 @@ impl Overrides {
             m.code_activation = parse_optional_activation(v)?;
         }
         m.batch_norm |= self.batch_norm;
+        m.pool |= self.pool;
+        set(&mut m.dropout, self.dropout);
         m.variational |= self.variational;
         if let Some(v) = &self.corrupt {
             t.corrupt = Some(v.parse::<Corruption>()?);
@@ -172,6 +181,17 @@ impl Overrides {
         }
         if let Some(v) = &self.snapshot_epochs {
             t.snapshot_epochs = v.clone();
+        }
+        if let Some(v) = &self.schedule {
+            if self.plateau_patience.is_some() || self.plateau_factor.is_some() {
+                return Err(Error::config(
+                    "schedule",
+                    "--schedule and ReduceLROnPlateau (--plateau-patience, --plateau-factor) would both set the learning rate: give one",
+                ));
+            }
+            // The schedule replaces the preset's ReduceLROnPlateau (mlp4's).
+            t.plateau = None;
+            t.schedule = Some(super::config::Schedule::parse(v, t.epochs)?);
         }
         Ok(())
     }
