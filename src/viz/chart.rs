@@ -310,7 +310,7 @@ pub fn save_stacked(path: &Path, charts: &[LineChart]) -> Result<()> {
     let height = PANEL_HEIGHT * charts.len().max(1) as u32;
     let mut buf = vec![255u8; (WIDTH * height * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, height)).into_drawing_area();
+        let root = super::text::Pixels::new(&mut buf, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
         let panels = root.split_evenly((charts.len().max(1), 1));
         for (chart, area) in charts.iter().zip(&panels) {
@@ -394,7 +394,7 @@ impl Scatter {
         let (w, h) = (900u32, 720u32);
         let mut buf = vec![255u8; (w * h * 3) as usize];
         {
-            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            let root = super::text::Pixels::new(&mut buf, (w, h)).into_drawing_area();
             root.fill(&WHITE).map_err(plot_error)?;
             let (plot_area, legend_area) = root.split_horizontally(740);
             let all = || self.groups.iter().flat_map(|g| g.points.iter());

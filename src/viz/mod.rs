@@ -8,12 +8,13 @@
 //! reconstructions, generated digits, filters) → [`chart`] (line plots, scatter plots,
 //! confusion matrices).
 //!
-//! Text is drawn by `plotters` with the DejaVu Sans font compiled into the program, so no
-//! system font library is needed and every machine draws the same pixels.
+//! Text is drawn with the DejaVu Sans font compiled into the program, so no system font
+//! library is needed and every machine draws the same pixels; [`text`] places its glyphs.
 
 pub mod chart;
 pub mod grid;
 pub mod page;
+pub mod text;
 
 use crate::error::{Error, Result};
 use plotters::prelude::*;
@@ -132,19 +133,14 @@ impl Canvas {
 
     /// The width and height `text` takes at font size `size` (pixels).
     pub fn text_size(&mut self, text: &str, size: u32) -> (usize, usize) {
-        let (w, h) = (self.width as u32, self.height as u32);
-        let root = BitMapBackend::with_buffer(&mut self.rgb, (w, h)).into_drawing_area();
-        let style = TextStyle::from(("sans-serif", size).into_font());
-        root.estimate_text_size(text, &style)
-            .map(|(tw, th)| (tw as usize, th as usize))
-            .unwrap_or((text.chars().count() * size as usize / 2, size as usize))
+        let (w, h) = text::layout(text, size as f64, false).1;
+        (w as usize, h as usize)
     }
 
-    /// The size bold `text` takes: measured in the bold style, with a fifth added because the
-    /// measurement of synthesised bold runs short.
+    /// The size bold `text` takes (titles).
     pub fn bold_size(&mut self, text: &str, size: u32) -> (usize, usize) {
-        let (w, h) = self.text_size(text, size);
-        (w * 6 / 5, h)
+        let (w, h) = text::layout(text, size as f64, true).1;
+        (w as usize, h as usize)
     }
 
     /// Draws `text` at font size `size`, anchored at (x, y).
@@ -175,7 +171,7 @@ impl Canvas {
         vertical: bool,
     ) {
         let (w, h) = (self.width as u32, self.height as u32);
-        let root = BitMapBackend::with_buffer(&mut self.rgb, (w, h)).into_drawing_area();
+        let root = text::Pixels::new(&mut self.rgb, (w, h)).into_drawing_area();
         let font = if bold {
             ("sans-serif", size, FontStyle::Bold).into_font()
         } else {
