@@ -123,13 +123,22 @@ fn a_run_that_learned_nothing_says_so_with_its_cause_and_one_that_learned_does_n
         &["reconstruct", "--run", "learned", "--out", "r.png"],
     ));
     assert!(!elsewhere.contains("redrawn"), "{elsewhere}");
+    // A classifier writes into the run's classify-frozen folder, and its pictures join the page.
     let head = stdout(&handgrad(
         &dir,
-        &[
-            "classify", "--run", "learned", "--epochs", "2", "--quiet", "--out", "head2",
-        ],
+        &["classify", "--run", "learned", "--epochs", "2", "--quiet"],
     ));
     assert!(!head.contains("near chance"), "{head}");
+    assert!(head.contains("(redrawn with it)"), "{head}");
+    let page = std::fs::read_to_string(dir.join("learned/report.html")).expect("report page");
+    for picture in ["curves.png", "confusion.png"] {
+        assert!(
+            page.contains(&format!(
+                "classify-frozen/{picture}: A classifier on this run"
+            )),
+            "{picture} on the redrawn page"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -329,6 +329,9 @@ impl ClassifyArgs {
             "outputs in {}: metrics.csv, curves.png, confusion.png",
             r.out.display()
         );
+        if let Backbone::Frozen(run) | Backbone::Finetune(run) | Backbone::Scratch(run) = &source {
+            super::refresh_page(run, &[&r.out.join("confusion.png")]);
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -161,12 +161,15 @@ pub fn parse() -> (Cli, ArgMatches) {
 }
 
 /// After a command wrote `written` (pictures, tables): if one of them lies in the run folder
-/// `run`, its page is drawn again so the new picture shows there. A page that cannot be
+/// `run` or a folder inside it, its page is drawn again so the new picture shows there. A page that cannot be
 /// redrawn is reported on stderr, not fatal: what the command made is written.
 fn refresh_page(run: &Path, written: &[&Path]) {
     let folder = |p: &Path| p.parent().and_then(|d| std::fs::canonicalize(d).ok());
-    let run_folder = std::fs::canonicalize(run).ok();
-    if run_folder.is_none() || !written.iter().any(|w| folder(w) == run_folder) {
+    let Some(run_folder) = std::fs::canonicalize(run).ok() else {
+        return;
+    };
+    let inside = |w: &&Path| folder(w).is_some_and(|f| f.starts_with(&run_folder));
+    if !written.iter().any(inside) {
         return;
     }
     match handgrad::experiments::report::refresh_run_page(run) {

@@ -215,29 +215,52 @@ const ANALYSES: &[(&str, &str)] = &[
     ("interpolate", "Decoded codes on the straight line between two test images' codes (handgrad interpolate)."),
     ("latent", "The test images' codes drawn in 2-D, coloured by class (handgrad latent)."),
     ("weights", "A layer's weights drawn as images (handgrad weights)."),
+    ("classify-", "A classifier on this run's codes (handgrad classify; the folder says how the encoder was used: frozen, finetune or from-scratch): loss and accuracy per epoch (curves.png), and its test confusion matrix with the accuracy in its title (confusion.png)."),
 ];
 
-/// The pictures later commands added to the folder (every PNG beside the page other than the
-/// ones training writes), in name order, captioned by what wrote them.
-fn push_analyses(page: &mut Page, dir: &Path) {
-    let mut pictures: Vec<PathBuf> = std::fs::read_dir(dir)
+/// The PNG files directly in `dir`.
+fn pictures_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|e| e == "png"))
-                .filter(|p| !p.ends_with("loss.png") && !p.ends_with("reconstructions.png"))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The pictures later commands added to the folder (every PNG beside the page other than the
+/// ones training writes, and those of the classifiers in its `classify-*` folders), in name
+/// order, captioned by what wrote them.
+fn push_analyses(page: &mut Page, dir: &Path) {
+    let mut pictures: Vec<PathBuf> = pictures_in(dir)
+        .into_iter()
+        .filter(|p| !p.ends_with("loss.png") && !p.ends_with("reconstructions.png"))
+        .collect();
+    let classifiers = std::fs::read_dir(dir).map(|d| {
+        d.filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("classify-"))
+            })
+            .collect::<Vec<_>>()
+    });
+    for folder in classifiers.unwrap_or_default() {
+        pictures.extend(pictures_in(&folder));
+    }
     if pictures.is_empty() {
         return;
     }
     pictures.sort();
     page.push(Block::Heading("Analyses".into()));
     for path in pictures {
+        // The name below the run folder: "latent-pca.png", "classify-finetune/confusion.png".
         let name = path
-            .file_name()
-            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+            .strip_prefix(dir)
+            .map_or_else(|_| String::new(), |p| p.to_string_lossy().into_owned());
         let caption = ANALYSES
             .iter()
             .find(|(prefix, _)| name.starts_with(prefix))
