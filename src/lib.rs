@@ -28,6 +28,8 @@
 //!     sweeps) and [`experiments::generate`] (the decoder as a generator: random codes, class
 //!     centroids, the 2-D manifold, interpolation); [`experiments::reproduce`] reruns a course
 //!     report's protocol, one file per report.
+//! 12. [`explore`]: a page in the browser to move through a trained run's code space and
+//!     watch the decoder answer, served on 127.0.0.1.
 //!
 //! Helpers used throughout: [`names`] (the one list of every named choice), [`seed`] (one
 //! named random stream per use), [`fs`] (atomic writes, and where outputs may go),
@@ -35,7 +37,7 @@
 //!
 //! Each module uses only the modules of its own layer or below, and no two use each other:
 //! `error`, `machine`, `seed` → `names`, `fs` → `autodiff`, `data`, `embed`, `viz` → `nn` →
-//! `optim`, `models` → `train` → `experiments` → the command line (`tests/layers.rs` holds it).
+//! `optim`, `models` → `train` → `experiments` → `explore` → the command line (`tests/layers.rs` holds it).
 //!
 //! The `handgrad` binary is a thin command line over [`experiments`]: `src/main.rs` holds
 //! `main`, and `src/cli/` one file per command, each turning its options into a library call
@@ -50,6 +52,7 @@ pub mod data;
 pub mod embed;
 pub mod error;
 pub mod experiments;
+pub mod explore;
 pub mod fs;
 pub mod machine;
 pub mod models;

@@ -112,6 +112,7 @@ const CASES: &[Case] = &[
     case(&["bench", "--help"]),
     case(&["reproduce", "--help"]),
     case(&["download", "--help"]),
+    case(&["explore", "--help"]),
     Case {
         args: &[
             "train",

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["optim", "models"],
     &["train"],
     &["experiments"],
+    &["explore"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

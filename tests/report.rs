@@ -20,27 +20,6 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// The Chromium binary, if installed.
-fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-/// The browser, under the rule of `common::available` with `HANDGRAD_REQUIRE_CHROMIUM`: `None`
-/// (after a notice) when it is missing and not required; a failure when it is required.
-fn chromium_if_required() -> Option<PathBuf> {
-    let present = chromium();
-    common::available(
-        "Chromium (apt-get install chromium)",
-        "HANDGRAD_REQUIRE_CHROMIUM",
-        present.is_some(),
-    )
-    .then_some(present)
-    .flatten()
-}
-
 /// Runs headless Chromium on `page` with `args`, returning its standard output.
 fn browse(browser: &Path, page: &Path, args: &[&str]) -> String {
     let out = Command::new(browser)
@@ -110,7 +89,7 @@ fn check_in_browser(browser: &Path, page: &Path, pictures: usize, dir: &Path) {
 
 #[test]
 fn a_runs_report_page_renders_with_every_picture_in_a_browser() {
-    let Some(browser) = chromium_if_required() else {
+    let Some(browser) = common::chromium_if_required() else {
         return;
     };
     let dir = temp_dir("run");
@@ -183,7 +162,7 @@ fn steps_parse(name: &str, md: &str) {
 
 #[test]
 fn every_reproduction_writes_its_report_and_page_quickly() {
-    let Some(browser) = chromium_if_required() else {
+    let Some(browser) = common::chromium_if_required() else {
         return;
     };
     let dir = temp_dir("reproduce");

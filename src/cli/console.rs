@@ -10,16 +10,21 @@ use std::sync::Arc;
 /// Ctrl-C sets the flag (training saves a checkpoint and stops after the current batch); a
 /// second Ctrl-C exits at once.
 pub fn interrupt_flag() -> Arc<AtomicBool> {
+    stop_flag("stopping after this batch (Ctrl-C again to quit at once)…")
+}
+
+/// A flag Ctrl-C sets, saying `what` happens next; a second Ctrl-C exits at once (130).
+pub fn stop_flag(what: &'static str) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = flag.clone();
     let installed = ctrlc::set_handler(move || {
         if handler_flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping after this batch (Ctrl-C again to quit at once)…");
+        eprintln!("\n{what}");
     });
     if let Err(e) = installed {
-        eprintln!("warning: Ctrl-C will not save a checkpoint ({e})");
+        eprintln!("warning: Ctrl-C will not stop cleanly ({e})");
     }
     flag
 }

@@ -14,6 +14,7 @@ pub mod console;
 mod documented;
 mod download;
 mod eval;
+mod explore;
 mod generate;
 mod reproduce;
 mod search;
@@ -85,6 +86,8 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Download MNIST or Fashion-MNIST, checking every file's checksum.
     Download(download::DownloadArgs),
+    /// Serve a page on 127.0.0.1 to explore trained runs live: drag through the code map and watch the decoder answer, draw a digit and see its code.
+    Explore(explore::ExploreArgs),
 }
 
 /// Where datasets are looked for: every command that reads one shares it.
@@ -218,5 +221,6 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
         Command::Bench(args) => args.run(),
         Command::Reproduce(args) => args.run(),
         Command::Download(args) => args.run(),
+        Command::Explore(args) => args.run(),
     }
 }

@@ -227,6 +227,7 @@ fn run_trainer(
         opts.interrupt.clone(),
     )?;
     writer.last_saved = resumed_at;
+    let _mark = crate::train::run_dir::TrainingMark::claim(run)?;
     // The baselines, measured before training so that every loss chart draws them. A VAE's
     // objective (summed per image, with KL) is in another unit: its chart goes without.
     let b = baselines(

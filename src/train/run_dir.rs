@@ -75,6 +75,28 @@ impl RunDir {
     pub fn report(&self) -> PathBuf {
         self.0.join("report.html")
     }
+    /// `training.pid`: present while a process trains the run, holding its process id.
+    pub fn training_mark(&self) -> PathBuf {
+        self.0.join("training.pid")
+    }
+
+    /// Where the run stands, from its files: being trained (a training mark whose process is
+    /// alive), finished (a summary, and no live mark), interrupted (a checkpoint but no
+    /// summary: stopped by Ctrl-C or a crash, to continue with `--resume`), or not started.
+    pub fn state(&self) -> RunState {
+        if let Ok(text) = std::fs::read_to_string(self.training_mark()) {
+            if text.trim().parse::<u32>().is_ok_and(process_alive) {
+                return RunState::Training;
+            }
+        }
+        if self.summary().is_file() {
+            RunState::Finished
+        } else if self.checkpoint().is_file() {
+            RunState::Interrupted
+        } else {
+            RunState::NotStarted
+        }
+    }
 
     /// The outputs present in the folder, as a user would list them.
     pub fn outputs(&self) -> Vec<String> {
@@ -193,6 +215,54 @@ impl RunDir {
     }
 }
 
+/// Where a run stands (see [`RunDir::state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    /// A process is training it now.
+    Training,
+    /// Training ended (all epochs, or early stopping).
+    Finished,
+    /// Stopped before its end; `train --resume` continues it.
+    Interrupted,
+    /// Nothing trained yet.
+    NotStarted,
+}
+
+/// Whether process `pid` is running. On Linux, from `/proc`; elsewhere a training mark is
+/// trusted as it is (a crashed run's mark then reads as training until removed).
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// The training mark of a run, removed when dropped: however training ends (finished,
+/// interrupted, failed), the folder stops saying it is being trained.
+#[derive(Debug)]
+pub struct TrainingMark(PathBuf);
+
+impl TrainingMark {
+    /// Writes this process's id into `run`'s training mark.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn claim(run: &RunDir) -> Result<Self> {
+        let path = run.training_mark();
+        crate::fs::write_atomic(&path, std::process::id().to_string().as_bytes())?;
+        Ok(TrainingMark(path))
+    }
+}
+
+impl Drop for TrainingMark {
+    fn drop(&mut self) {
+        // A mark that cannot be removed reads as interrupted once this process is gone.
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A folder name under `root` that does not exist yet: `root/<stem>`, else `root/<stem>-2`, …
 pub fn fresh_run_dir(root: &Path, stem: &str) -> PathBuf {
     let first = root.join(stem);
@@ -276,4 +346,34 @@ pub fn resume_trainer(path: &Path) -> Result<(RunConfig, Trainer<Autoencoder>, T
     let mut trainer = new_trainer(&cfg)?;
     trainer.restore(path, &tensors, &meta)?;
     Ok((cfg, trainer, tensors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_folder_says_where_it_stands() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("handgrad-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        let run = RunDir(dir.clone());
+        let touch = |p: PathBuf| std::fs::write(&p, b"x").map_err(Error::io(&p));
+        assert_eq!(run.state(), RunState::NotStarted);
+        touch(run.checkpoint())?;
+        assert_eq!(run.state(), RunState::Interrupted);
+        {
+            let _mark = TrainingMark::claim(&run)?;
+            assert_eq!(run.state(), RunState::Training);
+        }
+        // The mark is gone with its guard; a mark left by a process that died is ignored.
+        assert!(!run.training_mark().exists());
+        std::fs::write(run.training_mark(), u32::MAX.to_string())
+            .map_err(Error::io(run.training_mark()))?;
+        assert_eq!(run.state(), RunState::Interrupted);
+        touch(run.summary())?;
+        assert_eq!(run.state(), RunState::Finished);
+        std::fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
+        Ok(())
+    }
 }

@@ -26,6 +26,27 @@ pub fn available(what: &str, require_var: &str, present: bool) -> bool {
     false
 }
 
+/// The Chromium binary, if installed.
+pub fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// The browser, under the rule of [`available`] with `HANDGRAD_REQUIRE_CHROMIUM`: `None`
+/// (after a notice) when it is missing and not required; a failure when it is required.
+pub fn chromium_if_required() -> Option<PathBuf> {
+    let present = chromium();
+    available(
+        "Chromium (apt-get install chromium)",
+        "HANDGRAD_REQUIRE_CHROMIUM",
+        present.is_some(),
+    )
+    .then_some(present)
+    .flatten()
+}
+
 /// The reference-vector folder: `HANDGRAD_REFERENCE`, else `../shared/reference/` beside the
 /// checkout. `None` (after a loud notice, or a failure under `HANDGRAD_REQUIRE_REFERENCE=1`)
 /// when neither exists.
