@@ -1074,8 +1074,16 @@ fn naive_runs_the_reference_loops_and_gets_the_same_numbers() {
 }
 
 /// Commands that write nothing a user names (or, for `download`, that check what is in their
-/// folder and keep every good file: resuming a download is its purpose).
-const WRITE_NOTHING: &[&str] = &["explain", "gradcheck", "bench", "download", "help"];
+/// folder and keep every good file: resuming a download is its purpose; `explore` only reads
+/// run folders and answers requests).
+const WRITE_NOTHING: &[&str] = &[
+    "explain",
+    "gradcheck",
+    "bench",
+    "download",
+    "explore",
+    "help",
+];
 
 #[test]
 fn no_command_overwrites_what_exists() {

@@ -38,9 +38,11 @@ impl Server {
                 ),
             ));
         }
-        let http = tiny_http::Server::http((host, port)).map_err(|e| {
+        let cannot = |e: &dyn std::fmt::Display| {
             Error::config("address", format!("cannot listen on {host}:{port}: {e}"))
-        })?;
+        };
+        let listener = listen(host, port).map_err(|e| cannot(&e))?;
+        let http = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
         Ok(Server {
             http: Arc::new(http),
             root: root.to_path_buf(),
@@ -80,6 +82,25 @@ impl Server {
         let handle = std::thread::spawn(move || self.run(&flag));
         (stop, handle)
     }
+}
+
+/// A listening socket on `host:port` whose connections send small writes at once
+/// (TCP_NODELAY, which accepted connections inherit from it). Without it, an answer's
+/// headers and body leave as two writes, and the second waits for the client to acknowledge
+/// the first, which a client holds back up to 40 ms hoping to send it with data of its own:
+/// every decode would take 40 ms, whatever the model.
+fn listen(host: &str, port: u16) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::net::ToSocketAddrs;
+    let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no such address")
+    })?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
 }
 
 /// Reads the body (refusing one over [`MAX_BODY`] before reading it all), answers, responds.

@@ -285,12 +285,15 @@ async function codeSpace(root, name, info) {
     g.drawImage(layer, 0, 0);
     if (info.variational && priorToggle.checked) {
       const [cx, cy] = project(new Array(d).fill(0));
-      g.strokeStyle = "rgba(0,0,0,0.45)"; g.setLineDash([4, 4]);
+      g.strokeStyle = "rgba(0,0,0,0.7)"; g.fillStyle = "rgba(0,0,0,0.8)"; g.lineWidth = 1.5;
+      g.setLineDash([5, 4]); g.font = "12px sans-serif"; g.textAlign = "left";
       for (const r of [1, 2, 3]) {
         const [ax, ay] = toPx(cx, cy), [bx] = toPx(cx + r, cy), [, by] = toPx(cx, cy + r);
         g.beginPath(); g.ellipse(ax, ay, Math.abs(bx - ax), Math.abs(ay - by), 0, 0, 2 * Math.PI); g.stroke();
+        g.fillText(r + "σ", bx + 3, ay - 3);
       }
-      g.setLineDash([]);
+      g.setLineDash([]); g.lineWidth = 1;
+      canvas.dataset.prior = "drawn";
     }
     if (picks.length > 0) {
       g.strokeStyle = "#000"; g.lineWidth = 2;
