@@ -52,22 +52,15 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
-/// The widest vector instruction set this processor offers that handgrad's kernels use:
-/// `avx512f`, `avx2+fma`, or the architecture's baseline.
+/// The vector instruction set handgrad's kernels run on: the widest this processor offers, or
+/// the one `HANDGRAD_ISA` names (`avx512f`, `avx2+fma`, or the architecture's baseline).
 pub fn isa() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            return "avx512f";
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return "avx2+fma";
-        }
-        "sse2"
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        std::env::consts::ARCH
+    use kernels::peak::Isa;
+    match Isa::active() {
+        Isa::Avx512 => "avx512f",
+        Isa::Avx2Fma => "avx2+fma",
+        Isa::Portable if cfg!(target_arch = "x86_64") => "sse2",
+        Isa::Portable => std::env::consts::ARCH,
     }
 }
 

@@ -956,6 +956,74 @@ fn bench_prints_a_json_line_with_what_comparisons_read() {
     refused(&dir, &["bench", "--mode", "fast"], "train, infer");
 }
 
+/// `HANDGRAD_ISA` chooses the kernels' instruction set: `bench` names it in its JSON (as
+/// `compare.py --isa avx2` checks), a training run gives the same loss to the printed digits
+/// on AVX-512 and AVX2 (the portable kernels sum in another order), and a name that is no
+/// instruction set, or one the processor lacks, is refused before anything runs.
+#[test]
+fn handgrad_isa_chooses_the_kernels_and_bench_names_it() {
+    use kernels::peak::Isa;
+    let isa_of = |isa: &str| {
+        let out = run(handgrad().env("HANDGRAD_ISA", isa).args([
+            "bench", "--preset", "mlp4", "--steps", "1", "--runs", "1", "--warmup", "0", "--json",
+        ]));
+        assert!(out.status.success(), "{}", text(&out));
+        let all = text(&out);
+        let line = all
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .expect("a JSON line");
+        let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON");
+        v["isa"].as_str().expect("an isa").to_string()
+    };
+    for isa in Isa::available() {
+        assert_eq!(isa_of(isa.short()), isa.name());
+    }
+    assert_eq!(isa_of(""), Isa::detect().name());
+    let dir = temp_dir("isa");
+    let refusal = |isa: &str| {
+        let out = run(handgrad()
+            .current_dir(&dir)
+            .env("HANDGRAD_ISA", isa)
+            .args(["explain"]));
+        assert!(!out.status.success());
+        text(&out)
+    };
+    assert!(refusal("sse9").contains(
+        "HANDGRAD_ISA=\"sse9\" is not an instruction set: give avx512, avx2 or portable"
+    ));
+    if !Isa::Avx512.supported() {
+        assert!(refusal("avx512").contains("which this processor lacks"));
+    }
+    // The same numbers on the two vector widths.
+    let loss = |isa: &str| {
+        let out = run(handgrad().current_dir(&dir).env("HANDGRAD_ISA", isa).args([
+            "train",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--max-samples",
+            "1200",
+            "--batch-size",
+            "64",
+            "--out",
+            &format!("run-{isa}"),
+        ]));
+        let all = text(&out);
+        assert!(out.status.success(), "{all}");
+        all.lines()
+            .find(|l| l.starts_with("test loss"))
+            .expect("a test loss")
+            .to_string()
+    };
+    let widths: Vec<String> = Isa::available()
+        .into_iter()
+        .filter(|i| *i != Isa::Portable)
+        .map(|i| loss(i.short()))
+        .collect();
+    assert!(widths.windows(2).all(|w| w[0] == w[1]), "{widths:?}");
+}
+
 #[test]
 fn gradcheck_passes_every_op_and_catches_a_planted_bug_loudly() {
     let out = run(handgrad().args(["gradcheck", "all"]));

@@ -316,6 +316,11 @@ mod tests {
 
     #[test]
     fn fast_kernels_match_the_naive_definitions() {
+        crate::testing::on_every_isa(fast_kernels_match_the_naive_definitions_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn fast_kernels_match_the_naive_definitions_once() {
         for (case, &(n, c, inner)) in [(1, 1, 2), (2, 3, 1), (4, 5, 7), (3, 2, 49), (8, 6, 196)]
             .iter()
             .enumerate()

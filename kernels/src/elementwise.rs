@@ -529,6 +529,11 @@ mod tests {
 
     #[test]
     fn forward_and_backward_match_the_f64_definitions() {
+        crate::testing::on_every_isa(forward_and_backward_match_the_f64_definitions_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn forward_and_backward_match_the_f64_definitions_once() {
         // Inputs spread over [−6, 6], including the far tails where sigmoid saturates.
         let x: Vec<f32> = uniform(70_001, 3).iter().map(|v| v * 6.0).collect();
         let d_y = uniform(x.len(), 4);
@@ -576,6 +581,11 @@ mod tests {
 
     #[test]
     fn copy_copies_short_and_long_slices_whole() {
+        crate::testing::on_every_isa(copy_copies_short_and_long_slices_whole_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn copy_copies_short_and_long_slices_whole_once() {
         // Below, at and past the length where the copy goes parallel, and a ragged last piece.
         for len in [0, 7, PARALLEL_MIN_ELEMS, 3 * PARALLEL_CHUNK + 5, 70_001] {
             let x = uniform(len, 9);
@@ -587,6 +597,11 @@ mod tests {
 
     #[test]
     fn updates_with_moments_match_the_plain_loop_exactly() {
+        crate::testing::on_every_isa(updates_with_moments_match_the_plain_loop_exactly_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn updates_with_moments_match_the_plain_loop_exactly_once() {
         let step = |p: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
             *m = 0.9 * *m + 0.1 * g;
             *v = 0.999 * *v + 0.001 * g * g;

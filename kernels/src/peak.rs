@@ -7,6 +7,7 @@
 //! below keeps `CHAINS` (12) independent accumulators in flight; nothing else (no loads, no
 //! stores) competes. What it reaches is the ceiling any real kernel is measured against.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 /// Independent accumulator chains: enough to cover the FMA latency on two ports.
@@ -23,6 +24,9 @@ pub enum Isa {
     Portable,
 }
 
+/// The instruction set every kernel uses, once chosen: 0 before, else [`Isa::code`].
+static CHOSEN: AtomicU8 = AtomicU8::new(0);
+
 impl Isa {
     /// The widest this processor supports.
     pub fn detect() -> Self {
@@ -38,6 +42,116 @@ impl Isa {
             }
         }
         Isa::Portable
+    }
+
+    /// The instruction set the kernels use: the one `HANDGRAD_ISA` names (`avx512`, `avx2`,
+    /// `portable`), else the widest this processor has. Chosen once, at the first call; a
+    /// value the processor cannot run is ignored here (the `handgrad` command refuses it
+    /// first, with [`Isa::from_env`]'s sentence).
+    pub fn active() -> Self {
+        match Isa::from_code(CHOSEN.load(Ordering::Relaxed)) {
+            Some(isa) => isa,
+            None => {
+                let isa = Isa::from_env().unwrap_or_else(|_| Isa::detect());
+                CHOSEN.store(isa.code(), Ordering::Relaxed);
+                isa
+            }
+        }
+    }
+
+    /// What `HANDGRAD_ISA` asks for: unset or empty, the widest this processor has.
+    ///
+    /// # Errors
+    /// A sentence for a name that is no instruction set, or one this processor lacks.
+    pub fn from_env() -> Result<Self, String> {
+        let asked = std::env::var("HANDGRAD_ISA").unwrap_or_default();
+        let asked = asked.trim();
+        if asked.is_empty() {
+            return Ok(Isa::detect());
+        }
+        let widest = Isa::detect();
+        let isa = Isa::parse(asked).ok_or_else(|| {
+            format!(
+                "HANDGRAD_ISA={asked:?} is not an instruction set: give avx512, avx2 or portable, or leave it unset for the widest this processor has ({})",
+                widest.name()
+            )
+        })?;
+        if !isa.supported() {
+            return Err(format!(
+                "HANDGRAD_ISA={asked} asks for {}, which this processor lacks (its widest is {}): give {}",
+                isa.name(),
+                widest.name(),
+                Isa::available()
+                    .iter()
+                    .map(|i| i.short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(isa)
+    }
+
+    /// `avx512`, `avx2` or `portable`, as `HANDGRAD_ISA` spells them.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "avx512" | "avx-512" | "avx512f" => Some(Isa::Avx512),
+            "avx2" | "avx2+fma" => Some(Isa::Avx2Fma),
+            "portable" => Some(Isa::Portable),
+            _ => None,
+        }
+    }
+
+    /// The name `HANDGRAD_ISA` takes.
+    pub fn short(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2Fma => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// Whether this processor can run it (every AVX-512 processor also has AVX2 and FMA).
+    pub fn supported(self) -> bool {
+        match self {
+            Isa::Portable => true,
+            Isa::Avx2Fma => Isa::detect() != Isa::Portable,
+            Isa::Avx512 => Isa::detect() == Isa::Avx512,
+        }
+    }
+
+    /// Every instruction set this processor can run, widest first.
+    pub fn available() -> Vec<Self> {
+        [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
+            .into_iter()
+            .filter(|i| i.supported())
+            .collect()
+    }
+
+    /// Makes every kernel use `isa` from now on (tests and benchmarks that compare
+    /// instruction sets). Refused (false, nothing changed) if the processor cannot run it.
+    pub fn select(isa: Self) -> bool {
+        if !isa.supported() {
+            return false;
+        }
+        CHOSEN.store(isa.code(), Ordering::Relaxed);
+        true
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Isa::Avx512 => 1,
+            Isa::Avx2Fma => 2,
+            Isa::Portable => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Isa::Avx512),
+            2 => Some(Isa::Avx2Fma),
+            3 => Some(Isa::Portable),
+            _ => None,
+        }
     }
 
     /// "AVX-512F", "AVX2+FMA", "portable".
@@ -104,12 +218,14 @@ unsafe fn fma_loop_avx512(iterations: u64) -> f64 {
     (iterations * CHAINS as u64 * 16 * 2) as f64
 }
 
+/// The baseline has no fused multiply-add (`f32::mul_add` would call a slow software routine):
+/// a multiply and an add, which the portable kernels do too, vectorised on SSE2's 4 lanes.
 fn fma_loop_portable(iterations: u64) -> f64 {
     let mut acc = [[1.0f32; 8]; CHAINS];
     for _ in 0..iterations {
         for chain in acc.iter_mut() {
             for x in chain.iter_mut() {
-                *x = x.mul_add(0.999_999, 1e-7);
+                *x = *x * 0.999_999 + 1e-7;
             }
         }
     }
@@ -118,9 +234,10 @@ fn fma_loop_portable(iterations: u64) -> f64 {
 }
 
 /// The f32 FMA peak of `threads` cores working at once, in GFLOP/s, measured for about
-/// `millis` milliseconds with the widest instruction set available. Returns it with the ISA.
+/// `millis` milliseconds with the instruction set the kernels use ([`Isa::active`]): the
+/// ceiling they can reach. Returns it with the ISA.
 pub fn fma_peak_gflops(threads: usize, millis: u64) -> (f64, Isa) {
-    let isa = Isa::detect();
+    let isa = Isa::active();
     // Calibrate one chunk to about a millisecond, then run chunks until the time is up.
     let mut iterations = 10_000u64;
     loop {
@@ -164,5 +281,23 @@ mod tests {
         assert_eq!(fma_loop(isa, 3), (3 * CHAINS * lanes * 2) as f64);
         let (gflops, _) = fma_peak_gflops(1, 5);
         assert!(gflops > 0.0);
+    }
+
+    #[test]
+    fn instruction_sets_are_named_checked_and_chosen() {
+        for isa in [Isa::Avx512, Isa::Avx2Fma, Isa::Portable] {
+            assert_eq!(Isa::parse(isa.short()), Some(isa));
+        }
+        assert_eq!(Isa::parse("AVX2"), Some(Isa::Avx2Fma));
+        assert_eq!(Isa::parse("sse9"), None);
+        let available = Isa::available();
+        assert_eq!(available.first(), Some(&Isa::detect()));
+        assert_eq!(available.last(), Some(&Isa::Portable));
+        crate::testing::on_every_isa(|| {
+            let active = Isa::active();
+            assert!(active.supported());
+            // The peak is measured with the instruction set the kernels use.
+            assert_eq!(fma_peak_gflops(1, 2).1, active);
+        });
     }
 }

@@ -208,6 +208,13 @@ mod tests {
 
     #[test]
     fn max_pool_matches_brute_force_and_routes_gradients_to_winners() {
+        crate::testing::on_every_isa(
+            max_pool_matches_brute_force_and_routes_gradients_to_winners_once,
+        );
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn max_pool_matches_brute_force_and_routes_gradients_to_winners_once() {
         for &(planes, h, w, k, s) in &[
             (6, 8, 7, 2, 2),
             (1, 5, 5, 3, 1),
@@ -245,6 +252,11 @@ mod tests {
 
     #[test]
     fn upsample_repeats_pixels_and_backward_sums_blocks() {
+        crate::testing::on_every_isa(upsample_repeats_pixels_and_backward_sums_blocks_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn upsample_repeats_pixels_and_backward_sums_blocks_once() {
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // one 2×3 plane
         let mut y = [0.0; 24];
         upsample_nearest2d_forward(1, 2, 3, 2, &x, &mut y);

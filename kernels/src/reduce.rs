@@ -242,6 +242,11 @@ mod tests {
 
     #[test]
     fn sums_agree_with_f64_loops() {
+        crate::testing::on_every_isa(sums_agree_with_f64_loops_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn sums_agree_with_f64_loops_once() {
         // A tail shorter than the 8 lanes, and a sum long enough to run in parallel chunks.
         for len in [13, 100_003] {
             let x = uniform(len, 1);
@@ -296,6 +301,11 @@ mod tests {
 
     #[test]
     fn softmax_backward_matches_finite_differences() {
+        crate::testing::on_every_isa(softmax_backward_matches_finite_differences_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn softmax_backward_matches_finite_differences_once() {
         let x = uniform(12, 5);
         let r = uniform(12, 6);
         let loss = |x: &[f32], log: bool| {

@@ -54,3 +54,33 @@ pub fn matrix(data: &[f32], rows: usize, cols: usize, transposed: bool) -> crate
         crate::gemm::MatRef::row_major(data, rows, cols)
     }
 }
+
+/// Tests that switch instruction sets take turns (see [`on_every_isa`]).
+static ISA_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Gives the instruction set chosen before back to the kernels when dropped, and names the one
+/// under test if a check failed.
+struct Restore(crate::peak::Isa, crate::peak::Isa);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("(the check failed with the {} kernels)", self.1.name());
+        }
+        crate::peak::Isa::select(self.0);
+    }
+}
+
+/// Runs `check` once with every kernel on each instruction set this processor has (AVX-512,
+/// AVX2 + FMA, portable: every fast path the machine can run, not only the widest), then gives
+/// back the one chosen before. Tests running meanwhile compute with whichever is selected;
+/// each is correct, so only the switching tests need to take turns.
+pub fn on_every_isa(check: impl Fn()) {
+    let _turn = ISA_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let before = crate::peak::Isa::active();
+    for isa in crate::peak::Isa::available() {
+        assert!(crate::peak::Isa::select(isa));
+        let _restore = Restore(before, isa);
+        check();
+    }
+}

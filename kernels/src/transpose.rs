@@ -85,10 +85,10 @@ fn tile_starts(len: usize) -> impl Iterator<Item = usize> {
     (0..whole).step_by(TILE).chain(last)
 }
 
-/// Whether this processor has AVX2 (both vector levels the crate uses include it).
+/// Whether the kernels run on AVX2 (both vector levels the crate uses include it).
 fn avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
-    return crate::peak::Isa::detect() != crate::peak::Isa::Portable;
+    return crate::peak::Isa::active() != crate::peak::Isa::Portable;
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
@@ -172,6 +172,11 @@ mod tests {
 
     #[test]
     fn matches_the_element_loop_on_odd_shapes() {
+        crate::testing::on_every_isa(matches_the_element_loop_on_odd_shapes_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn matches_the_element_loop_on_odd_shapes_once() {
         // Whole tiles, partial tiles on either side, a single row or column, and empty.
         for (m, n) in [
             (8, 8),

@@ -190,6 +190,9 @@ fn refresh_page(run: &Path, written: &[&Path]) {
 /// # Errors
 /// Whatever the command reports; a thread count of zero.
 pub fn run(cli: Cli, matches: &ArgMatches) -> Result<ExitCode> {
+    // HANDGRAD_ISA chooses the kernels' instruction set; one the processor lacks is refused
+    // here, before any kernel runs, rather than ignored.
+    kernels::peak::Isa::from_env().map_err(|e| Error::config("instruction set", e))?;
     kernels::use_reference_loops(cli.naive);
     if let Some(n) = cli.threads {
         if n == 0 {

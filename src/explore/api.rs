@@ -8,7 +8,7 @@
 //! | `GET /` (and `/explore.js`, `/explore.css`) | the page, embedded in the program |
 //! | `GET /api/runs` | every run folder: [`RunInfo`] |
 //! | `GET /api/runs/NAME` | one run: its info, every epoch's metrics, its snapshots |
-//! | `GET /api/runs/NAME/map` | its test codes in 2-D and how a map point becomes a code ([`CodeMap`]) |
+//! | `GET /api/runs/NAME/map` | its test codes in 2-D and how a map point becomes a code ([`CodeMap`](super::runs::CodeMap)) |
 //! | `GET /api/runs/NAME/images/I` | test image I's pixels and class |
 //! | `POST /api/runs/NAME/decode` `{"code": [...]}` | `{"pixels": [...]}`: the decoder's image |
 //! | `POST /api/runs/NAME/encode` `{"pixels": [...]}` | `{"code": [...], "pixels": [...]}`: the code and the reconstruction |

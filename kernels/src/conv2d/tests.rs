@@ -154,6 +154,11 @@ fn valid_output_range_matches_brute_force() {
 
 #[test]
 fn fast_algorithms_match_naive_on_the_grid() {
+    crate::testing::on_every_isa(fast_algorithms_match_naive_on_the_grid_once);
+}
+
+/// The check, on the kernels of whichever instruction set is selected.
+fn fast_algorithms_match_naive_on_the_grid_once() {
     for (case, spec) in grid().into_iter().enumerate() {
         let geom = Conv2dGeometry::new(spec).unwrap();
         let len = |s: &[usize]| s.iter().product::<usize>();
@@ -201,6 +206,11 @@ fn fast_algorithms_match_naive_on_the_grid() {
 
 #[test]
 fn backward_input_is_the_adjoint_of_forward() {
+    crate::testing::on_every_isa(backward_input_is_the_adjoint_of_forward_once);
+}
+
+/// The check, on the kernels of whichever instruction set is selected.
+fn backward_input_is_the_adjoint_of_forward_once() {
     // ⟨conv(x), y⟩ = ⟨x, conv_backward_input(y)⟩ for any x, y: the defining property of
     // the transpose, checked without a bias.
     for (case, spec) in grid().into_iter().enumerate().step_by(5) {

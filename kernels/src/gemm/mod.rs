@@ -565,6 +565,11 @@ mod tests {
 
     #[test]
     fn matches_triple_loop_for_every_transpose_and_beta() {
+        crate::testing::on_every_isa(matches_triple_loop_for_every_transpose_and_beta_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn matches_triple_loop_for_every_transpose_and_beta_once() {
         for &(m, k, n) in &[
             (1, 1, 1),
             (3, 5, 7),
@@ -602,6 +607,13 @@ mod tests {
     /// them), several k blocks (the bias added once, the activation once at the end).
     #[test]
     fn gemm_then_matches_the_loop_followed_by_bias_and_activation() {
+        crate::testing::on_every_isa(
+            gemm_then_matches_the_loop_followed_by_bias_and_activation_once,
+        );
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn gemm_then_matches_the_loop_followed_by_bias_and_activation_once() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build();
         let pool = pool.expect("a two-thread pool");
         for &(m, k, n) in &[

@@ -59,7 +59,7 @@ pub(crate) unsafe fn gemm(
     let c = CBlockPtr { c, ldc };
     // SAFETY: passed on unchanged from our caller.
     unsafe {
-        match Isa::detect() {
+        match Isa::active() {
             Isa::Avx512 => gemm_tiled::<8, 32>(Isa::Avx512, alpha, a, b, beta, epi, c),
             Isa::Avx2Fma => gemm_tiled::<6, 16>(Isa::Avx2Fma, alpha, a, b, beta, epi, c),
             Isa::Portable => gemm_tiled::<4, 8>(Isa::Portable, alpha, a, b, beta, epi, c),
@@ -340,14 +340,14 @@ enum TileOut<'a> {
 fn micro_kernel(isa: Isa, kc: usize, a: &[f32], b: &[f32], cols: usize, out: TileOut<'_>) {
     match (isa, out) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::detect` found AVX-512F; the panels hold kc·8 and kc·32 values; a tile
+        // SAFETY: `Isa::active` only names AVX-512F where the processor has it; the panels hold kc·8 and kc·32 values; a tile
         // of C is whole and the caller's to write (its contract).
         (Isa::Avx512, out) if cols <= 16 => unsafe { kernel_avx512::<1>(kc, a, b, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         (Isa::Avx512, out) => unsafe { kernel_avx512::<2>(kc, a, b, out) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::detect` found AVX2 and FMA; the panels hold kc·6 and kc·16 values; as
+        // SAFETY: `Isa::active` only names AVX2 + FMA where the processor has them; the panels hold kc·6 and kc·16 values; as
         // above for C.
         (Isa::Avx2Fma, out) if cols <= 8 => unsafe { kernel_avx2::<1>(kc, a, b, out) },
         #[cfg(target_arch = "x86_64")]

@@ -211,6 +211,11 @@ mod tests {
 
     #[test]
     fn thin_products_match_the_triple_loop() {
+        crate::testing::on_every_isa(thin_products_match_the_triple_loop_once);
+    }
+
+    /// The check, on the kernels of whichever instruction set is selected.
+    fn thin_products_match_the_triple_loop_once() {
         // (m, k, n, A transposed, B transposed, which kernel must take it)
         let cases = [
             (6, 9, 196, false, false, "rows"),  // first conv, forward
