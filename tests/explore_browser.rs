@@ -2,8 +2,10 @@
 //! through the DevTools protocol (a WebSocket of JSON commands). It opens the runs page,
 //! clicks a run, moves the mouse across the code map and checks each decoded image on the
 //! page equals the server's decode of the code the page shows, draws a stroke and sees it
-//! reconstructed and marked on the map, clicks two points for an interpolation, and finds no
-//! error in the console. A screenshot is left in the target folder to look at.
+//! reconstructed and marked on the map, clicks two points for an interpolation; on a
+//! variational denoiser's page it finds the prior's circles, samples a code from the prior and
+//! sees it decoded, and sees the damaged test image and the denoiser's output painted; and it
+//! finds no error in the console. A screenshot is left in the target folder to look at.
 //!
 //! Without Chromium the test prints a notice and skips; with `HANDGRAD_REQUIRE_CHROMIUM=1`
 //! (CI sets it, and installs the browser) it fails instead.
@@ -234,15 +236,40 @@ fn a_learner_moves_through_the_code_space_and_draws_a_digit() {
         .output()
         .expect("handgrad runs");
     assert!(trained.status.success());
+    let vae = Command::new(env!("CARGO_BIN_EXE_handgrad"))
+        .args([
+            "train",
+            "--quiet",
+            "--preset",
+            "mlp3-8",
+            "--variational",
+            "--code-activation",
+            "none",
+            "--loss",
+            "bce",
+            "--corrupt",
+            "gaussian:0.3",
+            "--epochs",
+            "1",
+            "--max-samples",
+            "1200",
+            "--batch-size",
+            "64",
+            "--out",
+        ])
+        .arg(runs.join("vae"))
+        .output()
+        .expect("handgrad runs");
+    assert!(vae.status.success());
     let server = Server::bind("127.0.0.1", 0, &runs, RunOptions::default()).expect("bound");
     let base = format!("http://{}", server.addr().expect("an address"));
     let (stop, _) = server.spawn();
 
     let mut b = Browser::launch(&chromium);
     b.call("Page.navigate", json!({ "url": format!("{base}/#/") }));
-    b.wait_for("document.querySelectorAll('tr.run').length === 1");
+    b.wait_for("document.querySelectorAll('tr.run').length === 2");
     let at = b.eval(
-        "(() => { const r = document.querySelector('tr.run a').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()",
+        "(() => { const r = document.querySelector('tr.run a[href=\"#/run/conv\"]').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()",
     );
     b.click((at[0].as_f64().expect("x"), at[1].as_f64().expect("y")));
     b.wait_for("location.hash === '#/run/conv'");
@@ -316,6 +343,24 @@ fn a_learner_moves_through_the_code_space_and_draws_a_digit() {
     assert!(b
         .eval("document.getElementById('map').dataset.drawn")
         .is_string());
+
+    // A variational denoiser's page: the prior's circles drawn, a code sampled from the prior
+    // decoded, and the denoiser's damaged input and output painted.
+    b.call(
+        "Page.navigate",
+        json!({ "url": format!("{base}/#/run/vae") }),
+    );
+    b.wait_for("document.getElementById('map') && document.getElementById('map').dataset.prior === 'drawn'");
+    let before = b.wait_for("document.getElementById('decoded').dataset.shown");
+    let button = b.point_in("sample", 0.5, 0.5);
+    b.click(button);
+    b.wait_for(&format!(
+        "Number(document.getElementById('decoded').dataset.shown) > Number({before}) && document.getElementById('decoded').dataset.pending === '0'"
+    ));
+    let painted = b.wait_for(
+        "(() => { const max = (id) => { const c = document.getElementById(id); return c ? Math.max(...Array.from(c.getContext('2d').getImageData(0, 0, 28, 28).data).filter((_, i) => i % 4 === 0)) : 0; }; return max('damaged') > 100 && max('denoised') > 40 ? [max('damaged'), max('denoised')] : null; })()",
+    );
+    assert!(painted.is_array(), "{painted}");
 
     // A look for people, and no error anywhere.
     let shot = b.call(
