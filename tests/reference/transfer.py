@@ -1,0 +1,89 @@
+"""The fashion report's transfer protocol, stage 2, in PyTorch, from a handgrad run's encoder.
+
+A handgrad run of conv-small on Fashion-MNIST (stage 1: `handgrad train --preset conv-small
+--dataset fashion-mnist --epochs 8`) has its encoder loaded here from `model.safetensors`
+(handgrad writes PyTorch's names: encoder.0.weight, ...), a head Linear(20, 128), ReLU,
+Linear(128, 10) is put on its code, and encoder and head are trained together with
+cross-entropy, Adam 1e-3, batch 128, 20 epochs, on the first 54,000 training images; the
+test accuracy after the last epoch is printed.
+
+Run on the same run folder as `handgrad classify --run R --finetune --seed S`, it says which
+stage a difference in accuracy comes from: the same encoder fine-tuned by PyTorch and by
+handgrad.
+
+    .venv/bin/python tests/reference/transfer.py --run runs/conv-small-fashion-mnist --seed 0
+"""
+import argparse, gzip, json, os, struct
+
+import numpy as np
+import torch
+from torch import nn
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--run", required=True, help="a handgrad run folder of conv-small on fashion-mnist")
+ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+ap.add_argument("--seed", type=int, default=0)
+ap.add_argument("--epochs", type=int, default=20)
+ap.add_argument("--threads", type=int, default=2)
+a = ap.parse_args()
+torch.set_num_threads(a.threads)
+
+
+def idx(name):
+    with gzip.open(os.path.join(a.data, name), "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def safetensors(path):
+    """The tensors of a safetensors file, as float32 torch tensors (no extra package)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        assert info["dtype"] == "F32", (name, info["dtype"])
+        values = np.frombuffer(raw[8 + n + start : 8 + n + end], dtype="<f4").reshape(info["shape"])
+        out[name] = torch.from_numpy(values.copy())
+    return out
+
+
+x_train = torch.from_numpy(idx("train-images-idx3-ubyte.gz")[:54000].astype(np.float32) / 255.0).unsqueeze(1)
+y_train = torch.from_numpy(idx("train-labels-idx1-ubyte.gz")[:54000].astype(np.int64))
+x_test = torch.from_numpy(idx("t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0).unsqueeze(1)
+y_test = torch.from_numpy(idx("t10k-labels-idx1-ubyte.gz").astype(np.int64))
+
+encoder = nn.Sequential(
+    nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
+    nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(512, 64), nn.ReLU(), nn.Linear(64, 20),
+)
+weights = safetensors(os.path.join(a.run, "model.safetensors"))
+encoder.load_state_dict({k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")})
+torch.manual_seed(a.seed)
+head = nn.Sequential(nn.Linear(20, 128), nn.ReLU(), nn.Linear(128, 10))
+model = nn.Sequential(encoder, head)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+loss_fn = nn.CrossEntropyLoss()
+
+for epoch in range(1, a.epochs + 1):
+    model.train()
+    order = torch.randperm(len(x_train))
+    total = 0.0
+    for i in range(0, len(order), 128):
+        batch = order[i : i + 128]
+        loss = loss_fn(model(x_train[batch]), y_train[batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(batch)
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+    print(f"epoch {epoch:2d}: training loss {total / len(x_train):.4f}, test accuracy {100 * accuracy:.2f} %", flush=True)
+print(f"test accuracy {100 * accuracy:.2f} % (seed {a.seed}, encoder of {a.run})")
