@@ -11,6 +11,12 @@ Run on the same run folder as `handgrad classify --run R --finetune --seed S`, i
 stage a difference in accuracy comes from: the same encoder fine-tuned by PyTorch and by
 handgrad.
 
+With --stage1 OUT it instead runs stage 1 in PyTorch (the same autoencoder, PyTorch's default
+initialisation, Adam 2e-3, batch 128, MSE, 8 epochs on the first 54,000 training images),
+prints its test MSE, and writes a run folder OUT with the run's config.json and the trained
+weights under handgrad's names, so that `handgrad classify --run OUT --finetune` fine-tunes a
+PyTorch-trained encoder.
+
     .venv/bin/python tests/reference/transfer.py --run runs/conv-small-fashion-mnist --seed 0
 """
 import argparse, gzip, json, os, struct
@@ -25,8 +31,10 @@ ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
 ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--epochs", type=int, default=20)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--stage1", default="", help="train the autoencoder in PyTorch and write a run folder here")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
+torch.manual_seed(a.seed)
 
 
 def idx(name):
@@ -63,6 +71,51 @@ encoder = nn.Sequential(
     nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
     nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(512, 64), nn.ReLU(), nn.Linear(64, 20),
 )
+def save_safetensors(path, tensors):
+    """Writes float32 tensors as safetensors, PyTorch's metadata included (no extra package)."""
+    header, blobs, at = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, t in tensors.items():
+        data = t.detach().contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [at, at + len(data)]}
+        blobs.append(data)
+        at += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+if a.stage1:
+    torch.manual_seed(a.seed)
+    decoder = nn.Sequential(
+        nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 512), nn.ReLU(), nn.Unflatten(1, (32, 4, 4)),
+        nn.ConvTranspose2d(32, 16, 3, 2, 1, 0), nn.ReLU(), nn.ConvTranspose2d(16, 8, 3, 2, 1, 1), nn.ReLU(),
+        nn.ConvTranspose2d(8, 1, 3, 2, 1, 1), nn.Sigmoid(),
+    )
+    ae = nn.Sequential(encoder, decoder)
+    opt = torch.optim.Adam(ae.parameters(), lr=2e-3)
+    for epoch in range(1, 9):
+        order = torch.randperm(len(x_train))
+        for i in range(0, len(order), 128):
+            batch = x_train[order[i : i + 128]]
+            loss = nn.functional.mse_loss(ae(batch), batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            mse = nn.functional.mse_loss(ae(x_test), x_test).item()
+        print(f"epoch {epoch}: test MSE {mse:.6f}", flush=True)
+    os.makedirs(a.stage1, exist_ok=True)
+    with open(os.path.join(a.run, "config.json")) as f:
+        config = f.read()
+    with open(os.path.join(a.stage1, "config.json"), "w") as f:
+        f.write(config)
+    named = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
+    named.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
+    save_safetensors(os.path.join(a.stage1, "model.safetensors"), named)
+    print(f"PyTorch autoencoder: test MSE {mse:.6f} (seed {a.seed}), written to {a.stage1}")
+    raise SystemExit(0)
+
 weights = safetensors(os.path.join(a.run, "model.safetensors"))
 encoder.load_state_dict({k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")})
 torch.manual_seed(a.seed)
