@@ -2,6 +2,9 @@
 //! bit for bit, bad requests get a 4xx and a sentence while the server keeps serving, and a
 //! run trained in another process shows up and grows.
 
+mod common;
+
+use common::train_run as train;
 use handgrad::experiments::RunOptions;
 use handgrad::explore::Server;
 use handgrad::train::run_dir::load_run;
@@ -13,21 +16,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-/// Trains `runs/name` with `args` through the binary.
-fn train(runs: &Path, name: &str, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_handgrad"))
-        .args(["train", "--quiet", "--max-samples", "1200", "--out"])
-        .arg(runs.join(name))
-        .args(args)
-        .output()
-        .expect("handgrad runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A server on a free port of 127.0.0.1 for the runs under `runs`; its base URL.

@@ -220,47 +220,23 @@ fn a_learner_moves_through_the_code_space_and_draws_a_digit() {
         std::env::temp_dir().join(format!("handgrad-explore-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&runs);
     std::fs::create_dir_all(&runs).expect("runs folder");
-    let trained = Command::new(env!("CARGO_BIN_EXE_handgrad"))
-        .args([
-            "train",
-            "--quiet",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "64",
-            "--max-samples",
-            "1200",
-            "--out",
-        ])
-        .arg(runs.join("conv"))
-        .output()
-        .expect("handgrad runs");
-    assert!(trained.status.success());
-    let vae = Command::new(env!("CARGO_BIN_EXE_handgrad"))
-        .args([
-            "train",
-            "--quiet",
-            "--preset",
-            "mlp3-8",
-            "--variational",
-            "--code-activation",
-            "none",
-            "--loss",
-            "bce",
-            "--corrupt",
-            "gaussian:0.3",
-            "--epochs",
-            "1",
-            "--max-samples",
-            "1200",
-            "--batch-size",
-            "64",
-            "--out",
-        ])
-        .arg(runs.join("vae"))
-        .output()
-        .expect("handgrad runs");
-    assert!(vae.status.success());
+    common::train_run(&runs, "conv", &["--epochs", "2", "--batch-size", "64"]);
+    let vae = [
+        "--preset",
+        "mlp3-8",
+        "--variational",
+        "--code-activation",
+        "none",
+        "--loss",
+        "bce",
+        "--corrupt",
+        "gaussian:0.3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+    ];
+    common::train_run(&runs, "vae", &vae);
     let server = Server::bind("127.0.0.1", 0, &runs, RunOptions::default()).expect("bound");
     let base = format!("http://{}", server.addr().expect("an address"));
     let (stop, _) = server.spawn();

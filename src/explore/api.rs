@@ -275,7 +275,10 @@ impl Explorer {
         let run = self.opened(name)?;
         let n = run.map.labels.len();
         let i: usize = index.parse().ok().filter(|&i| i < n).ok_or_else(|| {
-            Problem::new(404, format!("test image {index:?}: give 0 to {}", n - 1))
+            Problem::new(
+                404,
+                format!("test image {index:?}: give 0 to {}", n.saturating_sub(1)),
+            )
         })?;
         let px = run.images.len() / n.max(1);
         Ok(Reply::json(&TestImage {

@@ -133,13 +133,13 @@ impl Canvas {
 
     /// The width and height `text` takes at font size `size` (pixels).
     pub fn text_size(&mut self, text: &str, size: u32) -> (usize, usize) {
-        let (w, h) = text::layout(text, size as f64, false).1;
+        let (w, h) = text::measure(text, size as f64, false);
         (w as usize, h as usize)
     }
 
     /// The size bold `text` takes (titles).
     pub fn bold_size(&mut self, text: &str, size: u32) -> (usize, usize) {
-        let (w, h) = text::layout(text, size as f64, true).1;
+        let (w, h) = text::measure(text, size as f64, true);
         (w as usize, h as usize)
     }
 

@@ -9,7 +9,7 @@
 //! advance and kerning, and each glyph's ink is placed at its own bounds around the pen.
 //! Everything else (lines, rectangles, circles, pixels) is the bitmap backend's.
 
-use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
+use ab_glyph::{point, Font, FontRef, Glyph, PxScale, ScaleFont};
 use plotters::prelude::*;
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{
@@ -30,15 +30,21 @@ fn font(bold: bool) -> Option<FontRef<'static>> {
 /// corner of the line of text.
 type Ink = Vec<(i32, i32, f32)>;
 
-/// Lays out `text` at `size` pixels (the height from the font's ascent to its descent, as
-/// plotters measures it): the ink of every glyph, and the line's width and height.
-pub fn layout(text: &str, size: f64, bold: bool) -> (Ink, (u32, u32)) {
+/// Walks `text` at `size` pixels (the height from the font's ascent to its descent, as
+/// plotters measures it), calling `each(glyph)` with every glyph placed at its pen position
+/// on the baseline (advances and kerning, in fractions of a pixel); returns the line's width
+/// and height.
+fn walk(
+    text: &str,
+    size: f64,
+    bold: bool,
+    mut each: impl FnMut(&FontRef<'_>, Glyph),
+) -> (u32, u32) {
     let Some(font) = font(bold) else {
-        return (Vec::new(), (0, 0));
+        return (0, 0);
     };
     let scale = PxScale::from(size as f32);
     let scaled = font.as_scaled(scale);
-    let mut ink = Vec::new();
     let mut pen = 0.0f32;
     let mut previous = None;
     for c in text.chars() {
@@ -48,16 +54,32 @@ pub fn layout(text: &str, size: f64, bold: bool) -> (Ink, (u32, u32)) {
         }
         previous = Some(id);
         // The glyph's origin on the baseline, the ascent below the top of the line.
-        let glyph = id.with_scale_and_position(scale, point(pen, scaled.ascent()));
+        each(
+            &font,
+            id.with_scale_and_position(scale, point(pen, scaled.ascent())),
+        );
+        pen += scaled.h_advance(id);
+    }
+    let height = scaled.ascent() - scaled.descent();
+    (pen.ceil() as u32, height.ceil() as u32)
+}
+
+/// The width and height of `text` at `size` pixels, without drawing it.
+pub fn measure(text: &str, size: f64, bold: bool) -> (u32, u32) {
+    walk(text, size, bold, |_, _| {})
+}
+
+/// Lays out `text` at `size` pixels: the ink of every glyph, and the line's width and height.
+pub fn layout(text: &str, size: f64, bold: bool) -> (Ink, (u32, u32)) {
+    let mut ink = Vec::new();
+    let size = walk(text, size, bold, |font, glyph| {
         if let Some(outline) = font.outline_glyph(glyph) {
             let bounds = outline.px_bounds();
             let (left, top) = (bounds.min.x as i32, bounds.min.y as i32);
             outline.draw(|x, y, coverage| ink.push((left + x as i32, top + y as i32, coverage)));
         }
-        pen += scaled.h_advance(id);
-    }
-    let height = scaled.ascent() - scaled.descent();
-    (ink, (pen.ceil() as u32, height.ceil() as u32))
+    });
+    (ink, size)
 }
 
 /// plotters' bitmap backend over an RGB buffer, with text laid out by [`layout`].
@@ -191,7 +213,7 @@ impl DrawingBackend for Pixels<'_> {
         style: &S,
     ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
         let bold = matches!(style.style(), FontStyle::Bold);
-        Ok(layout(text, style.size(), bold).1)
+        Ok(measure(text, style.size(), bold))
     }
 }
 
@@ -247,10 +269,11 @@ mod tests {
 
     #[test]
     fn the_width_is_the_sum_of_advances_and_a_line_is_as_tall_as_the_size() {
-        let (_, (w1, h)) = layout("00", 20.0, false);
-        let (_, (w2, _)) = layout("0", 20.0, false);
+        let (w1, h) = measure("00", 20.0, false);
+        let (w2, _) = measure("0", 20.0, false);
         assert!((w1 as i32 - 2 * w2 as i32).abs() <= 1);
         assert!((h as i32 - 20).abs() <= 1, "{h}");
-        assert_eq!(layout("", 20.0, false).1 .0, 0);
+        assert_eq!(measure("", 20.0, false).0, 0);
+        assert_eq!(layout("00", 20.0, false).1, (w1, h));
     }
 }

@@ -148,3 +148,19 @@ pub fn tiny_dataset(dir: &Path, n_train: usize, n_test: usize) -> PathBuf {
     }
     out
 }
+
+/// Trains the run folder `runs/name` through the `handgrad` binary: quietly, on the first
+/// 1,200 images of the shipped MNIST, with `args` on top.
+pub fn train_run(runs: &Path, name: &str, args: &[&str]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_handgrad"))
+        .args(["train", "--quiet", "--max-samples", "1200", "--out"])
+        .arg(runs.join(name))
+        .args(args)
+        .output()
+        .expect("handgrad runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
