@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo run --release --example 04_new_op`.
 
-use handgrad::autodiff::{grad_check_report, Backward, BackwardCtx, Graph, Tolerance, Var};
+use handgrad::autodiff::{grad_check_report, Backward, BackwardCtx, Grads, Graph, Tolerance, Var};
 use handgrad::Result;
 use ndarray::{ArrayD, IxDyn};
 
@@ -13,9 +13,9 @@ struct Softplus;
 
 impl Backward for Softplus {
     /// ∂L/∂x = ∂L/∂y · σ(x): the chain rule with the op's own derivative.
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let sigma = ctx.input(0).mapv(|x| 1.0 / (1.0 + (-x).exp()));
-        Ok(vec![Some(sigma * ctx.d_y())])
+        Ok([Some(sigma * ctx.d_y())].into())
     }
 }
 
@@ -25,12 +25,12 @@ impl Backward for Softplus {
 struct SoftplusWrong;
 
 impl Backward for SoftplusWrong {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let slope = ctx.input(0).mapv(|x| {
             let s = 1.0 / (1.0 + (-x).exp());
             s * (1.0 - s)
         });
-        Ok(vec![Some(slope * ctx.d_y())])
+        Ok([Some(slope * ctx.d_y())].into())
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use common::{away_from_zero, uniform};
 use handgrad::autodiff::{
-    grad_check, Activation, Backward, BackwardCtx, Graph, Reduction, Tolerance, Var,
+    grad_check, Activation, Backward, BackwardCtx, Grads, Graph, Reduction, Tolerance, Var,
 };
 use handgrad::nn::{self, grad_check_module, Init, Module};
 use handgrad::{Error, Result};
@@ -369,9 +369,9 @@ impl Module for MseToTarget {
 struct SquareMissingTwo;
 
 impl Backward for SquareMissingTwo {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let d_x = ctx.input(0) * ctx.d_y();
-        Ok(vec![Some(d_x)])
+        Ok([Some(d_x)].into())
     }
 }
 
@@ -380,8 +380,8 @@ impl Backward for SquareMissingTwo {
 struct Square;
 
 impl Backward for Square {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        Ok(vec![Some(ctx.input(0) * ctx.d_y() * 2.0)])
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
+        Ok([Some(ctx.input(0) * ctx.d_y() * 2.0)].into())
     }
 }
 

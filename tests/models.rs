@@ -5,7 +5,7 @@ mod common;
 
 use handgrad::autodiff::{Graph, Reduction};
 use handgrad::models::{Autoencoder, ConvLayer, DecoderSpec, DeconvLayer};
-use handgrad::nn::{load_state_dict, parameter_count, state_dict, Module};
+use handgrad::nn::{load_state_dict, parameter_count, state_dict, Module, Name};
 use handgrad::train::checkpoint;
 use handgrad::train::RunConfig;
 use handgrad::{Error, Result};
@@ -243,7 +243,7 @@ fn conv_selu_reproduces_the_pytorch_reference() -> Result<()> {
     close("output", g.value(y), &tensors["output"]);
     close("loss", g.value(loss), &tensors["loss"]);
     let mut checked = 0;
-    model.visit("", &mut |name, p| {
+    model.visit(&mut Name::default(), &mut |name, p| {
         let want = &tensors[&format!("grad.{name}")];
         close(
             &format!("grad.{name}"),

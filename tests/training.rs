@@ -12,7 +12,7 @@ use handgrad::experiments::train::train_new;
 use handgrad::experiments::RunOptions;
 use handgrad::fs::write_atomic;
 use handgrad::models::{Autoencoder, ConvLayer};
-use handgrad::nn::{state_dict, Module};
+use handgrad::nn::{state_dict, Module, Name};
 use handgrad::train::checkpoint::{self, Tensors};
 use handgrad::train::config::Schedule;
 use handgrad::train::fit::{BatchProgress, EpochMetrics};
@@ -289,11 +289,13 @@ impl Hooks<Autoencoder> for PoisonAfterFirstEpoch {
             &self.0,
             &checkpoint_bytes(trainer, &self.1, &Tensors::new())?,
         )?;
-        trainer.model.visit_mut("", &mut |name, p| {
-            if name == "decoder.13.bias" {
-                p.value.fill(f32::NAN);
-            }
-        });
+        trainer
+            .model
+            .visit_mut(&mut Name::default(), &mut |name, p| {
+                if name == "decoder.13.bias" {
+                    p.value.fill(f32::NAN);
+                }
+            });
         Ok(())
     }
 }

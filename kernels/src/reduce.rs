@@ -17,8 +17,28 @@ pub fn sum(x: &[f32]) -> f64 {
     if x.len() < PARALLEL_MIN_ELEMS {
         return sum_in_lanes(x);
     }
-    let partials: Vec<f64> = x.par_chunks(PARALLEL_CHUNK).map(sum_in_lanes).collect();
-    partials.iter().sum()
+    sum_of_chunks(x.len(), |chunk| sum_in_lanes(&x[chunk]))
+}
+
+/// Chunk sums are computed this many at a time into an array on the stack, then added in
+/// order: a sum allocates no list of partial results.
+const PARTIALS: usize = 64;
+
+/// Σ over `len` elements cut into chunks of [`PARALLEL_CHUNK`]: `chunk_sum` of each chunk, on
+/// every thread, added in chunk order (so the result never depends on the thread count).
+fn sum_of_chunks(len: usize, chunk_sum: impl Fn(std::ops::Range<usize>) -> f64 + Sync) -> f64 {
+    let chunks = len.div_ceil(PARALLEL_CHUNK);
+    let mut partials = [0.0f64; PARTIALS];
+    let mut total = -0.0;
+    for first in (0..chunks).step_by(PARTIALS) {
+        let group = &mut partials[..(chunks - first).min(PARTIALS)];
+        group.par_iter_mut().enumerate().for_each(|(k, partial)| {
+            let start = (first + k) * PARALLEL_CHUNK;
+            *partial = chunk_sum(start..(start + PARALLEL_CHUNK).min(len));
+        });
+        total = group.iter().fold(total, |t, p| t + p);
+    }
+    total
 }
 
 /// Independent running sums in [`sum_in_lanes`]: one AVX-512 vector of f64.
@@ -49,12 +69,7 @@ pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64 + Sync + Send) 
     if a.len() < PARALLEL_MIN_ELEMS {
         return chunk_sum((a, b));
     }
-    let partials: Vec<f64> = a
-        .par_chunks(PARALLEL_CHUNK)
-        .zip(b.par_chunks(PARALLEL_CHUNK))
-        .map(chunk_sum)
-        .collect();
-    partials.iter().sum()
+    sum_of_chunks(a.len(), |chunk| chunk_sum((&a[chunk.clone()], &b[chunk])))
 }
 
 /// Σ f(aᵢ, bᵢ) in f64 as `LANES` (8) running sums, for the reason [`sum_in_lanes`] gives: with

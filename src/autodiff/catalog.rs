@@ -3,7 +3,7 @@
 //! (kept away from an op's kinks and outside its domain's edges), and the function that
 //! records the op on a tape.
 
-use super::graph::{Backward, BackwardCtx, Graph, Var};
+use super::graph::{Backward, BackwardCtx, Grads, Graph, Var};
 use super::ops::loss::Reduction;
 use super::Activation;
 use crate::error::{Error, Result};
@@ -426,7 +426,7 @@ pub fn plant_bug(g: &mut Graph, y: Var) -> Var {
 struct WrongIdentity;
 
 impl Backward for WrongIdentity {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        Ok(vec![Some(ctx.d_y().mapv(|v| 1.5 * v))])
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
+        Ok([Some(ctx.d_y().mapv(|v| 1.5 * v))].into())
     }
 }

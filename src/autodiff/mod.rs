@@ -12,7 +12,7 @@ pub mod ops;
 pub mod profile;
 
 pub use grad_check::{check_catalog, grad_check, grad_check_report, InputCheck, Tolerance};
-pub use graph::{Backward, BackwardCtx, Graph, ParamId, Pass, Place, Var};
+pub use graph::{Backward, BackwardCtx, Grads, Graph, ParamId, Pass, Place, Var};
 pub use observe::TapeObserver;
 pub use ops::activation::Activation;
 pub use ops::loss::Reduction;

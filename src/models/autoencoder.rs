@@ -28,7 +28,7 @@ use super::plan::ModelPlan;
 use super::spec::ModelSpec;
 use crate::autodiff::{Graph, Var};
 use crate::error::Result;
-use crate::nn::{join_name, Module, Param, Sequential};
+use crate::nn::{Module, Name, Param, Sequential};
 use rand::Rng;
 
 /// An encoder and a decoder.
@@ -237,12 +237,14 @@ fn on_inference_graph<M: Module>(
     let mut g = INFER_GRAPH.with(|slot| slot.take()).unwrap_or_default();
     g.set_recording(false);
     model.set_training(false);
+    // (N, shape…), N set per chunk: ndarray keeps up to four axes in place, so an image or a
+    // vector batch needs no allocation.
+    let mut dims = ndarray::Dimension::insert_axis(&ndarray::IxDyn(shape), ndarray::Axis(0));
     let result = (|| {
         for chunk in data.chunks(batch * sample_len.max(1)) {
             g.reset();
-            let mut dims = vec![chunk.len() / sample_len.max(1)];
-            dims.extend_from_slice(shape);
-            let view = ndarray::ArrayViewD::from_shape(dims, chunk)
+            dims[0] = chunk.len() / sample_len.max(1);
+            let view = ndarray::ArrayViewD::from_shape(dims.clone(), chunk)
                 .map_err(|e| crate::Error::shape("batch", e.to_string()))?;
             let x = g.constant_view(view);
             each(model, &mut g, x)?;
@@ -274,14 +276,14 @@ impl Module for Autoencoder {
         self.decoder.forward(g, z)
     }
 
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        self.encoder.visit(&join_name(prefix, "encoder"), f);
-        self.decoder.visit(&join_name(prefix, "decoder"), f);
+    fn visit(&self, name: &mut Name, f: &mut dyn FnMut(&str, &Param)) {
+        name.with("encoder", |n| self.encoder.visit(n, f));
+        name.with("decoder", |n| self.decoder.visit(n, f));
     }
 
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
-        self.encoder.visit_mut(&join_name(prefix, "encoder"), f);
-        self.decoder.visit_mut(&join_name(prefix, "decoder"), f);
+    fn visit_mut(&mut self, name: &mut Name, f: &mut dyn FnMut(&str, &mut Param)) {
+        name.with("encoder", |n| self.encoder.visit_mut(n, f));
+        name.with("decoder", |n| self.decoder.visit_mut(n, f));
     }
 
     fn set_training(&mut self, training: bool) {

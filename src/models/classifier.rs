@@ -18,7 +18,7 @@
 use crate::autodiff::{Graph, Var};
 use crate::error::{Error, Result};
 use crate::nn::init::Init;
-use crate::nn::{join_name, Act, Linear, Module, Param, Sequential};
+use crate::nn::{Act, Linear, Module, Name, Param, Sequential};
 use kernels::elementwise::Activation;
 use rand::Rng;
 
@@ -138,18 +138,18 @@ impl Module for Classifier {
         self.head.forward(g, features)
     }
 
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+    fn visit(&self, name: &mut Name, f: &mut dyn FnMut(&str, &Param)) {
         if let Some(e) = &self.encoder {
-            e.visit(&join_name(prefix, "encoder"), f);
+            name.with("encoder", |n| e.visit(n, f));
         }
-        self.head.visit(&join_name(prefix, "head"), f);
+        name.with("head", |n| self.head.visit(n, f));
     }
 
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+    fn visit_mut(&mut self, name: &mut Name, f: &mut dyn FnMut(&str, &mut Param)) {
         if let Some(e) = &mut self.encoder {
-            e.visit_mut(&join_name(prefix, "encoder"), f);
+            name.with("encoder", |n| e.visit_mut(n, f));
         }
-        self.head.visit_mut(&join_name(prefix, "head"), f);
+        name.with("head", |n| self.head.visit_mut(n, f));
     }
 
     fn set_training(&mut self, training: bool) {

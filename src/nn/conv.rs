@@ -1,7 +1,7 @@
 //! Convolutional layers: [`Conv2d`] shrinks a feature map (stride 2 halves it), and
 //! [`ConvTranspose2d`] grows one back — the encoder's and the decoder's workhorses.
 
-use super::{Init, Module, Param, WeightBias};
+use super::{Init, Module, Name, Param, WeightBias};
 use crate::autodiff::{Activation, Graph, Var};
 use crate::error::Result;
 use rand::Rng;
@@ -58,11 +58,11 @@ impl Module for Conv2d {
         let k = self.kernel;
         Some(g.conv2d_then(x, w, b, k.stride, k.pad, Some(act)))
     }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        self.params.visit(prefix, f)
+    fn visit(&self, name: &mut Name, f: &mut dyn FnMut(&str, &Param)) {
+        self.params.visit(name, f)
     }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
-        self.params.visit_mut(prefix, f)
+    fn visit_mut(&mut self, name: &mut Name, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.params.visit_mut(name, f)
     }
 }
 
@@ -112,10 +112,10 @@ impl Module for ConvTranspose2d {
         let (k, op) = (self.kernel, self.output_padding);
         Some(g.conv_transpose2d_then(x, w, b, k.stride, k.pad, op, Some(act)))
     }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        self.params.visit(prefix, f)
+    fn visit(&self, name: &mut Name, f: &mut dyn FnMut(&str, &Param)) {
+        self.params.visit(name, f)
     }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
-        self.params.visit_mut(prefix, f)
+    fn visit_mut(&mut self, name: &mut Name, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.params.visit_mut(name, f)
     }
 }

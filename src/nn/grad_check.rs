@@ -2,7 +2,7 @@
 //! against central finite differences. The method and its tolerances are explained in
 //! [`crate::autodiff::grad_check`](mod@crate::autodiff::grad_check); this file applies them to a [`Module`].
 
-use super::Module;
+use super::{Module, Name};
 use crate::autodiff::grad_check::{add_flat, compare, seed_like, set_flat, weighted_sum};
 use crate::autodiff::{Graph, Tolerance};
 use crate::error::Result;
@@ -33,7 +33,7 @@ pub fn grad_check_module(
             .cloned()
             .unwrap_or_else(|| ArrayD::zeros(x.shape())),
     )];
-    module.visit("", &mut |pname, p| {
+    module.visit(&mut Name::default(), &mut |pname, p| {
         if p.is_trainable() {
             let grad = g
                 .param_grad(p.id())
@@ -66,7 +66,7 @@ pub fn grad_check_module(
                     return touch(x_probe);
                 }
                 let mut old = 0.0;
-                module.visit_mut("", &mut |n, p| {
+                module.visit_mut(&mut Name::default(), &mut |n, p| {
                     if n == pname {
                         old = touch(&mut p.value);
                     }

@@ -1,6 +1,6 @@
 //! The fully connected layer, y = x·wᵀ + b.
 
-use super::{Init, Module, Param, WeightBias};
+use super::{Init, Module, Name, Param, WeightBias};
 use crate::autodiff::{Graph, Var};
 use crate::error::Result;
 use kernels::elementwise::Activation;
@@ -44,10 +44,10 @@ impl Module for Linear {
         let (w, b) = self.params.on(g);
         Some(g.linear_flat(x, w, b, act, tail))
     }
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        self.params.visit(prefix, f)
+    fn visit(&self, name: &mut Name, f: &mut dyn FnMut(&str, &Param)) {
+        self.params.visit(name, f)
     }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
-        self.params.visit_mut(prefix, f)
+    fn visit_mut(&mut self, name: &mut Name, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.params.visit_mut(name, f)
     }
 }

@@ -85,11 +85,12 @@ pub trait Module: fmt::Debug + Send {
     /// Shape errors from the ops, naming the layer where a container knows it.
     fn forward(&mut self, g: &mut Graph, x: Var) -> Result<Var>;
 
-    /// Calls `f(name, tensor)` for every parameter and buffer, names prefixed by `prefix`.
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
+    /// Calls `f(name, tensor)` for every parameter and buffer; `name` is the name so far
+    /// (empty at the top), which each level extends with its part (see [`Name`]).
+    fn visit(&self, _name: &mut Name, _f: &mut dyn FnMut(&str, &Param)) {}
 
     /// As [`Module::visit`], with mutable access (optimisers, checkpoint loading).
-    fn visit_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut Param)) {}
+    fn visit_mut(&mut self, _name: &mut Name, _f: &mut dyn FnMut(&str, &mut Param)) {}
 
     /// Switches between training and evaluation behaviour (dropout, batch norm).
     fn set_training(&mut self, _training: bool) {}
@@ -146,10 +147,38 @@ pub fn join_name(prefix: &str, name: &str) -> String {
     }
 }
 
+/// A parameter's dotted name ("decoder.9.weight"), built in place while a visit walks down
+/// the model: each level appends its part, visits below it, and takes the part off again. One
+/// buffer serves every name, so once it has grown to the longest one a visit of the whole
+/// model allocates nothing — the optimiser visits every parameter at every step.
+#[derive(Clone, Debug, Default)]
+pub struct Name(String);
+
+impl Name {
+    /// The name so far.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Runs `f` with `.part` appended to the name (no dot at the top level), then restores it.
+    pub fn with<R>(&mut self, part: impl fmt::Display, f: impl FnOnce(&mut Name) -> R) -> R {
+        use fmt::Write;
+        let len = self.0.len();
+        if len > 0 {
+            self.0.push('.');
+        }
+        // Invariant: writing to a String cannot fail.
+        write!(self.0, "{part}").unwrap_or_else(|_| unreachable!("a String takes any text"));
+        let out = f(self);
+        self.0.truncate(len);
+        out
+    }
+}
+
 /// Every parameter and buffer, by name, copied: what a checkpoint stores.
 pub fn state_dict(m: &dyn Module) -> BTreeMap<String, ArrayD<f32>> {
     let mut out = BTreeMap::new();
-    m.visit("", &mut |name, p| {
+    m.visit(&mut Name::default(), &mut |name, p| {
         out.insert(name.to_string(), p.value.clone());
     });
     out
@@ -167,7 +196,7 @@ pub fn load_state_dict(
 ) -> Result<Vec<String>> {
     let mut problem = None;
     let mut used = std::collections::BTreeSet::new();
-    m.visit_mut("", &mut |name, p| {
+    m.visit_mut(&mut Name::default(), &mut |name, p| {
         if problem.is_some() {
             return;
         }
@@ -207,7 +236,7 @@ pub fn load_state_dict(
 /// The number of trainable scalars in a model.
 pub fn parameter_count(m: &dyn Module) -> usize {
     let mut count = 0;
-    m.visit("", &mut |_, p| {
+    m.visit(&mut Name::default(), &mut |_, p| {
         if p.is_trainable() {
             count += p.value.len();
         }
@@ -243,19 +272,19 @@ impl WeightBias {
         (self.weight.on(g), self.bias.as_ref().map(|b| b.on(g)))
     }
 
-    /// Visits `prefix.weight` and `prefix.bias`.
-    pub fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        f(&join_name(prefix, "weight"), &self.weight);
+    /// Visits `name.weight` and `name.bias`.
+    pub fn visit(&self, name: &mut Name, f: &mut dyn FnMut(&str, &Param)) {
+        name.with("weight", |n| f(n.as_str(), &self.weight));
         if let Some(b) = &self.bias {
-            f(&join_name(prefix, "bias"), b);
+            name.with("bias", |n| f(n.as_str(), b));
         }
     }
 
-    /// Visits `prefix.weight` and `prefix.bias`, mutably.
-    pub fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
-        f(&join_name(prefix, "weight"), &mut self.weight);
+    /// Visits `name.weight` and `name.bias`, mutably.
+    pub fn visit_mut(&mut self, name: &mut Name, f: &mut dyn FnMut(&str, &mut Param)) {
+        name.with("weight", |n| f(n.as_str(), &mut self.weight));
         if let Some(b) = &mut self.bias {
-            f(&join_name(prefix, "bias"), b);
+            name.with("bias", |n| f(n.as_str(), b));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Batch normalisation and dropout as layers: both behave differently in training and in
 //! evaluation, which [`Module::set_training`] switches.
 
-use super::{join_name, Module, Param};
+use super::{Module, Name, Param};
 use crate::autodiff::{Graph, Var};
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
@@ -73,18 +73,18 @@ impl Module for BatchNorm {
         Ok(y)
     }
 
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
-        f(&join_name(prefix, "weight"), &self.weight);
-        f(&join_name(prefix, "bias"), &self.bias);
-        f(&join_name(prefix, "running_mean"), &self.running_mean);
-        f(&join_name(prefix, "running_var"), &self.running_var);
+    fn visit(&self, name: &mut Name, f: &mut dyn FnMut(&str, &Param)) {
+        name.with("weight", |n| f(n.as_str(), &self.weight));
+        name.with("bias", |n| f(n.as_str(), &self.bias));
+        name.with("running_mean", |n| f(n.as_str(), &self.running_mean));
+        name.with("running_var", |n| f(n.as_str(), &self.running_var));
     }
 
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
-        f(&join_name(prefix, "weight"), &mut self.weight);
-        f(&join_name(prefix, "bias"), &mut self.bias);
-        f(&join_name(prefix, "running_mean"), &mut self.running_mean);
-        f(&join_name(prefix, "running_var"), &mut self.running_var);
+    fn visit_mut(&mut self, name: &mut Name, f: &mut dyn FnMut(&str, &mut Param)) {
+        name.with("weight", |n| f(n.as_str(), &mut self.weight));
+        name.with("bias", |n| f(n.as_str(), &mut self.bias));
+        name.with("running_mean", |n| f(n.as_str(), &mut self.running_mean));
+        name.with("running_var", |n| f(n.as_str(), &mut self.running_var));
     }
 
     fn set_training(&mut self, training: bool) {

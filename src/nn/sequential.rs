@@ -1,7 +1,7 @@
 //! A chain of layers, each feeding the next — how encoders and decoders are written.
 
 use super::shape::Reshaping;
-use super::{join_name, Module, Param};
+use super::{join_name, Module, Name, Param};
 use crate::autodiff::{Graph, Var};
 use crate::error::{Error, Result};
 
@@ -172,15 +172,15 @@ impl Module for Sequential {
         Ok(x)
     }
 
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+    fn visit(&self, name: &mut Name, f: &mut dyn FnMut(&str, &Param)) {
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.visit(&join_name(prefix, &i.to_string()), f);
+            name.with(i, |n| layer.visit(n, f));
         }
     }
 
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+    fn visit_mut(&mut self, name: &mut Name, f: &mut dyn FnMut(&str, &mut Param)) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
-            layer.visit_mut(&join_name(prefix, &i.to_string()), f);
+            name.with(i, |n| layer.visit_mut(n, f));
         }
     }
 
@@ -228,7 +228,7 @@ mod tests {
         let weighted = g.mul(v, r).expect("mul");
         let loss = g.sum(weighted).expect("sum");
         g.backward(loss).expect("backward");
-        net.visit("", &mut |_, p| {
+        net.visit(&mut Name::default(), &mut |_, p| {
             let grad = g
                 .param_grad(p.id())
                 .expect("a gradient for every parameter");

@@ -6,6 +6,7 @@
 
 use super::{check_at_least, next_step, Common, Optimizer, Slots};
 use crate::error::Result;
+use crate::nn::Name;
 
 /// The AdaGrad optimiser.
 #[derive(Debug, Clone)]
@@ -26,6 +27,7 @@ impl AdaGrad {
         let common = Common {
             lr,
             slots: Slots::new(&["step", "sum"]),
+            names: Name::default(),
         };
         Ok(AdaGrad {
             common,

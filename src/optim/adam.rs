@@ -13,6 +13,7 @@
 
 use super::{check_at_least, next_step, Common, Optimizer, Slots};
 use crate::error::{Error, Result};
+use crate::nn::Name;
 
 /// The Adam optimiser.
 #[derive(Debug, Clone)]
@@ -34,6 +35,7 @@ impl Adam {
         let common = Common {
             lr,
             slots: Slots::new(&["step", "exp_avg", "exp_avg_sq"]),
+            names: Name::default(),
         };
         Ok(Adam {
             common,

@@ -25,7 +25,7 @@ pub use sgd::Sgd;
 
 use crate::autodiff::Graph;
 use crate::error::{Error, Result};
-use crate::nn::Module;
+use crate::nn::{Module, Name};
 use std::collections::BTreeMap;
 
 /// An optimiser's saved state: for each parameter name, its named vectors
@@ -139,6 +139,8 @@ pub struct Common {
     pub lr: f32,
     /// Per-parameter state.
     pub slots: Slots,
+    /// The buffer parameter names are built in at every step (see [`Name`]).
+    pub names: Name,
 }
 
 /// A rule that updates parameters from their gradients.
@@ -177,7 +179,8 @@ pub trait Optimizer: std::fmt::Debug + Send {
 
     /// One update of every trainable parameter of `model` that has a gradient on `g`.
     fn step(&mut self, model: &mut dyn Module, g: &Graph) {
-        model.visit_mut("", &mut |name, p| {
+        let mut names = std::mem::take(&mut self.common_mut().names);
+        model.visit_mut(&mut names, &mut |name, p| {
             if !p.is_trainable() {
                 return;
             }
@@ -190,6 +193,7 @@ pub trait Optimizer: std::fmt::Debug + Send {
             };
             self.update(name, values, grad);
         });
+        self.common_mut().names = names;
     }
 }
 

@@ -6,6 +6,7 @@
 
 use super::{check_at_least, next_step, Common, Optimizer, Slots};
 use crate::error::Result;
+use crate::nn::Name;
 
 /// SGD with momentum.
 #[derive(Debug, Clone)]
@@ -26,6 +27,7 @@ impl Sgd {
         let common = Common {
             lr,
             slots: Slots::new(&["step", "momentum_buffer"]),
+            names: Name::default(),
         };
         Ok(Sgd {
             common,

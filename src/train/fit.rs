@@ -25,7 +25,7 @@ use super::task::{Task, Terms};
 use crate::autodiff::Graph;
 use crate::data::batches::{epoch_order, Samples};
 use crate::error::{Error, Result};
-use crate::nn::{load_state_dict, state_dict};
+use crate::nn::{load_state_dict, state_dict, Name};
 use crate::optim::{AdaGrad, Adam, EarlyStopping, Optimizer, ReduceLrOnPlateau, Sgd, Verdict};
 use crate::seed::{self, Stream};
 use rand::rngs::StdRng;
@@ -158,6 +158,10 @@ pub struct Trainer<M: Task> {
     plateau: Option<ReduceLrOnPlateau>,
     early: Option<EarlyStopping>,
     graph: Graph,
+    /// Reused from step to step: the labels of a batch, the buffer parameter names are
+    /// built in.
+    labels: Vec<u8>,
+    names: Name,
 }
 
 impl<M: Task> std::fmt::Debug for Trainer<M> {
@@ -218,6 +222,8 @@ impl<M: Task> Trainer<M> {
             plateau,
             early,
             graph: Graph::new(),
+            labels: Vec::new(),
+            names: Name::default(),
         })
     }
 
@@ -416,15 +422,16 @@ impl<M: Task> Trainer<M> {
         let g = &mut self.graph;
         g.reset();
         let corrupt = self.spec.corrupt.as_ref();
-        let labels: Vec<u8> = indices.iter().map(|&i| set.labels()[i]).collect();
-        let batch = batch_on_tape(g, set, indices, corrupt, rng, &labels)?;
+        self.labels.clear();
+        self.labels.extend(indices.iter().map(|&i| set.labels()[i]));
+        let batch = batch_on_tape(g, set, indices, corrupt, rng, &self.labels)?;
         let (loss, terms) = self.model.loss(g, &batch, &self.spec, true, rng)?;
         let value = g.scalar(loss)?;
         if !value.is_finite() {
             return Err(non_finite("loss", g.first_non_finite_value()));
         }
         g.backward(loss)?;
-        if !gradients_finite(&self.model, g) {
+        if !gradients_finite(&self.model, g, &mut self.names) {
             let origin = g.first_non_finite_gradient(loss)?;
             return Err(non_finite("gradient", origin));
         }
@@ -488,9 +495,9 @@ fn non_finite(what: &'static str, origin: Option<crate::autodiff::Place>) -> Err
 
 /// Whether every parameter gradient on `g` is finite (a few hundred thousand numbers: cheap
 /// next to the step that made them).
-fn gradients_finite<M: Task>(model: &M, g: &Graph) -> bool {
+fn gradients_finite<M: Task>(model: &M, g: &Graph, names: &mut Name) -> bool {
     let mut finite = true;
-    model.visit("", &mut |_, p| {
+    model.visit(names, &mut |_, p| {
         if let Some(grad) = g.param_grad(p.id()) {
             finite &= grad.iter().all(|v| v.is_finite());
         }

@@ -73,8 +73,9 @@ impl Conv2dGeometry {
             ("C_out", c_out),
             ("KH", kh),
             ("KW", kw),
+            ("stride", stride),
         ];
-        crate::check_nonzero("conv2d", &[&sizes[..], &[("stride", stride)]].concat())?;
+        crate::check_nonzero("conv2d", &sizes)?;
         let err = |detail: String| {
             Err(GeometryError {
                 op: "conv2d",

@@ -97,11 +97,9 @@ pub fn adjoint(spec: ConvTranspose2dSpec) -> Result<Conv2dGeometry, GeometryErro
         ("C_out", c_out),
         ("KH", kh),
         ("KW", kw),
+        ("stride", stride),
     ];
-    crate::check_nonzero(
-        "conv_transpose2d",
-        &[&sizes[..], &[("stride", stride)]].concat(),
-    )?;
+    crate::check_nonzero("conv_transpose2d", &sizes)?;
     let err = |detail: String| {
         Err(GeometryError {
             op: "conv_transpose2d",

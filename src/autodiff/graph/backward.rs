@@ -17,11 +17,12 @@ use std::fmt;
 /// Implementations are small structs holding whatever forward computed that backward needs
 /// beyond the input and output values (the tape keeps those): a convolution's geometry,
 /// max-pool's winners, batch norm's statistics. `Debug` names the op in [`Graph::dump`](super::Graph::dump).
-pub trait Backward: fmt::Debug + Send + Sync {
-    /// Given ∂L/∂y in `ctx`, returns ∂L/∂(input i) for each input, in order. Return `None`
-    /// for inputs where [`BackwardCtx::needs`] is false (constants, data): skipping them saves
-    /// work, e.g. the first convolution never computes a gradient for the images.
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>>;
+pub trait Backward: std::any::Any + fmt::Debug + Send + Sync {
+    /// Given ∂L/∂y in `ctx`, returns ∂L/∂(input i) for each input, in order: an array
+    /// turned into [`Grads`], `Ok([d_x, d_w].into())`. Return `None` for inputs where
+    /// [`BackwardCtx::needs`] is false (constants, data): skipping them saves work, e.g. the
+    /// first convolution never computes a gradient for the images.
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads>;
 
     /// Multiply-adds of the op's forward pass, for traces: the products (linear layers,
     /// convolutions) count theirs; element-wise ops and reshapes count 0.
@@ -34,6 +35,57 @@ pub trait Backward: fmt::Debug + Send + Sync {
     /// op's own description or type name will do.
     fn label(&self) -> Option<String> {
         None
+    }
+}
+
+/// The gradients a backward returns, ∂L/∂(input i) in input order (`None` where none is
+/// wanted). Most ops have one to three inputs (x, w, b) and their gradients are held in place,
+/// so a backward call allocates no list; an op with more inputs (a concatenation of many)
+/// uses the heap. Made from an array or a `Vec` with `.into()`.
+#[derive(Debug)]
+// The large variant is the point: boxing it would allocate at every backward call.
+#[allow(clippy::large_enum_variant)]
+pub enum Grads {
+    /// Up to three gradients, in place: the array and how many of it are used.
+    Few([Option<ArrayD<f32>>; 3], usize),
+    /// Any number, on the heap.
+    Many(Vec<Option<ArrayD<f32>>>),
+}
+
+impl Grads {
+    /// The gradients, in input order.
+    pub fn as_slice(&self) -> &[Option<ArrayD<f32>>] {
+        match self {
+            Grads::Few(few, len) => &few[..*len],
+            Grads::Many(many) => many,
+        }
+    }
+
+    /// Takes gradient `i` out (leaving `None`).
+    pub fn take(&mut self, i: usize) -> Option<ArrayD<f32>> {
+        match self {
+            Grads::Few(few, len) => few[..*len].get_mut(i)?.take(),
+            Grads::Many(many) => many.get_mut(i)?.take(),
+        }
+    }
+}
+
+impl<const N: usize> From<[Option<ArrayD<f32>>; N]> for Grads {
+    fn from(grads: [Option<ArrayD<f32>>; N]) -> Self {
+        if N > 3 {
+            return Grads::Many(grads.into());
+        }
+        let mut few = [None, None, None];
+        for (slot, grad) in few.iter_mut().zip(grads) {
+            *slot = grad;
+        }
+        Grads::Few(few, N)
+    }
+}
+
+impl From<Vec<Option<ArrayD<f32>>>> for Grads {
+    fn from(grads: Vec<Option<ArrayD<f32>>>) -> Self {
+        Grads::Many(grads)
     }
 }
 

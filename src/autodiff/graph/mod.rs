@@ -34,7 +34,7 @@ mod inspect;
 mod leaves;
 
 pub(crate) use backward::{as_slice, as_slice_mut};
-pub use backward::{Backward, BackwardCtx};
+pub use backward::{Backward, BackwardCtx, Grads};
 pub use inspect::{Pass, Place};
 
 use super::buffers::BufferPool;
@@ -121,6 +121,28 @@ pub struct Graph {
     observer: Option<Box<dyn TapeObserver>>,
     /// Input lists of the last step's nodes, emptied and kept for the next step's.
     spare_inputs: Vec<Vec<Var>>,
+    /// The last step's backward objects by tape position. A training loop records the same
+    /// ops in the same order every step, so the op recorded at a position is almost always
+    /// of the type that was there before, and is moved into that box instead of a new one.
+    spare_ops: Vec<Option<Box<dyn Backward>>>,
+}
+
+/// `op` in a box: `spare`, when it holds an op of the same type (moved into it, no
+/// allocation), else a new one.
+fn boxed<T: Backward>(op: T, spare: Option<Box<dyn Backward>>) -> Box<dyn Backward> {
+    match spare {
+        Some(mut spare) => {
+            let any: &mut dyn std::any::Any = spare.as_mut();
+            match any.downcast_mut::<T>() {
+                Some(slot) => {
+                    *slot = op;
+                    spare
+                }
+                None => Box::new(op),
+            }
+        }
+        None => Box::new(op),
+    }
 }
 
 impl Default for Graph {
@@ -146,6 +168,7 @@ impl Graph {
             scope: 0,
             observer: None,
             spare_inputs: Vec::new(),
+            spare_ops: Vec::new(),
         }
     }
 
@@ -208,8 +231,10 @@ impl Graph {
         if let Some(o) = self.observer.as_mut() {
             o.step_started();
         }
+        self.spare_ops.clear();
         for node in self.nodes.drain(..) {
             self.pool.recycle(node.value);
+            self.spare_ops.push(node.op);
             let mut list = node.inputs;
             if list.capacity() > 0 {
                 list.clear();
@@ -293,12 +318,7 @@ impl Graph {
     ///
     /// This is the one door through which every op enters the tape, built-in or your own. The
     /// output needs a gradient if any input does; without recording, the op is dropped.
-    pub fn record(
-        &mut self,
-        op: impl Backward + 'static,
-        inputs: &[Var],
-        value: ArrayD<f32>,
-    ) -> Var {
+    pub fn record<T: Backward>(&mut self, op: T, inputs: &[Var], value: ArrayD<f32>) -> Var {
         debug_assert!(
             value.is_standard_layout(),
             "{op:?} produced a non-contiguous value"
@@ -311,7 +331,11 @@ impl Graph {
         let (op, inputs): (Option<Box<dyn Backward>>, Vec<Var>) = if requires_grad {
             let mut list = self.spare_inputs.pop().unwrap_or_default();
             list.extend_from_slice(inputs);
-            (Some(Box::new(op)), list)
+            let spare = self
+                .spare_ops
+                .get_mut(self.nodes.len())
+                .and_then(Option::take);
+            (Some(boxed(op, spare)), list)
         } else {
             (None, Vec::new())
         };
@@ -472,15 +496,15 @@ impl Graph {
             if let Some(o) = self.observer.as_mut() {
                 o.backward_started(i, node.kind);
             }
-            let input_grads = op.backward(&mut ctx)?;
+            let mut input_grads = op.backward(&mut ctx)?;
             if let Some(o) = self.observer.as_mut() {
                 o.backward_finished(i, node.kind);
             }
-            if stop_after(&d_y, &input_grads) {
+            if stop_after(&d_y, input_grads.as_slice()) {
                 return Ok(Some(i));
             }
-            for (k, grad) in input_grads.into_iter().enumerate() {
-                if let Some(grad) = grad {
+            for k in 0..input_grads.as_slice().len() {
+                if let Some(grad) = input_grads.take(k) {
                     let input = self.nodes[i].inputs[k];
                     self.accumulate(i, input, grad)?;
                 }

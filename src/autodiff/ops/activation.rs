@@ -1,10 +1,9 @@
 //! Activations and the softmax family on the tape. The formulas and their derivatives are
 //! tabulated in [`kernels::elementwise`]; backward reads x or y, whichever the derivative needs.
 
-use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::{Error, Result};
 pub use kernels::elementwise::Activation;
-use ndarray::ArrayD;
 
 /// An element-wise activation.
 ///
@@ -53,12 +52,13 @@ impl Graph {
 }
 
 impl Backward for ActivationOp {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (x, y, d_y) = (ctx.input_slice(0), as_slice(ctx.output()), ctx.d_y_slice());
-        let shape = ctx.input(0).shape().to_vec();
-        Ok(vec![ctx.grad_for(0, &shape, |d_x| {
+        let shape = ctx.input(0).shape();
+        Ok([ctx.grad_for(0, shape, |d_x| {
             kernels::elementwise::backward(self.act, x, y, d_y, d_x)
-        })])
+        })]
+        .into())
     }
 }
 
@@ -116,15 +116,16 @@ impl Graph {
 }
 
 impl Backward for Softmax {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (y, d_y, cols) = (as_slice(ctx.output()), ctx.d_y_slice(), self.cols);
-        let shape = ctx.input(0).shape().to_vec();
-        Ok(vec![ctx.grad_for(0, &shape, |d_x| {
+        let shape = ctx.input(0).shape();
+        Ok([ctx.grad_for(0, shape, |d_x| {
             if self.log {
                 kernels::reduce::log_softmax_backward_rows(y, d_y, cols, d_x)
             } else {
                 kernels::reduce::softmax_backward_rows(y, d_y, cols, d_x)
             }
-        })])
+        })]
+        .into())
     }
 }

@@ -15,10 +15,10 @@
 //! (eˣ)′ = y, (ln x)′ = 1/x, (√x)′ = 1/(2y), (xᵖ)′ = p·xᵖ⁻¹.
 
 use super::{broadcast_shape, sum_to_shape, LEFT, RIGHT};
-use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::Result;
 use kernels::elementwise::{map, zip3_map, zip_map};
-use ndarray::{ArrayD, Zip};
+use ndarray::Zip;
 
 /// The four broadcasting binary ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl Graph {
 }
 
 impl Backward for Binary {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (a, b, d_y) = (ctx.input(LEFT), ctx.input(RIGHT), ctx.d_y());
         let full = d_y.shape().to_vec();
         let kind = self.kind;
@@ -134,10 +134,9 @@ impl Backward for Binary {
             BinaryKind::Mul => x,
             BinaryKind::Div => -x / (z * z),
         };
-        let mut grads = Vec::with_capacity(2);
+        let mut grads = [None, None];
         for (i, local) in [(0, &d_a as &(dyn Fn(f32, f32) -> f32 + Sync)), (1, &d_b)] {
             if !ctx.needs(i) {
-                grads.push(None);
                 continue;
             }
             let mut g = ctx.alloc(&full);
@@ -146,10 +145,10 @@ impl Backward for Binary {
                 .and_broadcast(a)
                 .and_broadcast(b)
                 .for_each(|o, &dy, &x, &z| *o = dy * local(x, z));
-            let target = ctx.input(i).shape().to_vec();
-            grads.push(Some(sum_to_shape(ctx, g, &target)));
+            let target = ctx.input(i).shape();
+            grads[i] = Some(sum_to_shape(ctx, g, target));
         }
-        Ok(grads)
+        Ok(grads.into())
     }
 }
 
@@ -255,7 +254,7 @@ impl Graph {
 }
 
 impl Backward for Unary {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let kind = self.kind;
         let mut d_x = ctx.alloc_like_input(0);
         zip3_map(
@@ -265,6 +264,6 @@ impl Backward for Unary {
             as_slice_mut(&mut d_x),
             move |x, y, g| g * kind.derivative(x, y),
         );
-        Ok(vec![Some(d_x)])
+        Ok([Some(d_x)].into())
     }
 }

@@ -8,12 +8,11 @@
 //! A model runs each convolution with the activation after it as one op
 //! ([`super::fused`]); the ops here are the plain ones, each gradient from its own kernel.
 
-use super::{rank, B, W, X};
-use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use super::{rank, x_w_b, B, W, X};
+use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Conv2dSpec, Epilogue};
 use kernels::conv_transpose2d::{self, ConvTranspose2dSpec};
-use ndarray::ArrayD;
 
 impl Graph {
     /// 2-D convolution with square stride and padding.
@@ -67,10 +66,10 @@ impl Backward for Conv2d {
         self.geom.macs() as u128
     }
 
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (g, algo) = (&self.geom, self.algo);
         let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
-        Ok(vec![
+        Ok([
             ctx.grad_for(X, &g.input_shape(), |d_x| {
                 conv2d::backward_input(g, algo, d_y, w, d_x)
             }),
@@ -78,7 +77,8 @@ impl Backward for Conv2d {
                 conv2d::backward_weight(g, algo, x, d_y, d_w)
             }),
             ctx.grad_for(B, &g.bias_shape(), |d_b| conv2d::backward_bias(g, d_y, d_b)),
-        ])
+        ]
+        .into())
     }
 }
 
@@ -129,10 +129,10 @@ impl Backward for ConvTranspose2d {
         self.adj.macs() as u128
     }
 
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (adj, algo) = (&self.adj, self.algo);
         let (x, w, d_y) = (ctx.input_slice(X), ctx.input_slice(W), ctx.d_y_slice());
-        Ok(vec![
+        Ok([
             ctx.grad_for(X, &adj.output_shape(), |d_x| {
                 conv_transpose2d::backward_input(adj, algo, d_y, w, d_x)
             }),
@@ -142,7 +142,8 @@ impl Backward for ConvTranspose2d {
             ctx.grad_for(B, &[adj.spec().c_in], |d_b| {
                 conv_transpose2d::backward_bias(adj, d_y, d_b)
             }),
-        ])
+        ]
+        .into())
     }
 }
 
@@ -246,8 +247,7 @@ impl Graph {
             b.map(|b| self.data(b)),
             as_slice_mut(&mut y),
         );
-        // The inputs in the order X, W, B that the backward passes read them by.
-        let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
-        Ok(self.record(node, &inputs, y))
+        let (inputs, n) = x_w_b(x, w, b);
+        Ok(self.record(node, &inputs[..n], y))
     }
 }

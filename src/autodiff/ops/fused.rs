@@ -18,8 +18,8 @@
 //! ([`Graph::linear_flat`]), so neither reshape copies the batch.
 
 use super::linear::{linear_grads, LinearDims};
-use super::{rank, B, W, X};
-use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use super::{rank, x_w_b, B, W, X};
+use crate::autodiff::graph::{as_slice, as_slice_mut, Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::Result;
 use kernels::conv2d::{self, Conv2dAlgo, Conv2dGeometry, Epilogue};
 use kernels::conv_transpose2d;
@@ -88,7 +88,7 @@ impl Backward for Conv2dThen {
         Some(with_activation("Conv2d", self.act))
     }
 
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (g, algo) = (&self.geom, self.algo);
         let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
         let shapes = [g.input_shape(), g.weight_shape()];
@@ -153,7 +153,7 @@ impl Backward for ConvTranspose2dThen {
         Some(with_activation("ConvTranspose2d", self.act))
     }
 
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (adj, algo) = (&self.adj, self.algo);
         let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
         let shapes = [adj.output_shape(), adj.weight_shape()];
@@ -184,7 +184,7 @@ fn conv_backward(
     only_x: impl FnOnce(&[f32], &mut [f32]),
     only_w: impl FnOnce(&[f32], &mut [f32]),
     bias: impl FnOnce(&[f32], &mut [f32]),
-) -> Vec<Option<ArrayD<f32>>> {
+) -> Grads {
     let before_act = before_activation(ctx, act);
     let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
     let (d_x, d_w) = both_or_each(
@@ -199,7 +199,7 @@ fn conv_backward(
     if let Some(buffer) = before_act {
         ctx.recycle(buffer);
     }
-    vec![d_x, d_w, d_b]
+    [d_x, d_w, d_b].into()
 }
 
 /// ∂L/∂(input i) and ∂L/∂(input j), each shaped as given. When both are needed, `both`
@@ -267,8 +267,8 @@ impl Graph {
             return self.activation(y, act);
         }
         let (y, dims) = self.linear_value(x, w, b, act, tail)?;
-        let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
-        Ok(self.record(LinearThen { dims, act }, &inputs, y))
+        let (inputs, n) = x_w_b(x, w, b);
+        Ok(self.record(LinearThen { dims, act }, &inputs[..n], y))
     }
 }
 
@@ -295,7 +295,7 @@ impl Backward for LinearThen {
         Some(with_activation("Linear", self.act))
     }
 
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let before_act = before_activation(ctx, self.act);
         let d_y = before_act.as_ref().map_or(ctx.d_y_slice(), as_slice);
         let grads = linear_grads(ctx, d_y, self.dims);

@@ -8,8 +8,8 @@
 //! A model runs a linear layer with the activation after it (and the reshapes around it) as
 //! one op ([`super::fused`]); the op here is the plain one.
 
-use super::{rank, B, LEFT, RIGHT, W, X};
-use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use super::{rank, x_w_b, B, LEFT, RIGHT, W, X};
+use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::elementwise::Activation;
 use kernels::gemm::{gemm, gemm_then, Epilogue, MatRef};
@@ -24,8 +24,8 @@ impl Graph {
         self.live(&[x])?;
         rank("linear", "the input x", self.shape(x), 2)?;
         let (y, dims) = self.linear_value(x, w, b, None, None)?;
-        let inputs: Vec<Var> = [Some(x), Some(w), b].into_iter().flatten().collect();
-        Ok(self.record(Linear { dims }, &inputs, y))
+        let (inputs, n) = x_w_b(x, w, b);
+        Ok(self.record(Linear { dims }, &inputs[..n], y))
     }
 }
 
@@ -48,7 +48,7 @@ impl Backward for Linear {
         self.dims.macs()
     }
 
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let d_y = ctx.d_y_slice();
         Ok(linear_grads(ctx, d_y, self.dims))
     }
@@ -75,10 +75,10 @@ pub(super) fn linear_grads(
     ctx: &mut BackwardCtx<'_>,
     d_y: &[f32],
     LinearDims { n, d_in, d_out }: LinearDims,
-) -> Vec<Option<ArrayD<f32>>> {
+) -> Grads {
     let (x, w) = (ctx.input_slice(X), ctx.input_slice(W));
     let d_y_mat = MatRef::row_major(d_y, n, d_out);
-    vec![
+    [
         // In x's own shape: (N, in), or (N, …) for a flattened input.
         ctx.grad_for(X, ctx.input(X).shape(), |d_x| {
             gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)
@@ -90,6 +90,7 @@ pub(super) fn linear_grads(
             kernels::reduce::sum_axis(d_y, 1, n, d_out, d_b)
         }),
     ]
+    .into()
 }
 
 impl Graph {
@@ -221,16 +222,17 @@ impl Backward for MatMul {
         (self.m * self.k * self.n) as u128
     }
 
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let MatMul { m, k, n } = *self;
         let (a, b) = (
             MatRef::row_major(ctx.input_slice(LEFT), m, k),
             MatRef::row_major(ctx.input_slice(RIGHT), k, n),
         );
         let d_y = MatRef::row_major(ctx.d_y_slice(), m, n);
-        Ok(vec![
+        Ok([
             ctx.grad_for(LEFT, &[m, k], |d_a| gemm(1.0, d_y, b.t(), 0.0, d_a)),
             ctx.grad_for(RIGHT, &[k, n], |d_b| gemm(1.0, a.t(), d_y, 0.0, d_b)),
-        ])
+        ]
+        .into())
     }
 }

@@ -17,10 +17,9 @@
 //! every z, which is why it is the stable choice when the model outputs logits.
 
 use super::{rank, same_shape, LEFT, RIGHT};
-use crate::autodiff::graph::{Backward, BackwardCtx, Graph, Var};
+use crate::autodiff::graph::{Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::elementwise::{sigmoid, zip_map};
-use ndarray::ArrayD;
 
 /// How per-element losses are combined into one number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -234,18 +233,18 @@ impl Backward for PairLossOp {
         })
     }
 
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (a, b) = (ctx.input_slice(LEFT), ctx.input_slice(RIGHT));
         let g = ctx.d_y_slice().first().copied().unwrap_or(0.0) * self.scale;
-        let (kind, shape) = (self.kind, ctx.input(LEFT).shape().to_vec());
-        Ok(vec![
-            ctx.grad_for(LEFT, &shape, |d_a| {
+        let (kind, shape) = (self.kind, ctx.input(LEFT).shape());
+        Ok([
+            ctx.grad_for(LEFT, shape, |d_a| {
                 for_each_loss!(kind, K => zip_map(a, b, d_a, move |x, z| g * K.d_first(x, z)))
             }),
-            ctx.grad_for(RIGHT, &shape, |d_b| {
+            ctx.grad_for(RIGHT, shape, |d_b| {
                 for_each_loss!(kind, K => zip_map(a, b, d_b, move |x, z| g * K.d_second(x, z)))
             }),
-        ])
+        ].into())
     }
 }
 
@@ -324,15 +323,16 @@ impl Graph {
 }
 
 impl Backward for Nll {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let g = ctx.d_y_slice().first().copied().unwrap_or(0.0) * self.scale;
-        let shape = ctx.input(0).shape().to_vec();
+        let shape = ctx.input(0).shape();
         let c = shape[1];
-        Ok(vec![ctx.grad_for(0, &shape, |d| {
+        Ok([ctx.grad_for(0, shape, |d| {
             d.fill(0.0);
             for (i, &t) in self.targets.iter().enumerate() {
                 d[i * c + t] = -g;
             }
-        })])
+        })]
+        .into())
     }
 }

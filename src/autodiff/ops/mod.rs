@@ -21,7 +21,7 @@ pub mod reduce;
 pub mod sample;
 pub mod shape;
 
-use crate::autodiff::graph::BackwardCtx;
+use crate::autodiff::graph::{BackwardCtx, Var};
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, Axis};
 
@@ -34,6 +34,14 @@ pub(crate) const X: usize = 0;
 pub(crate) const W: usize = 1;
 /// A layer's bias b, the third of (x, w, b); absent when the layer has no bias.
 pub(crate) const B: usize = 2;
+/// A layer's inputs (x, w, b) in the order its backward reads them, without the bias when
+/// there is none: the array and how many of it are used (no list is allocated per call).
+pub(crate) fn x_w_b(x: Var, w: Var, b: Option<Var>) -> ([Var; 3], usize) {
+    match b {
+        Some(b) => ([x, w, b], 3),
+        None => ([x, w, w], 2),
+    }
+}
 /// The left operand a of a two-operand op: a ∘ b, a·b, loss(a, b).
 pub(crate) const LEFT: usize = 0;
 /// The right operand b of a two-operand op.

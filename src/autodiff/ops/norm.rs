@@ -2,10 +2,9 @@
 //! evaluation.
 
 use super::X;
-use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::batch_norm::{self, Channels, Normalization};
-use ndarray::ArrayD;
 use rand::Rng;
 
 /// Batch normalisation per channel, for (N, C) and (N, C, …) inputs (BatchNorm1d and 2d).
@@ -141,7 +140,7 @@ const GAMMA: usize = 1;
 const BETA: usize = 2;
 
 impl Backward for BatchNorm {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (x, gamma, d_y) = (ctx.input_slice(X), ctx.input_slice(GAMMA), ctx.d_y_slice());
         let c = self.layout.c;
         let (mut d_gamma, mut d_beta) = (ctx.alloc(&[c]), ctx.alloc(&[c]));
@@ -157,11 +156,12 @@ impl Backward for BatchNorm {
             d_beta: as_slice_mut(&mut d_beta),
         };
         batch_norm::backward(self.layout, norm, x, d_y, self.training, grads);
-        Ok(vec![
+        Ok([
             d_x,
             ctx.needs(GAMMA).then_some(d_gamma),
             ctx.needs(BETA).then_some(d_beta),
-        ])
+        ]
+        .into())
     }
 }
 /// Inverted dropout: during training each element is zeroed with probability p and the
@@ -202,10 +202,11 @@ impl Graph {
 }
 
 impl Backward for Dropout {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let (d_y, shape) = (ctx.d_y_slice(), ctx.input(0).shape().to_vec());
-        Ok(vec![ctx.grad_for(0, &shape, |d_x| {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
+        let (d_y, shape) = (ctx.d_y_slice(), ctx.input(0).shape());
+        Ok([ctx.grad_for(0, shape, |d_x| {
             kernels::elementwise::zip_map(d_y, &self.mask, d_x, |g, m| g * m)
-        })])
+        })]
+        .into())
     }
 }

@@ -1,10 +1,9 @@
 //! Max-pooling and nearest-neighbour upsampling on the tape.
 
 use super::rank;
-use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::{Error, Result};
 use kernels::pool::{self, MaxPool2dGeometry};
-use ndarray::ArrayD;
 
 /// Keeps the largest value of each window.
 ///
@@ -38,11 +37,12 @@ impl Graph {
 }
 
 impl Backward for MaxPool2d {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let (shape, d_y) = (ctx.input(0).shape().to_vec(), ctx.d_y_slice());
-        Ok(vec![ctx.grad_for(0, &shape, |d_x| {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
+        let (shape, d_y) = (ctx.input(0).shape(), ctx.d_y_slice());
+        Ok([ctx.grad_for(0, shape, |d_x| {
             pool::max_pool2d_backward(&self.geom, d_y, &self.argmax, d_x)
-        })])
+        })]
+        .into())
     }
 }
 
@@ -87,10 +87,11 @@ impl Graph {
 }
 
 impl Backward for UpsampleNearest2d {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let (s, d_y) = (ctx.input(0).shape().to_vec(), ctx.d_y_slice());
-        Ok(vec![ctx.grad_for(0, &s, |d_x| {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
+        let (s, d_y) = (ctx.input(0).shape(), ctx.d_y_slice());
+        Ok([ctx.grad_for(0, s, |d_x| {
             pool::upsample_nearest2d_backward(s[0] * s[1], s[2], s[3], self.scale, d_y, d_x)
-        })])
+        })]
+        .into())
     }
 }

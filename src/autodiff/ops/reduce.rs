@@ -6,9 +6,9 @@
 //! Each input element contributes once to its sum, so ∂(Σx)/∂xᵢ = 1 and ∂L/∂x is ∂L/∂y
 //! copied back (broadcast) over the reduced axis; a mean divides that by the count.
 
-use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Graph, Var};
+use crate::autodiff::graph::{as_slice_mut, Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::{Error, Result};
-use ndarray::{ArrayD, Axis};
+use ndarray::Axis;
 
 /// A sum or mean on the tape.
 ///
@@ -101,10 +101,10 @@ impl Graph {
 }
 
 impl Backward for Reduce {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let x_shape = ctx.input(0).shape().to_vec();
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
+        let x_shape = ctx.input(0).shape();
         let d_y = ctx.d_y();
-        let mut d_x = ctx.alloc(&x_shape);
+        let mut d_x = ctx.alloc(x_shape);
         let count = match self.axis {
             None => x_shape.iter().product::<usize>(),
             Some(axis) => x_shape[axis],
@@ -115,7 +115,7 @@ impl Backward for Reduce {
             Some(axis) => {
                 // View ∂L/∂y with the reduced axis as length 1 (it may have been removed), then
                 // broadcast it along that axis.
-                let mut kept = x_shape.clone();
+                let mut kept = x_shape.to_vec();
                 kept[axis] = 1;
                 let d_y = d_y
                     .view()
@@ -127,6 +127,6 @@ impl Backward for Reduce {
                 }
             }
         }
-        Ok(vec![Some(d_x)])
+        Ok([Some(d_x)].into())
     }
 }

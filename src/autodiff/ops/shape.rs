@@ -5,9 +5,9 @@
 //! it came from; cut a concatenation's gradient into the pieces that were joined. A VAE's
 //! encoder ends in one linear layer of 2·z outputs, and `slice` splits it into μ and log σ².
 
-use crate::autodiff::graph::{Backward, BackwardCtx, Graph, Var};
+use crate::autodiff::graph::{Backward, BackwardCtx, Grads, Graph, Var};
 use crate::error::{Error, Result};
-use ndarray::{ArrayD, Axis, Slice};
+use ndarray::{Axis, Slice};
 
 /// Reshape on the tape: same numbers, same order, new shape.
 ///
@@ -50,13 +50,13 @@ impl Graph {
 }
 
 impl Backward for Reshape {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let mut d_x = ctx.alloc_like_input(0);
         kernels::elementwise::copy(
             ctx.d_y_slice(),
             crate::autodiff::graph::as_slice_mut(&mut d_x),
         );
-        Ok(vec![Some(d_x)])
+        Ok([Some(d_x)].into())
     }
 }
 
@@ -98,12 +98,12 @@ impl Graph {
 }
 
 impl Backward for SliceAxis {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let mut d_x = ctx.alloc_like_input(0);
         d_x.fill(0.0);
         d_x.slice_axis_mut(Axis(self.axis), Slice::from(self.start..self.end))
             .assign(ctx.d_y());
-        Ok(vec![Some(d_x)])
+        Ok([Some(d_x)].into())
     }
 }
 
@@ -163,7 +163,7 @@ impl Graph {
 }
 
 impl Backward for Concat {
-    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let mut start = 0;
         let mut grads = Vec::with_capacity(self.lens.len());
         for (i, &len) in self.lens.iter().enumerate() {
@@ -179,6 +179,6 @@ impl Backward for Concat {
                 grads.push(None);
             }
         }
-        Ok(grads)
+        Ok(grads.into())
     }
 }
