@@ -14,12 +14,13 @@ about 1e-4 relative. The seed is fixed: the same torch version writes the same f
 import argparse
 import json
 import os
-import struct
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from common import save_safetensors
 
 torch.set_default_dtype(torch.float64)
 
@@ -178,20 +179,6 @@ def conv_selu():
         nn.ConvTranspose2d(39, 6, 3, 2, 1, output_padding=1), S(),
         nn.ConvTranspose2d(6, 1, 3, 2, 1, output_padding=1), nn.Sigmoid())
     return encoder, decoder
-
-
-def save_safetensors(path, tensors):
-    """safetensors by hand: an 8-byte header length, the JSON header, then the raw data."""
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, t in tensors.items():
-        data = t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def model(out):

@@ -19,11 +19,12 @@ PyTorch-trained encoder.
 
     .venv/bin/python tests/reference/transfer.py --run runs/conv-small-fashion-mnist --seed 0
 """
-import argparse, gzip, json, os, struct
+import argparse, os
 
-import numpy as np
 import torch
 from torch import nn
+
+from common import conv_small, head, idx, load_safetensors, named, pixels, save_safetensors
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--run", required=True, help="a handgrad run folder of conv-small on fashion-mnist")
@@ -36,62 +37,17 @@ a = ap.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
 
+x_train = pixels(idx(a.data, "train-images-idx3-ubyte.gz")[:54000])
+y_train = torch.from_numpy(idx(a.data, "train-labels-idx1-ubyte.gz")[:54000].astype("int64"))
+x_test = pixels(idx(a.data, "t10k-images-idx3-ubyte.gz"))
+y_test = torch.from_numpy(idx(a.data, "t10k-labels-idx1-ubyte.gz").astype("int64"))
 
-def idx(name):
-    with gzip.open(os.path.join(a.data, name), "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def safetensors(path):
-    """The tensors of a safetensors file, as float32 torch tensors (no extra package)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        assert info["dtype"] == "F32", (name, info["dtype"])
-        values = np.frombuffer(raw[8 + n + start : 8 + n + end], dtype="<f4").reshape(info["shape"])
-        out[name] = torch.from_numpy(values.copy())
-    return out
-
-
-x_train = torch.from_numpy(idx("train-images-idx3-ubyte.gz")[:54000].astype(np.float32) / 255.0).unsqueeze(1)
-y_train = torch.from_numpy(idx("train-labels-idx1-ubyte.gz")[:54000].astype(np.int64))
-x_test = torch.from_numpy(idx("t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0).unsqueeze(1)
-y_test = torch.from_numpy(idx("t10k-labels-idx1-ubyte.gz").astype(np.int64))
-
-encoder = nn.Sequential(
-    nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
-    nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(512, 64), nn.ReLU(), nn.Linear(64, 20),
-)
-def save_safetensors(path, tensors):
-    """Writes float32 tensors as safetensors, PyTorch's metadata included (no extra package)."""
-    header, blobs, at = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, t in tensors.items():
-        data = t.detach().contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [at, at + len(data)]}
-        blobs.append(data)
-        at += len(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
+encoder, decoder = conv_small()
 
 if a.stage1:
+    # The decoder is built (and so initialised) after the encoder, as one model would be.
     torch.manual_seed(a.seed)
-    decoder = nn.Sequential(
-        nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 512), nn.ReLU(), nn.Unflatten(1, (32, 4, 4)),
-        nn.ConvTranspose2d(32, 16, 3, 2, 1, 0), nn.ReLU(), nn.ConvTranspose2d(16, 8, 3, 2, 1, 1), nn.ReLU(),
-        nn.ConvTranspose2d(8, 1, 3, 2, 1, 1), nn.Sigmoid(),
-    )
+    encoder, decoder = conv_small()
     ae = nn.Sequential(encoder, decoder)
     opt = torch.optim.Adam(ae.parameters(), lr=2e-3)
     for epoch in range(1, 9):
@@ -110,17 +66,15 @@ if a.stage1:
         config = f.read()
     with open(os.path.join(a.stage1, "config.json"), "w") as f:
         f.write(config)
-    named = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
-    named.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
-    save_safetensors(os.path.join(a.stage1, "model.safetensors"), named)
+    save_safetensors(os.path.join(a.stage1, "model.safetensors"), named(encoder=encoder, decoder=decoder))
     print(f"PyTorch autoencoder: test MSE {mse:.6f} (seed {a.seed}), written to {a.stage1}")
     raise SystemExit(0)
 
-weights = safetensors(os.path.join(a.run, "model.safetensors"))
+weights = load_safetensors(os.path.join(a.run, "model.safetensors"))
 encoder.load_state_dict({k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")})
 torch.manual_seed(a.seed)
-head = nn.Sequential(nn.Linear(20, 128), nn.ReLU(), nn.Linear(128, 10))
-model = nn.Sequential(encoder, head)
+classifier = head()
+model = nn.Sequential(encoder, classifier)
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss_fn = nn.CrossEntropyLoss()
 
