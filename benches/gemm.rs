@@ -4,23 +4,40 @@
 //!
 //! The shapes: conv-selu's per-image convolution products (forward of its first two
 //! convolutions, the weight gradient of its third), the batched product of its third
-//! convolution over 512 images, and mlp4's first layer at batch 2048.
+//! convolution over 512 images, mlp4's first layer at batch 2048, and the same layer's
+//! forward x·wᵀ at batch 32 and 128, where B = wᵀ is a transposed view (a linear layer's
+//! weight is stored out × in).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kernels::gemm::{gemm_using, GemmImpl, MatRef};
 use std::hint::black_box;
 
 fn bench_shapes(c: &mut Criterion) {
-    let shapes: [(&str, usize, usize, usize); 7] = [
-        ("conv1 per image 6x9x196", 6, 9, 196),
-        ("conv2 chunk of 11 images 39x54x539", 39, 54, 539),
-        ("conv3 weight grad per image 72x9x351", 72, 9, 351),
-        ("conv3 chunk of 57 images 72x351x513", 72, 351, 513),
-        ("conv-selu linear 1 512x648x145", 512, 648, 145),
-        ("mlp4 layer 1 2048x784x392", 2048, 784, 392),
-        ("cube 512x512x512", 512, 512, 512),
+    // (name, m, k, n, whether B is the transposed view of a row-major n × k matrix)
+    let shapes: [(&str, usize, usize, usize, bool); 9] = [
+        ("conv1 per image 6x9x196", 6, 9, 196, false),
+        ("conv2 chunk of 11 images 39x54x539", 39, 54, 539, false),
+        ("conv3 weight grad per image 72x9x351", 72, 9, 351, false),
+        ("conv3 chunk of 57 images 72x351x513", 72, 351, 513, false),
+        ("conv-selu linear 1 512x648x145", 512, 648, 145, false),
+        ("mlp4 layer 1 2048x784x392", 2048, 784, 392, false),
+        (
+            "mlp4 layer 1 forward at batch 32 32x784x392 (B transposed)",
+            32,
+            784,
+            392,
+            true,
+        ),
+        (
+            "mlp4 layer 1 forward at batch 128 128x784x392 (B transposed)",
+            128,
+            784,
+            392,
+            true,
+        ),
+        ("cube 512x512x512", 512, 512, 512, false),
     ];
-    for (name, m, k, n) in shapes {
+    for (name, m, k, n, b_transposed) in shapes {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut out = vec![0.0f32; m * n];
@@ -34,7 +51,11 @@ fn bench_shapes(c: &mut Criterion) {
                         imp,
                         1.0,
                         MatRef::row_major(black_box(&a), m, k),
-                        MatRef::row_major(&b, k, n),
+                        if b_transposed {
+                            MatRef::row_major(&b, n, k).t()
+                        } else {
+                            MatRef::row_major(&b, k, n)
+                        },
                         0.0,
                         &mut out,
                     )
