@@ -33,7 +33,7 @@ fn bench_step(c: &mut Criterion) {
                 let y = model.forward(&mut g, xv).expect("forward");
                 let loss = g.mse(y, xv, Reduction::Mean).expect("loss");
                 g.backward(loss).expect("backward");
-                opt.step(&mut model, &g);
+                opt.step(&mut model, &mut g);
             })
         });
     }

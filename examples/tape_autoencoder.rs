@@ -66,7 +66,10 @@ fn main() -> Result<()> {
             // Backward: one call walks the tape in reverse and fills in ∂loss/∂θ.
             g.backward(loss)?;
 
-            // Update: Adam reads each parameter's gradient and moves it.
+            // Update: Adam reads each parameter's gradient and moves it. The tape holds a
+            // second handle to each weight (it shares them rather than copying them); it lets
+            // go of them first, so that Adam writes in place instead of copying each weight.
+            g.release_params();
             for (name, p) in &mut params {
                 if let (Some(grad), Some(values)) = (
                     g.param_grad(p.id()).and_then(|d| d.as_slice()),

@@ -370,7 +370,7 @@ struct SquareMissingTwo;
 
 impl Backward for SquareMissingTwo {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
-        let d_x = ctx.input(0) * ctx.d_y();
+        let d_x = &ctx.input(0) * ctx.d_y();
         Ok([Some(d_x)].into())
     }
 }
@@ -381,7 +381,7 @@ struct Square;
 
 impl Backward for Square {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
-        Ok([Some(ctx.input(0) * ctx.d_y() * 2.0)].into())
+        Ok([Some(&ctx.input(0) * ctx.d_y() * 2.0)].into())
     }
 }
 
@@ -437,7 +437,7 @@ fn forward_backward(
         .iter()
         .map(|&v| g.grad(v).cloned().expect("every input gets a gradient"))
         .collect();
-    Ok((g.value(y).clone(), grads))
+    Ok((g.value(y).to_owned(), grads))
 }
 
 #[test]

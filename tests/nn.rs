@@ -115,7 +115,7 @@ fn a_state_dict_moves_a_model_exactly() -> Result<()> {
         let mut g = Graph::new();
         let xv = g.constant(x.clone());
         let y = m.forward(&mut g, xv)?;
-        Ok(g.value(y).clone())
+        Ok(g.value(y).to_owned())
     };
     assert_eq!(run(&mut a)?, run(&mut b)?);
     Ok(())

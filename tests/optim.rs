@@ -168,7 +168,7 @@ fn optimizer_step_trains_a_linear_regression() -> Result<()> {
         let loss = g.mse(pred, yv, Reduction::Mean)?;
         losses.push(g.scalar(loss)?);
         g.backward(loss)?;
-        opt.step(&mut layer, &g);
+        opt.step(&mut layer, &mut g);
         g.reset();
     }
     assert!(

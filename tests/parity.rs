@@ -152,7 +152,7 @@ fn close(what: &str, got: impl IntoIterator<Item = f64>, want: &[f64]) -> CaseRe
     Ok(())
 }
 
-fn close_tensor(what: &str, got: &ArrayD<f32>, want: &Value) -> CaseResult {
+fn close_tensor(what: &str, got: ndarray::ArrayViewD<'_, f32>, want: &Value) -> CaseResult {
     let want_t = tensor(want)?;
     if got.shape() != want_t.shape() {
         return Err(format!(
@@ -302,7 +302,8 @@ fn op_case(op: &str, case: &Value) -> CaseResult {
         };
         close_tensor(
             &format!("d{name}"),
-            grad.ok_or_else(|| format!("no gradient for {name}"))?,
+            grad.ok_or_else(|| format!("no gradient for {name}"))?
+                .view(),
             want,
         )?;
     }

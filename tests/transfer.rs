@@ -78,7 +78,7 @@ fn set_by_rule(model: &mut dyn Module, fixture: &Value) -> Result<()> {
 }
 
 /// L2 norm and the first four numbers, as the fixture records them.
-fn summary(values: &ArrayD<f32>) -> (f64, Vec<f64>) {
+fn summary(values: ndarray::ArrayViewD<'_, f32>) -> (f64, Vec<f64>) {
     let norm = values
         .iter()
         .map(|&v| f64::from(v) * f64::from(v))
@@ -90,8 +90,8 @@ fn summary(values: &ArrayD<f32>) -> (f64, Vec<f64>) {
 /// Checks `got` against the fixture's record `want` of a parameter or gradient of `len`
 /// numbers: the norm within `rel`, each of the first numbers within `rel` of the typical
 /// magnitude (norm/√len), so a number near zero is not held to a relative bound.
-fn close(what: &str, got: &ArrayD<f32>, want: &Value, rel: f64) -> f64 {
-    let (norm, first) = summary(got);
+fn close(what: &str, got: ndarray::ArrayViewD<'_, f32>, want: &Value, rel: f64) -> f64 {
+    let (norm, first) = summary(got.view());
     let want_norm = want["norm"].as_f64().expect("a norm");
     let typical = want_norm / (got.len() as f64).sqrt();
     let mut worst = (norm - want_norm).abs() / want_norm;
@@ -153,7 +153,7 @@ fn replay<M: Task>(
             .expect("every parameter has a gradient");
         close(
             &format!("first gradient of {name}"),
-            grad,
+            grad.view(),
             &want["first_gradients"][name],
             1e-4,
         );
@@ -188,7 +188,7 @@ fn replay<M: Task>(
     trainer.model.visit(&mut Name::default(), &mut |name, p| {
         worst_weight = worst_weight.max(close(
             &format!("{name} after {steps} steps"),
-            &p.value,
+            p.value.view(),
             &want["after"][name],
             1e-3,
         ));

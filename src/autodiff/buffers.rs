@@ -44,7 +44,7 @@ impl BufferPool {
 
     /// A copy of `values` in a recycled buffer, always in standard (row-major) layout.
     ///
-    /// A row-major source (a parameter, a batch) is copied as a slice, on every thread when it
+    /// A row-major source (a batch of data) is copied as a slice, on every thread when it
     /// is long; ndarray's general `assign` walks index by index on dynamic-rank arrays, which
     /// was 6 % of an mlp4 inference step.
     pub fn copy_of(&mut self, values: &ndarray::ArrayViewD<'_, f32>) -> ArrayD<f32> {

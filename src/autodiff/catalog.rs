@@ -417,7 +417,7 @@ pub fn case(name: &str, o: &CaseOptions) -> Result<OpCase> {
 /// backward passes on 1.5 times the gradient it receives. Every input's gradient is then off by
 /// half, which is what a gradient check is there to catch.
 pub fn plant_bug(g: &mut Graph, y: Var) -> Var {
-    let value = g.value(y).clone();
+    let value = g.value(y).to_owned();
     g.record(WrongIdentity, &[y], value)
 }
 

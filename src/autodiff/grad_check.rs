@@ -24,7 +24,7 @@
 use super::catalog::{self, CaseOptions, OpCase};
 use super::graph::{Graph, Var};
 use crate::error::{Error, Result};
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -150,12 +150,12 @@ pub fn grad_check_report(
     let mut reports = Vec::new();
     for (i, grad) in analytic.iter().enumerate() {
         reports.push(measure(i, grad, tol, |k, delta| {
-            let original = add_flat(&mut probe[i], k, delta);
+            let original = add_flat(probe[i].view_mut(), k, delta);
             eval.reset();
             let vs: Vec<Var> = probe.iter().map(|x| eval.constant(x.clone())).collect();
             let y = f(&mut eval, &vs)?;
             let l = weighted_sum(eval.value(y), &r);
-            set_flat(&mut probe[i], k, original);
+            set_flat(probe[i].view_mut(), k, original);
             Ok(l)
         })?);
     }
@@ -255,13 +255,13 @@ pub(crate) fn compare(
 }
 
 /// The fixed random r of L = Σ r ⊙ y, uniform in [−1, 1).
-pub(crate) fn seed_like(y: &ArrayD<f32>) -> ArrayD<f32> {
+pub(crate) fn seed_like(y: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     y.mapv(|_| rng.random_range(-1.0f32..1.0))
 }
 
 /// Σ r ⊙ y in f64.
-pub(crate) fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
+pub(crate) fn weighted_sum(y: ArrayViewD<'_, f32>, r: &ArrayD<f32>) -> f64 {
     y.iter()
         .zip(r.iter())
         .map(|(&a, &b)| a as f64 * b as f64)
@@ -269,7 +269,7 @@ pub(crate) fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
 }
 
 /// Adds δ to the k-th element (row-major order), returning its old value.
-pub(crate) fn add_flat(x: &mut ArrayD<f32>, k: usize, delta: f32) -> f32 {
+pub(crate) fn add_flat(mut x: ArrayViewMutD<'_, f32>, k: usize, delta: f32) -> f32 {
     let mut old = 0.0;
     if let Some(e) = x.iter_mut().nth(k) {
         old = *e;
@@ -278,7 +278,7 @@ pub(crate) fn add_flat(x: &mut ArrayD<f32>, k: usize, delta: f32) -> f32 {
     old
 }
 
-pub(crate) fn set_flat(x: &mut ArrayD<f32>, k: usize, v: f32) {
+pub(crate) fn set_flat(mut x: ArrayViewMutD<'_, f32>, k: usize, v: f32) {
     if let Some(e) = x.iter_mut().nth(k) {
         *e = v;
     }

@@ -130,7 +130,7 @@ impl Profile {
 /// Time spent in one op type over a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProfileRow {
-    /// The op type: `Conv2d`, `Linear`, `leaf` (data and parameters copied in).
+    /// The op type: `Conv2d`, `Linear`, `leaf` (data copied in, parameters shared).
     pub op: String,
     /// Forward calls.
     pub forward_calls: usize,

@@ -532,12 +532,13 @@ impl ModelPlan {
         3 * self.macs() - first.unwrap_or(0)
     }
 
-    /// Bytes a training step at batch size `batch` needs, roughly: five copies of the
-    /// parameters (the weights, the tape's copy, their gradients, Adam's two moments) and
-    /// three of every activation (its value, its gradient, and room for a kernel's scratch).
+    /// Bytes a training step at batch size `batch` needs, roughly: four copies of the
+    /// parameters (the weights, which the tape shares rather than copies, their gradients,
+    /// Adam's two moments) and three of every activation (its value, its gradient, and room
+    /// for a kernel's scratch).
     pub fn training_bytes(&self, batch: usize) -> u128 {
         let activations: u128 = self.layers().map(LayerPlan::output_len).sum();
-        4 * (5 * self.parameters() + 3 * batch as u128 * activations)
+        4 * (4 * self.parameters() + 3 * batch as u128 * activations)
     }
 
     /// Refuses a model whose training at batch size `batch` would need more memory than this

@@ -6,7 +6,7 @@ use super::{Module, Name};
 use crate::autodiff::grad_check::{add_flat, compare, seed_like, set_flat, weighted_sum};
 use crate::autodiff::{Graph, Tolerance};
 use crate::error::Result;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewMutD};
 
 /// Checks the gradients of a whole module — with respect to its input `x` (input 0) and to
 /// every trainable parameter (inputs 1, 2, … in visiting order) — against finite differences.
@@ -55,7 +55,7 @@ pub fn grad_check_module(
                          d: Option<f32>,
                          restore: f32|
              -> f32 {
-                let touch = |t: &mut ArrayD<f32>| match d {
+                let touch = |t: ArrayViewMutD<'_, f32>| match d {
                     Some(d) => add_flat(t, k, d),
                     None => {
                         set_flat(t, k, restore);
@@ -63,12 +63,12 @@ pub fn grad_check_module(
                     }
                 };
                 if i == 0 {
-                    return touch(x_probe);
+                    return touch(x_probe.view_mut());
                 }
                 let mut old = 0.0;
                 module.visit_mut(&mut Name::default(), &mut |n, p| {
                     if n == pname {
-                        old = touch(&mut p.value);
+                        old = touch(p.value.view_mut());
                     }
                 });
                 old

@@ -28,7 +28,7 @@ pub use shape::{Act, Flatten, MaxPool2d, Unflatten, Upsample};
 use crate::autodiff::Activation;
 use crate::autodiff::{Graph, ParamId, Var};
 use crate::error::{Error, Result};
-use ndarray::ArrayD;
+use ndarray::{ArcArray, ArrayD, IxDyn};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -39,7 +39,12 @@ pub struct Param {
     id: ParamId,
     trainable: bool,
     /// The current numbers. Optimisers update them in place.
-    pub value: ArrayD<f32>,
+    ///
+    /// An `ArcArray` is an array behind a reference count: the tape takes a second handle to
+    /// these numbers instead of a copy (see [`Graph::param`]). It reads and writes like any
+    /// array; a write while another handle exists copies the numbers first, so a handle never
+    /// sees another's writes.
+    pub value: ArcArray<f32, IxDyn>,
 }
 
 impl Param {
@@ -48,7 +53,7 @@ impl Param {
         Param {
             id: ParamId::fresh(),
             trainable: true,
-            value,
+            value: value.into_shared(),
         }
     }
 
@@ -57,7 +62,7 @@ impl Param {
         Param {
             id: ParamId::fresh(),
             trainable: false,
-            value,
+            value: value.into_shared(),
         }
     }
 
@@ -179,7 +184,7 @@ impl Name {
 pub fn state_dict(m: &dyn Module) -> BTreeMap<String, ArrayD<f32>> {
     let mut out = BTreeMap::new();
     m.visit(&mut Name::default(), &mut |name, p| {
-        out.insert(name.to_string(), p.value.clone());
+        out.insert(name.to_string(), p.value.to_owned());
     });
     out
 }

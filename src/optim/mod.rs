@@ -178,7 +178,11 @@ pub trait Optimizer: std::fmt::Debug + Send {
     }
 
     /// One update of every trainable parameter of `model` that has a gradient on `g`.
-    fn step(&mut self, model: &mut dyn Module, g: &Graph) {
+    ///
+    /// The tape first lets go of its handles to the parameters ([`Graph::release_params`]),
+    /// so that each is then the only handle to its numbers and is updated where it lies.
+    fn step(&mut self, model: &mut dyn Module, g: &mut Graph) {
+        g.release_params();
         let mut names = std::mem::take(&mut self.common_mut().names);
         model.visit_mut(&mut names, &mut |name, p| {
             if !p.is_trainable() {

@@ -9,7 +9,7 @@ use super::Node;
 use super::Var;
 use crate::autodiff::buffers::BufferPool;
 use crate::error::Result;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD};
 use std::fmt;
 
 /// How one op turns the gradient of its output into gradients of its inputs.
@@ -101,12 +101,16 @@ pub struct BackwardCtx<'a> {
 
 impl<'a> BackwardCtx<'a> {
     /// The value of input `i`, as forward saw it.
-    pub fn input(&self, i: usize) -> &'a ArrayD<f32> {
-        &self.nodes[self.inputs[i].index].value
+    pub fn input(&self, i: usize) -> ArrayViewD<'a, f32> {
+        self.nodes[self.inputs[i].index].value.view()
     }
     /// Input `i`'s values as a flat slice.
     pub fn input_slice(&self, i: usize) -> &'a [f32] {
-        as_slice(self.input(i))
+        self.nodes[self.inputs[i].index].value.as_slice()
+    }
+    /// The shape of input `i`.
+    pub fn input_shape(&self, i: usize) -> &'a [usize] {
+        self.nodes[self.inputs[i].index].value.shape()
     }
     /// Whether input `i` wants a gradient.
     pub fn needs(&self, i: usize) -> bool {
@@ -157,8 +161,7 @@ impl<'a> BackwardCtx<'a> {
     }
     /// A buffer shaped like input `i` (the usual shape of its gradient).
     pub fn alloc_like_input(&mut self, i: usize) -> ArrayD<f32> {
-        let shape = self.input(i).raw_dim();
-        self.pool.alloc(ndarray::Dimension::slice(&shape))
+        self.pool.alloc(self.input_shape(i))
     }
 }
 

@@ -129,7 +129,11 @@ impl Graph {
     /// The first value on the tape, in creation order, that holds a NaN or an infinity: where
     /// a diverging forward pass went wrong. `None` if every value is finite.
     pub fn first_non_finite_value(&self) -> Option<Place> {
-        let i = self.nodes.iter().position(|n| !all_finite(&n.value))?;
+        let i = self.nodes.iter().position(|n| {
+            n.value
+                .numbers()
+                .is_some_and(|data| !data.iter().all(|v| v.is_finite()))
+        })?;
         Some(self.place(i, Pass::Forward))
     }
 

@@ -3,10 +3,11 @@
 //! optimiser can ask for ∂L/∂θ after backward.
 //!
 //! Every value is copied into (or handed over as) a buffer of the tape's pool, so that it
-//! returns to the pool at the next reset and repeated steps allocate nothing.
+//! returns to the pool at the next reset and repeated steps allocate nothing; a parameter's
+//! numbers are shared with its layer instead (see [`super::value`]).
 
-use super::{Graph, Node, ParamId, Var};
-use ndarray::{ArrayD, ArrayViewD};
+use super::{Graph, Node, ParamId, Value, Var};
+use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 
 impl Graph {
     /// A data tensor that never gets a gradient (inputs, targets, noise).
@@ -42,17 +43,28 @@ impl Graph {
 
     /// A parameter's current value as a leaf, remembered under its id. Asking twice in one
     /// step returns the same `Var`, so a shared parameter's gradients add up in one place.
-    pub fn param(&mut self, id: ParamId, value: &ArrayD<f32>) -> Var {
+    ///
+    /// The numbers are not copied: the tape keeps a second handle to them (see
+    /// [`super::value`]) until [`Graph::release_params`] or the next reset.
+    pub fn param(&mut self, id: ParamId, value: &ArcArray<f32, IxDyn>) -> Var {
         if let Some(&var) = self.params.get(&id) {
             return var;
         }
-        let copy = self.pool.copy_of(&value.view());
-        let var = self.push_leaf(copy, self.recording);
+        let value = if value.is_standard_layout() {
+            Value::Param(value.clone())
+        } else {
+            Value::Pooled(self.pool.copy_of(&value.view()))
+        };
+        let var = self.push_value(value, self.recording);
         self.params.insert(id, var);
         var
     }
 
     fn push_leaf(&mut self, value: ArrayD<f32>, requires_grad: bool) -> Var {
+        self.push_value(Value::Pooled(value), requires_grad)
+    }
+
+    fn push_value(&mut self, value: Value, requires_grad: bool) -> Var {
         if let Some(o) = self.observer.as_mut() {
             o.recorded(self.nodes.len(), "leaf");
         }

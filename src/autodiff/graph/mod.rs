@@ -32,6 +32,7 @@
 mod backward;
 mod inspect;
 mod leaves;
+mod value;
 
 pub(crate) use backward::{as_slice, as_slice_mut};
 pub use backward::{Backward, BackwardCtx, Grads};
@@ -40,9 +41,10 @@ pub use inspect::{Pass, Place};
 use super::buffers::BufferPool;
 use super::observe::TapeObserver;
 use crate::error::{Error, Result};
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use value::Value;
 
 /// A value on the tape: an index into the graph's node list, with the graph's identity and
 /// the step (the number of resets so far) it was created in.
@@ -75,7 +77,7 @@ impl ParamId {
 
 /// One record on the tape.
 struct Node {
-    value: ArrayD<f32>,
+    value: Value,
     inputs: Vec<Var>,
     /// `None` for leaves (data, parameters) and for anything recorded without gradients.
     op: Option<Box<dyn Backward>>,
@@ -233,7 +235,9 @@ impl Graph {
         }
         self.spare_ops.clear();
         for node in self.nodes.drain(..) {
-            self.pool.recycle(node.value);
+            if let Value::Pooled(value) = node.value {
+                self.pool.recycle(value);
+            }
             self.spare_ops.push(node.op);
             let mut list = node.inputs;
             if list.capacity() > 0 {
@@ -340,7 +344,7 @@ impl Graph {
             (None, Vec::new())
         };
         self.nodes.push(Node {
-            value,
+            value: Value::Pooled(value),
             inputs,
             op,
             requires_grad,
@@ -354,8 +358,10 @@ impl Graph {
     ///
     /// # Panics
     /// If `v` is stale (made before the last [`Graph::reset`], or by another graph).
-    pub fn value(&self, v: Var) -> &ArrayD<f32> {
-        &self.node(v).value
+    /// If `v` is a parameter and the optimiser's step has run since (see
+    /// [`Graph::release_params`]): its value is then read from its layer.
+    pub fn value(&self, v: Var) -> ArrayViewD<'_, f32> {
+        self.node(v).value.view()
     }
 
     /// The value of `v` as a flat row-major slice.
@@ -363,7 +369,7 @@ impl Graph {
     /// # Panics
     /// As [`Graph::value`].
     pub fn data(&self, v: Var) -> &[f32] {
-        as_slice(&self.node(v).value)
+        self.node(v).value.as_slice()
     }
 
     /// The shape of `v`.
@@ -429,7 +435,7 @@ impl Graph {
     /// ∂loss/∂loss = 1, shaped like `loss`, in a pooled buffer.
     fn unit_seed(&mut self, loss: Var) -> Result<ArrayD<f32>> {
         self.live(&[loss])?;
-        let shape = self.node(loss).value.raw_dim();
+        let shape = IxDyn(self.node(loss).value.shape());
         let mut seed = self.pool.alloc(ndarray::Dimension::slice(&shape));
         seed.fill(1.0);
         Ok(seed)
@@ -489,7 +495,7 @@ impl Graph {
             let mut ctx = BackwardCtx {
                 nodes: &self.nodes,
                 inputs: &node.inputs,
-                output: &node.value,
+                output: node.value.pooled(),
                 d_y: &d_y,
                 pool: &mut self.pool,
             };
@@ -555,5 +561,15 @@ impl Graph {
     /// ∂L/∂θ for the parameter with this id, if it was used in this step.
     pub fn param_grad(&self, id: ParamId) -> Option<&ArrayD<f32>> {
         self.params.get(&id).and_then(|&v| self.grad(v))
+    }
+
+    /// Lets go of the tape's handles to the parameters' numbers (see [`Graph::param`]),
+    /// keeping their shapes and gradients: after backward nothing on the tape reads them
+    /// again, and while the tape holds a handle, updating a parameter in place would copy it
+    /// first. [`crate::optim::Optimizer::step`] calls it before its update.
+    pub fn release_params(&mut self) {
+        for &var in self.params.values() {
+            self.nodes[var.index].value.release();
+        }
     }
 }

@@ -54,7 +54,7 @@ impl Graph {
 impl Backward for ActivationOp {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (x, y, d_y) = (ctx.input_slice(0), as_slice(ctx.output()), ctx.d_y_slice());
-        let shape = ctx.input(0).shape();
+        let shape = ctx.input_shape(0);
         Ok([ctx.grad_for(0, shape, |d_x| {
             kernels::elementwise::backward(self.act, x, y, d_y, d_x)
         })]
@@ -118,7 +118,7 @@ impl Graph {
 impl Backward for Softmax {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (y, d_y, cols) = (as_slice(ctx.output()), ctx.d_y_slice(), self.cols);
-        let shape = ctx.input(0).shape();
+        let shape = ctx.input_shape(0);
         Ok([ctx.grad_for(0, shape, |d_x| {
             if self.log {
                 kernels::reduce::log_softmax_backward_rows(y, d_y, cols, d_x)

@@ -142,10 +142,10 @@ impl Backward for Binary {
             let mut g = ctx.alloc(&full);
             Zip::from(&mut g)
                 .and(d_y)
-                .and_broadcast(a)
-                .and_broadcast(b)
+                .and_broadcast(&a)
+                .and_broadcast(&b)
                 .for_each(|o, &dy, &x, &z| *o = dy * local(x, z));
-            let target = ctx.input(i).shape();
+            let target = ctx.input_shape(i);
             grads[i] = Some(sum_to_shape(ctx, g, target));
         }
         Ok(grads.into())

@@ -80,7 +80,7 @@ pub(super) fn linear_grads(
     let d_y_mat = MatRef::row_major(d_y, n, d_out);
     [
         // In x's own shape: (N, in), or (N, …) for a flattened input.
-        ctx.grad_for(X, ctx.input(X).shape(), |d_x| {
+        ctx.grad_for(X, ctx.input_shape(X), |d_x| {
             gemm(1.0, d_y_mat, MatRef::row_major(w, d_out, d_in), 0.0, d_x)
         }),
         ctx.grad_for(W, &[d_out, d_in], |d_w| {

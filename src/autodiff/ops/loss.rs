@@ -236,7 +236,7 @@ impl Backward for PairLossOp {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let (a, b) = (ctx.input_slice(LEFT), ctx.input_slice(RIGHT));
         let g = ctx.d_y_slice().first().copied().unwrap_or(0.0) * self.scale;
-        let (kind, shape) = (self.kind, ctx.input(LEFT).shape());
+        let (kind, shape) = (self.kind, ctx.input_shape(LEFT));
         Ok([
             ctx.grad_for(LEFT, shape, |d_a| {
                 for_each_loss!(kind, K => zip_map(a, b, d_a, move |x, z| g * K.d_first(x, z)))
@@ -325,7 +325,7 @@ impl Graph {
 impl Backward for Nll {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
         let g = ctx.d_y_slice().first().copied().unwrap_or(0.0) * self.scale;
-        let shape = ctx.input(0).shape();
+        let shape = ctx.input_shape(0);
         let c = shape[1];
         Ok([ctx.grad_for(0, shape, |d| {
             d.fill(0.0);

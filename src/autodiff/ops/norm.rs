@@ -203,7 +203,7 @@ impl Graph {
 
 impl Backward for Dropout {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
-        let (d_y, shape) = (ctx.d_y_slice(), ctx.input(0).shape());
+        let (d_y, shape) = (ctx.d_y_slice(), ctx.input_shape(0));
         Ok([ctx.grad_for(0, shape, |d_x| {
             kernels::elementwise::zip_map(d_y, &self.mask, d_x, |g, m| g * m)
         })]

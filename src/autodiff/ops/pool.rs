@@ -38,7 +38,7 @@ impl Graph {
 
 impl Backward for MaxPool2d {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
-        let (shape, d_y) = (ctx.input(0).shape(), ctx.d_y_slice());
+        let (shape, d_y) = (ctx.input_shape(0), ctx.d_y_slice());
         Ok([ctx.grad_for(0, shape, |d_x| {
             pool::max_pool2d_backward(&self.geom, d_y, &self.argmax, d_x)
         })]
@@ -88,7 +88,7 @@ impl Graph {
 
 impl Backward for UpsampleNearest2d {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
-        let (s, d_y) = (ctx.input(0).shape(), ctx.d_y_slice());
+        let (s, d_y) = (ctx.input_shape(0), ctx.d_y_slice());
         Ok([ctx.grad_for(0, s, |d_x| {
             pool::upsample_nearest2d_backward(s[0] * s[1], s[2], s[3], self.scale, d_y, d_x)
         })]

@@ -102,7 +102,7 @@ impl Graph {
 
 impl Backward for Reduce {
     fn backward(&self, ctx: &mut BackwardCtx<'_>) -> Result<Grads> {
-        let x_shape = ctx.input(0).shape();
+        let x_shape = ctx.input_shape(0);
         let d_y = ctx.d_y();
         let mut d_x = ctx.alloc(x_shape);
         let count = match self.axis {

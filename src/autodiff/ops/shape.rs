@@ -155,7 +155,7 @@ impl Graph {
         let mut start = 0;
         for (&x, &len) in xs.iter().zip(&lens) {
             y.slice_axis_mut(Axis(axis), Slice::from(start..start + len))
-                .assign(self.value(x));
+                .assign(&self.value(x));
             start += len;
         }
         Ok(self.record(Concat { axis, lens }, xs, y))
