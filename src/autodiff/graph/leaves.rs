@@ -45,7 +45,7 @@ impl Graph {
     /// step returns the same `Var`, so a shared parameter's gradients add up in one place.
     ///
     /// The numbers are not copied: the tape keeps a second handle to them (see
-    /// [`super::value`]) until [`Graph::release_params`] or the next reset.
+    /// `src/autodiff/graph/value.rs`) until [`Graph::release_params`] or the next reset.
     pub fn param(&mut self, id: ParamId, value: &ArcArray<f32, IxDyn>) -> Var {
         if let Some(&var) = self.params.get(&id) {
             return var;
