@@ -1,7 +1,8 @@
 //! `handgrad trace`: one training step's tape, node by node — what a learner would otherwise
 //! have to imagine. Each row is one value on the tape: the data copied in and the
-//! parameters shared with their layers (`leaf`), then every op of the forward pass in the order it ran, with the shapes it read
-//! and made, its multiply-adds, and how long its forward and backward took.
+//! parameters shared with their layers (`leaf`), then every op of the forward pass in the
+//! order it ran, with the shapes it read and made, its multiply-adds, and how long its
+//! forward and backward took.
 
 use super::RunOptions;
 use crate::autodiff::TraceRow;

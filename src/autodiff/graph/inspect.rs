@@ -9,7 +9,6 @@
 use super::{Graph, Var};
 use crate::autodiff::profile::{short_type_name, Profile, ProfileRow, TraceRow};
 use crate::error::Result;
-use ndarray::ArrayD;
 use std::fmt;
 
 /// Which pass of a step a value belongs to.
@@ -58,9 +57,9 @@ impl fmt::Display for Place {
     }
 }
 
-/// Whether every number of `a` is finite.
-fn all_finite(a: &ArrayD<f32>) -> bool {
-    a.iter().all(|v| v.is_finite())
+/// Whether every number of `values` (an array or a slice) is finite.
+fn all_finite<'a>(values: impl IntoIterator<Item = &'a f32>) -> bool {
+    values.into_iter().all(|v| v.is_finite())
 }
 
 impl Graph {
@@ -129,11 +128,10 @@ impl Graph {
     /// The first value on the tape, in creation order, that holds a NaN or an infinity: where
     /// a diverging forward pass went wrong. `None` if every value is finite.
     pub fn first_non_finite_value(&self) -> Option<Place> {
-        let i = self.nodes.iter().position(|n| {
-            n.value
-                .numbers()
-                .is_some_and(|data| !data.iter().all(|v| v.is_finite()))
-        })?;
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.value.numbers().is_some_and(|data| !all_finite(data)))?;
         Some(self.place(i, Pass::Forward))
     }
 
