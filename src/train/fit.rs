@@ -493,13 +493,16 @@ fn non_finite(what: &'static str, origin: Option<crate::autodiff::Place>) -> Err
     }
 }
 
-/// Whether every parameter gradient on `g` is finite (a few hundred thousand numbers: cheap
-/// next to the step that made them).
+/// Whether every parameter gradient on `g` is finite (a few hundred thousand numbers, read
+/// with a vectorised check: at batch 32 a plain `all(is_finite)` took a tenth of mlp4's step).
 fn gradients_finite<M: Task>(model: &M, g: &Graph, names: &mut Name) -> bool {
     let mut finite = true;
     model.visit(names, &mut |_, p| {
         if let Some(grad) = g.param_grad(p.id()) {
-            finite &= grad.iter().all(|v| v.is_finite());
+            finite &= match grad.as_slice() {
+                Some(numbers) => kernels::reduce::all_finite(numbers),
+                None => grad.iter().all(|v| v.is_finite()),
+            };
         }
     });
     finite
