@@ -191,10 +191,14 @@ impl<'a> MatRef<'a> {
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_MIN_MACS: usize = 1 << 21;
 
-/// A product is cut into at most this many blocks per thread. Every block packs its own
-/// panels of A and B (the copy that makes the micro-kernel fast), so more blocks than needed
-/// for load balance only repeat that copying.
-const BLOCKS_PER_THREAD: usize = 2;
+/// A product is cut into at most one block per thread. Every block packs its own panels of A
+/// and B (the copy that makes the micro-kernel fast) and is one more task for rayon to hand
+/// out, so more blocks only repeat that work: with two per thread, mlp4's inference at batch
+/// 32 ran at 53–61k images/s, with one 65–87k, and no preset measured slower
+/// (docs/performance.md, "Measurements behind the code").
+fn blocks() -> usize {
+    rayon::current_num_threads()
+}
 
 /// Which code computes each block of a product. [`gemm`] uses [`GemmImpl::Packed`]: its
 /// buffers are reused from call to call, so a training step allocates nothing for its
@@ -220,7 +224,7 @@ pub enum GemmImpl {
 /// A (m × k) · B (k × n) → C (m × n), `c.len() == m·n`.
 ///
 /// When β = 0, C is only written, never read, so it may hold stale values (even NaN). Large
-/// products are split in halves along the longer side of C, recursively, into about two blocks
+/// products are split in halves along the longer side of C, recursively, into one block
 /// per thread, and the blocks run on rayon's threads; every element of C is still computed by
 /// one call with the whole inner dimension, in the same order, so the result does not depend
 /// on the number of threads.
@@ -297,7 +301,7 @@ pub fn gemm_then(a: MatRef<'_>, b: MatRef<'_>, epilogue: Epilogue<'_>, c: &mut [
             "gemm_then: the bias must hold one number per column of C"
         );
     }
-    let parts = rayon::current_num_threads() * BLOCKS_PER_THREAD;
+    let parts = blocks();
     gemm_in_parts(GemmImpl::Packed, 1.0, a, b, 0.0, epilogue, c, parts);
 }
 
@@ -313,7 +317,7 @@ pub fn gemm_using(
     beta: f32,
     c: &mut [f32],
 ) {
-    let parts = rayon::current_num_threads() * BLOCKS_PER_THREAD;
+    let parts = blocks();
     gemm_in_parts(imp, alpha, a, b, beta, Epilogue::default(), c, parts);
 }
 
