@@ -4,7 +4,7 @@
 mod common;
 
 use common::uniform;
-use handgrad::autodiff::{Graph, Reduction};
+use handgrad::autodiff::{Graph, Pass, Reduction};
 use handgrad::nn::{self, Init, Module};
 use handgrad::{Error, Result};
 use ndarray::{arr1, ArrayD};
@@ -22,6 +22,25 @@ fn a_value_used_twice_gets_both_gradients() -> Result<()> {
     let l = g.sum(y)?;
     g.backward(l)?;
     assert_eq!(g.grad(x).map(|d| d[[0]]), Some(8.0));
+    Ok(())
+}
+
+#[test]
+fn a_finite_loss_with_an_infinite_gradient_names_the_op_whose_backward_made_it() -> Result<()> {
+    // √(2x) at x = 0 is 0, but its derivative 1/√(2x) is infinite there: every value on the
+    // tape is finite, and the gradient that reaches x is not.
+    let mut g = Graph::new();
+    let x = g.leaf(arr1(&[0.0f32, 1.0, 4.0]).into_dyn(), true);
+    let y = g.mul_scalar(x, 2.0)?;
+    let r = g.sqrt(y)?;
+    let l = g.sum(r)?;
+    assert_eq!(g.first_non_finite_value(), None);
+    let place = g
+        .first_non_finite_gradient(l)?
+        .expect("the gradient of the square root at 0 is infinite");
+    // Nodes in order: x, 2x, √, sum. The sum's backward is finite; the square root's is not.
+    assert_eq!((place.node, place.pass), (2, Pass::Backward), "{place}");
+    assert!(place.op.contains("Sqrt"), "{place:?}");
     Ok(())
 }
 

@@ -499,10 +499,7 @@ fn gradients_finite<M: Task>(model: &M, g: &Graph, names: &mut Name) -> bool {
     let mut finite = true;
     model.visit(names, &mut |_, p| {
         if let Some(grad) = g.param_grad(p.id()) {
-            finite &= match grad.as_slice() {
-                Some(numbers) => kernels::reduce::all_finite(numbers),
-                None => grad.iter().all(|v| v.is_finite()),
-            };
+            finite &= crate::autodiff::graph::all_finite(grad);
         }
     });
     finite

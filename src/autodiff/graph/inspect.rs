@@ -6,9 +6,10 @@
 //! debugging developer) can see. The timing itself is a [`TapeObserver`](crate::autodiff::TapeObserver)
 //! that watches the tape from outside: [`crate::autodiff::profile`].
 
-use super::{Graph, Var};
+use super::{as_slice, Graph, Var};
 use crate::autodiff::profile::{short_type_name, Profile, ProfileRow, TraceRow};
 use crate::error::Result;
+use ndarray::ArrayD;
 use std::fmt;
 
 /// Which pass of a step a value belongs to.
@@ -57,9 +58,10 @@ impl fmt::Display for Place {
     }
 }
 
-/// Whether every number of `values` (an array or a slice) is finite.
-fn all_finite<'a>(values: impl IntoIterator<Item = &'a f32>) -> bool {
-    values.into_iter().all(|v| v.is_finite())
+/// Whether every number of a tape value (a gradient, say) is finite: the vectorised
+/// [`kernels::reduce::all_finite`] over its contiguous numbers.
+pub(crate) fn all_finite(values: &ArrayD<f32>) -> bool {
+    kernels::reduce::all_finite(as_slice(values))
 }
 
 impl Graph {
@@ -128,10 +130,11 @@ impl Graph {
     /// The first value on the tape, in creation order, that holds a NaN or an infinity: where
     /// a diverging forward pass went wrong. `None` if every value is finite.
     pub fn first_non_finite_value(&self) -> Option<Place> {
-        let i = self
-            .nodes
-            .iter()
-            .position(|n| n.value.numbers().is_some_and(|data| !all_finite(data)))?;
+        let i = self.nodes.iter().position(|n| {
+            n.value
+                .numbers()
+                .is_some_and(|data| !kernels::reduce::all_finite(data))
+        })?;
         Some(self.place(i, Pass::Forward))
     }
 

@@ -36,6 +36,7 @@ mod value;
 
 pub(crate) use backward::{as_slice, as_slice_mut};
 pub use backward::{Backward, BackwardCtx, Grads};
+pub(crate) use inspect::all_finite;
 pub use inspect::{Pass, Place};
 
 use super::buffers::BufferPool;
