@@ -48,14 +48,15 @@ impl Value {
     /// # Panics
     /// As [`Value::view`].
     pub(crate) fn as_slice(&self) -> &[f32] {
-        // Invariant: pooled values are created in standard layout (by the pool, or copied
-        // into it by `Graph::constant`), and parameters are checked when they enter the tape.
-        let data = match self {
-            Value::Pooled(a) => a.as_slice(),
-            Value::Param(a) => a.as_slice(),
+        match self {
+            Value::Pooled(a) => super::as_slice(a),
+            // Parameters in another layout are copied into the pool when they enter the tape
+            // (`Graph::param`), so a shared one is always contiguous.
+            Value::Param(a) => a
+                .as_slice()
+                .unwrap_or_else(|| unreachable!("shared parameters are contiguous")),
             Value::Released(_) => panic!("{RELEASED}"),
-        };
-        data.unwrap_or_else(|| unreachable!("tape values are contiguous"))
+        }
     }
 
     /// The numbers, when they are still on the tape (`None` for a released parameter).
